@@ -1,0 +1,386 @@
+//! Node's `ChildProcess`: a running child, its pipes, its state and its events.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fmt;
+use std::os::fd::BorrowedFd;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::error::{Error, Result};
+use crate::events::{Event, EventHub, Events};
+use crate::pipes::{ChildPipe, ChildStderr, ChildStdin, ChildStdout, StreamWatch};
+use crate::signal::Signal;
+use crate::sys::{Process, RawStatus};
+
+/// How a child ended: exactly one of [`code`](Self::code) or [`signal`](Self::signal) is set
+/// (Node's `(code, signal)` pair of `'exit'` and `'close'`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ExitStatus(RawStatus);
+
+impl ExitStatus {
+    /// The exit code, if the child exited on its own.
+    pub fn code(&self) -> Option<i32> {
+        match self.0 {
+            RawStatus::Exited(c) => Some(c),
+            RawStatus::Signaled(_) => None,
+        }
+    }
+    /// The signal that terminated the child, if one did.
+    pub fn signal(&self) -> Option<Signal> {
+        match self.0 {
+            RawStatus::Signaled(s) => Signal::from_raw(s).ok(),
+            RawStatus::Exited(_) => None,
+        }
+    }
+    /// Exited with code 0.
+    pub fn success(&self) -> bool {
+        self.0 == RawStatus::Exited(0)
+    }
+    pub(crate) fn from_raw(raw: RawStatus) -> Self {
+        ExitStatus(raw)
+    }
+    #[cfg(test)]
+    pub(crate) fn from_code(code: i32) -> Self {
+        ExitStatus(RawStatus::Exited(code))
+    }
+}
+
+impl fmt::Debug for ExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ExitStatus({self})")
+    }
+}
+
+impl fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            RawStatus::Exited(c) => write!(f, "code {c}"),
+            RawStatus::Signaled(s) => match Signal::from_raw(s) {
+                Ok(sig) => write!(f, "signal {sig}"),
+                Err(_) => write!(f, "signal {s}"),
+            },
+        }
+    }
+}
+
+/// Children that keep [`wait_referenced`] waiting (Node's event-loop references).
+static REFERENCED: AtomicUsize = AtomicUsize::new(0);
+static REFERENCED_CHANGED: Notify = Notify::const_new();
+
+/// Resolves once every *referenced* child has closed — the Rust counterpart of Node's event
+/// loop staying alive for its children. A child is referenced from spawn until `Close`,
+/// unless [`ChildProcess::unref`] was called; [`ChildProcess::ref_`] restores it.
+pub async fn wait_referenced() {
+    loop {
+        let changed = REFERENCED_CHANGED.notified();
+        if REFERENCED.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        changed.await;
+    }
+}
+
+/// State shared by a [`ChildProcess`] and the task that watches it.
+pub(crate) struct Shared {
+    pub(crate) process: Process,
+    pub(crate) hub: EventHub,
+    status: watch::Sender<Option<ExitStatus>>,
+    closed: watch::Sender<bool>,
+    killed: AtomicBool,
+    /// `(referenced, closed)`, changed together.
+    refs: Mutex<(bool, bool)>,
+}
+
+impl Shared {
+    pub(crate) fn new(process: Process) -> Arc<Self> {
+        REFERENCED.fetch_add(1, Ordering::SeqCst);
+        Arc::new(Shared {
+            process,
+            hub: EventHub::default(),
+            status: watch::channel(None).0,
+            closed: watch::channel(false).0,
+            killed: AtomicBool::new(false),
+            refs: Mutex::new((true, false)),
+        })
+    }
+
+    fn set_referenced(&self, want: bool) {
+        let mut refs = self.refs.lock().unwrap_or_else(|e| e.into_inner());
+        if refs.1 || refs.0 == want {
+            return;
+        }
+        refs.0 = want;
+        if want {
+            REFERENCED.fetch_add(1, Ordering::SeqCst);
+        } else {
+            REFERENCED.fetch_sub(1, Ordering::SeqCst);
+            REFERENCED_CHANGED.notify_waiters();
+        }
+    }
+
+    fn mark_closed(&self) {
+        let mut refs = self.refs.lock().unwrap_or_else(|e| e.into_inner());
+        if !refs.1 {
+            refs.1 = true;
+            if refs.0 {
+                REFERENCED.fetch_sub(1, Ordering::SeqCst);
+                REFERENCED_CHANGED.notify_waiters();
+            }
+        }
+    }
+
+    /// Node's `kill()`: true if delivered; an undeliverable signal (other than to an exited
+    /// child) becomes an `Error` event.
+    pub(crate) fn kill(&self, signal: Signal) -> bool {
+        match self.process.signal(signal.as_raw()) {
+            Ok(()) => {
+                self.killed.store(true, Ordering::SeqCst);
+                true
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => false,
+            Err(source) => {
+                let err = Error::Kill {
+                    pid: self.process.pid(),
+                    signal,
+                    source,
+                };
+                tracing::debug!(pid = self.process.pid(), %err, "kill failed");
+                self.hub.emit(Event::Error(Arc::new(err)));
+                false
+            }
+        }
+    }
+}
+
+/// What the watcher task needs besides the shared state.
+pub(crate) struct Watch {
+    pub(crate) streams: Vec<StreamWatch>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) cancel: Option<CancellationToken>,
+    pub(crate) kill_signal: Signal,
+}
+
+/// Starts the task that reaps the child and emits `Exit` and `Close` (and handles the timeout
+/// and the cancellation token). It owns the reaping: a dropped `ChildProcess` never leaves a
+/// zombie while the runtime runs.
+pub(crate) fn start_watch(shared: Arc<Shared>, watch: Watch, span: tracing::Span) {
+    tokio::spawn(run_watch(shared, watch).instrument(span));
+}
+
+async fn run_watch(shared: Arc<Shared>, watch: Watch) {
+    let Watch {
+        streams,
+        timeout,
+        cancel,
+        kill_signal,
+    } = watch;
+    let deadline = async {
+        match timeout {
+            Some(t) => tokio::time::sleep(t).await,
+            None => std::future::pending().await,
+        }
+    };
+    let cancelled = async {
+        match &cancel {
+            Some(c) => c.cancelled().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(deadline, cancelled);
+    let exit = shared.process.wait();
+    tokio::pin!(exit);
+    let (mut timed_out, mut aborted) = (false, false);
+    let raw = loop {
+        tokio::select! {
+            r = &mut exit => break r,
+            () = &mut deadline, if !timed_out => {
+                timed_out = true;
+                tracing::debug!(pid = shared.process.pid(), signal = %kill_signal, "timeout: killing");
+                shared.kill(kill_signal);
+            }
+            () = &mut cancelled, if !aborted => {
+                aborted = true;
+                tracing::debug!(pid = shared.process.pid(), signal = %kill_signal, "aborted: killing");
+                if shared.kill(kill_signal) {
+                    shared.hub.emit(Event::Error(Arc::new(Error::Aborted)));
+                }
+            }
+        }
+    };
+    let status = match raw {
+        Ok(raw) => ExitStatus::from_raw(raw),
+        Err(source) => {
+            let pid = shared.process.pid();
+            shared
+                .hub
+                .emit(Event::Error(Arc::new(Error::Wait { pid, source })));
+            shared.closed.send_replace(true);
+            shared.mark_closed();
+            return;
+        }
+    };
+    tracing::debug!(pid = shared.process.pid(), %status, "exit");
+    shared.status.send_replace(Some(status));
+    shared.hub.emit(Event::Exit(status));
+    for s in streams {
+        s.closed().await;
+    }
+    tracing::debug!(pid = shared.process.pid(), %status, "close");
+    shared.hub.emit(Event::Close(status));
+    shared.closed.send_replace(true);
+    shared.mark_closed();
+}
+
+/// A spawned child process: Node's `ChildProcess`.
+///
+/// The pipes are public fields like `std`'s and tokio's `Child` (take them to move them into
+/// tasks). Dropping a `ChildProcess` does not kill the child unless
+/// [`Command::kill_on_drop`](crate::Command::kill_on_drop) was set (Node's
+/// `subprocess[Symbol.dispose]()`); the child is reaped either way.
+pub struct ChildProcess {
+    /// The child's stdin, if it is a pipe (`subprocess.stdin`).
+    pub stdin: Option<ChildStdin>,
+    /// The child's stdout, if it is a pipe (`subprocess.stdout`).
+    pub stdout: Option<ChildStdout>,
+    /// The child's stderr, if it is a pipe (`subprocess.stderr`).
+    pub stderr: Option<ChildStderr>,
+    pub(crate) extra: BTreeMap<i32, ChildPipe>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) spawnfile: OsString,
+    pub(crate) spawnargs: Vec<OsString>,
+    pub(crate) kill_on_drop: Option<Signal>,
+}
+
+impl fmt::Debug for ChildProcess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChildProcess")
+            .field("pid", &self.pid())
+            .field("spawnfile", &self.spawnfile)
+            .field("exit", &*self.shared.status.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChildProcess {
+    /// The process id (`subprocess.pid`).
+    pub fn pid(&self) -> u32 {
+        self.shared.process.pid()
+    }
+
+    /// The child's pidfd (Linux): a handle that always refers to this process, never to a
+    /// later process that reuses its PID. `None` where the kernel has no pidfds.
+    pub fn pidfd(&self) -> Option<BorrowedFd<'_>> {
+        self.shared.process.pidfd()
+    }
+
+    /// The pipe at child fd `fd` ≥ 3 (`subprocess.stdio[fd]`); `None` if that fd is not a pipe.
+    /// Fds 0–2 are the `stdin`/`stdout`/`stderr` fields.
+    pub fn stdio(&mut self, fd: i32) -> Option<&mut ChildPipe> {
+        self.extra.get_mut(&fd)
+    }
+
+    /// Takes the pipe at child fd `fd` ≥ 3, to move it elsewhere.
+    pub fn take_stdio(&mut self, fd: i32) -> Option<ChildPipe> {
+        self.extra.remove(&fd)
+    }
+
+    /// Sends `signal` (`subprocess.kill(signal)`). Returns whether it was delivered; `killed`
+    /// becomes true if so. Signalling a child that has exited returns false; any other failure
+    /// also emits an [`Event::Error`]. Signals go through the pidfd on Linux, so they can
+    /// never reach another process that reused the PID.
+    pub fn kill(&self, signal: Signal) -> bool {
+        self.shared.kill(signal)
+    }
+
+    /// Whether a [`kill`](Self::kill) succeeded (`subprocess.killed`); not whether the child
+    /// died of it.
+    pub fn killed(&self) -> bool {
+        self.shared.killed.load(Ordering::SeqCst)
+    }
+
+    /// The exit code once the child has exited on its own (`subprocess.exitCode`).
+    pub fn exit_code(&self) -> Option<i32> {
+        self.shared.status.borrow().and_then(|s| s.code())
+    }
+
+    /// The signal that ended the child, once it has (`subprocess.signalCode`).
+    pub fn signal_code(&self) -> Option<Signal> {
+        self.shared.status.borrow().and_then(|s| s.signal())
+    }
+
+    /// The file that was executed (`subprocess.spawnfile`): the command, or the shell.
+    pub fn spawnfile(&self) -> &OsString {
+        &self.spawnfile
+    }
+
+    /// The full argv, argv\[0\] included (`subprocess.spawnargs`).
+    pub fn spawnargs(&self) -> &[OsString] {
+        &self.spawnargs
+    }
+
+    /// A stream of this child's events; see [`Event`] for the order. Call it as often as you
+    /// like: every stream replays the lifecycle so far.
+    pub fn events(&self) -> Events {
+        self.shared.hub.subscribe()
+    }
+
+    /// Waits for the child to exit (the `'exit'` event) and returns how it ended.
+    pub async fn wait(&self) -> Result<ExitStatus> {
+        let mut rx = self.shared.status.subscribe();
+        let pid = self.pid();
+        let status = rx.wait_for(Option::is_some).await.map(|s| *s);
+        match status {
+            Ok(Some(s)) => Ok(s),
+            _ => Err(Error::Wait {
+                pid,
+                source: std::io::Error::other("the task watching the child ended"),
+            }),
+        }
+    }
+
+    /// Waits for `Close`: the child has exited and all its stdio streams have closed.
+    pub async fn closed(&self) -> Result<ExitStatus> {
+        let status = self.wait().await?;
+        let mut rx = self.shared.closed.subscribe();
+        let _ = rx.wait_for(|c| *c).await;
+        Ok(status)
+    }
+
+    /// The exit status if the child has exited, without waiting.
+    pub fn try_status(&self) -> Option<ExitStatus> {
+        *self.shared.status.borrow()
+    }
+
+    /// Node's `subprocess.ref()`: the child counts again for [`wait_referenced`].
+    pub fn ref_(&self) {
+        self.shared.set_referenced(true);
+    }
+
+    /// Node's `subprocess.unref()`: [`wait_referenced`] no longer waits for this child. The
+    /// child is still watched and reaped.
+    pub fn unref(&self) {
+        self.shared.set_referenced(false);
+    }
+
+    /// Whether the child counts for [`wait_referenced`].
+    pub fn is_referenced(&self) -> bool {
+        let refs = self.shared.refs.lock().unwrap_or_else(|e| e.into_inner());
+        refs.0 && !refs.1
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        if let Some(signal) = self.kill_on_drop {
+            if self.try_status().is_none() {
+                self.shared.kill(signal);
+            }
+        }
+    }
+}

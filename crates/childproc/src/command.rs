@@ -1,0 +1,676 @@
+//! The spawn builder: every option of Node's `spawn`, std-style.
+
+use std::collections::BTreeMap;
+use std::ffi::{CString, OsStr, OsString};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::child::{start_watch, ChildProcess, Shared, Watch};
+use crate::error::{Error, Result};
+use crate::events::Event;
+use crate::pipes::{ChildPipe, ChildStderr, ChildStdin, ChildStdout, StreamWatch};
+use crate::signal::{Signal, SignalSpec};
+use crate::stdio::{Stdio, StdioShorthand};
+use crate::sys::{self, SpawnFailure, SpawnPlan, Stage};
+
+/// The search path used when an explicit environment has no `PATH` (as `execvp` and Node).
+const DEFAULT_PATH: &str = "/usr/bin:/bin";
+
+/// A command to spawn: Node's `spawn(command, args, options)` as a builder.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), childproc::Error> {
+/// use childproc::{Command, Stdio};
+/// let child = Command::new("ls").args(["-lh", "/usr"]).stderr(Stdio::Inherit).spawn()?;
+/// let status = child.wait().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Command {
+    program: OsString,
+    args: Vec<OsString>,
+    argv0: Option<OsString>,
+    cwd: Option<PathBuf>,
+    env_clear: bool,
+    env: BTreeMap<OsString, Option<OsString>>,
+    shell: Option<OsString>,
+    detached: bool,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    timeout: Option<Duration>,
+    kill_signal: SignalSpec,
+    cancel: Option<CancellationToken>,
+    stdio: BTreeMap<i32, Stdio>,
+    stdio_errors: Vec<String>,
+    kill_on_drop: bool,
+}
+
+impl Command {
+    /// A command running `program` (looked up in `PATH` unless it contains a `/`).
+    pub fn new(program: impl AsRef<OsStr>) -> Command {
+        Command {
+            program: program.as_ref().to_owned(),
+            args: Vec::new(),
+            argv0: None,
+            cwd: None,
+            env_clear: false,
+            env: BTreeMap::new(),
+            shell: None,
+            detached: false,
+            uid: None,
+            gid: None,
+            timeout: None,
+            kill_signal: SignalSpec::Signal(Signal::SIGTERM),
+            cancel: None,
+            stdio: BTreeMap::new(),
+            stdio_errors: Vec::new(),
+            kill_on_drop: false,
+        }
+    }
+
+    /// Adds an argument. Arguments are passed as they are: never interpreted by a shell
+    /// unless [`shell`](Self::shell) is set.
+    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Command {
+        self.args.push(arg.as_ref().to_owned());
+        self
+    }
+
+    /// Adds arguments.
+    pub fn args<I, S>(&mut self, args: I) -> &mut Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    /// `argv0`: what the child sees as `argv[0]` (default: the command as given).
+    pub fn argv0(&mut self, argv0: impl AsRef<OsStr>) -> &mut Command {
+        self.argv0 = Some(argv0.as_ref().to_owned());
+        self
+    }
+
+    /// `cwd`: the child's working directory. A missing directory is an error naming it.
+    pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Command {
+        self.cwd = Some(dir.as_ref().to_owned());
+        self
+    }
+
+    /// Sets one environment variable (on top of the inherited environment, unless
+    /// [`env_clear`](Self::env_clear) was called).
+    pub fn env(&mut self, key: impl AsRef<OsStr>, val: impl AsRef<OsStr>) -> &mut Command {
+        self.env
+            .insert(key.as_ref().to_owned(), Some(val.as_ref().to_owned()));
+        self
+    }
+
+    /// Sets several environment variables. Node's `env: {...}` option, which replaces the
+    /// whole environment, is `.env_clear().envs(map)`.
+    pub fn envs<I, K, V>(&mut self, vars: I) -> &mut Command
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        for (k, v) in vars {
+            self.env(k, v);
+        }
+        self
+    }
+
+    /// Removes a variable from the child's environment.
+    pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Command {
+        self.env.insert(key.as_ref().to_owned(), None);
+        self
+    }
+
+    /// Starts from an empty environment instead of the parent's. `PATH` lookup then uses the
+    /// `PATH` given with [`env`](Self::env), or `/usr/bin:/bin` if none is.
+    pub fn env_clear(&mut self) -> &mut Command {
+        self.env_clear = true;
+        self.env.clear();
+        self
+    }
+
+    /// `shell: true`: run through `/bin/sh -c "<command> <args…>"` (joined with spaces, as
+    /// Node does). Never pass unsanitised input to a shell.
+    pub fn shell(&mut self, on: bool) -> &mut Command {
+        self.shell = on.then(|| OsString::from("/bin/sh"));
+        self
+    }
+
+    /// `shell: '<path>'`: run through this shell with `-c`.
+    pub fn shell_path(&mut self, shell: impl AsRef<OsStr>) -> &mut Command {
+        self.shell = Some(shell.as_ref().to_owned());
+        self
+    }
+
+    /// `detached`: the child leads a new session and process group (`setsid`).
+    pub fn detached(&mut self, on: bool) -> &mut Command {
+        self.detached = on;
+        self
+    }
+
+    /// `uid`: the user id the child runs as (supplementary groups are dropped, as Node).
+    pub fn uid(&mut self, uid: u32) -> &mut Command {
+        self.uid = Some(uid);
+        self
+    }
+
+    /// `gid`: the group id the child runs as.
+    pub fn gid(&mut self, gid: u32) -> &mut Command {
+        self.gid = Some(gid);
+        self
+    }
+
+    /// `timeout`: kill the child with the kill signal if it runs longer. Zero means none.
+    pub fn timeout(&mut self, timeout: Duration) -> &mut Command {
+        self.timeout = (!timeout.is_zero()).then_some(timeout);
+        self
+    }
+
+    /// `killSignal`: the signal for timeouts, aborts and kill-on-drop (default `SIGTERM`).
+    /// A name is checked at spawn: an unknown one is an error naming it.
+    pub fn kill_signal(&mut self, signal: impl Into<SignalSpec>) -> &mut Command {
+        self.kill_signal = signal.into();
+        self
+    }
+
+    /// `signal`: Node's `AbortSignal`. Cancelling the token kills the child with the kill
+    /// signal and emits [`Event::Error`] with [`Error::Aborted`].
+    pub fn abort_signal(&mut self, token: CancellationToken) -> &mut Command {
+        self.cancel = Some(token);
+        self
+    }
+
+    /// Kill the child with the kill signal when its [`ChildProcess`] is dropped (Node's
+    /// `subprocess[Symbol.dispose]()`). Off by default.
+    pub fn kill_on_drop(&mut self, on: bool) -> &mut Command {
+        self.kill_on_drop = on;
+        self
+    }
+
+    /// `stdio[0]`.
+    pub fn stdin(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
+        self.stdio.insert(0, cfg.into());
+        self
+    }
+
+    /// `stdio[1]`.
+    pub fn stdout(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
+        self.stdio.insert(1, cfg.into());
+        self
+    }
+
+    /// `stdio[2]`.
+    pub fn stderr(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
+        self.stdio.insert(2, cfg.into());
+        self
+    }
+
+    /// Configures child fd `fd` (any number; ≥ 3 for extra fds). Configuring the same fd twice
+    /// through `fd` is an error reported by `spawn`.
+    pub fn fd(&mut self, fd: i32, cfg: impl Into<Stdio>) -> &mut Command {
+        if fd < 0 {
+            self.stdio_errors.push(format!("fd {fd} is negative"));
+        } else if fd > 2 && self.stdio.contains_key(&fd) {
+            self.stdio_errors
+                .push(format!("fd {fd} is configured twice"));
+        }
+        self.stdio.insert(fd, cfg.into());
+        self
+    }
+
+    /// The `stdio` array: entry `i` configures child fd `i`, replacing any earlier setting.
+    pub fn stdio<I, S>(&mut self, entries: I) -> &mut Command
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<Stdio>,
+    {
+        self.stdio.clear();
+        for (i, e) in entries.into_iter().enumerate() {
+            self.stdio
+                .insert(i32::try_from(i).unwrap_or(i32::MAX), e.into());
+        }
+        self
+    }
+
+    /// The `stdio` string shorthands: `'pipe'`, `'overlapped'`, `'ignore'`, `'inherit'`.
+    pub fn stdio_all(&mut self, shorthand: StdioShorthand) -> &mut Command {
+        self.stdio.clear();
+        for fd in 0..3 {
+            self.stdio.insert(fd, shorthand.expand());
+        }
+        self
+    }
+
+    /// `windowsHide`: accepted and ignored (Windows only).
+    pub fn windows_hide(&mut self, _on: bool) -> &mut Command {
+        self
+    }
+
+    /// `windowsVerbatimArguments`: accepted and ignored (Windows only).
+    pub fn windows_verbatim_arguments(&mut self, _on: bool) -> &mut Command {
+        self
+    }
+
+    /// The program as given.
+    pub fn get_program(&self) -> &OsStr {
+        &self.program
+    }
+
+    /// Spawns the child (Node's `spawn`). Must be called inside a tokio runtime (the child is
+    /// watched and reaped by a task). The command can be spawned again.
+    ///
+    /// Errors name the offending input: a missing program ([`std::io::ErrorKind::NotFound`]),
+    /// a bad cwd, a NUL byte, an unknown kill signal, a bad stdio entry, a uid/gid that cannot
+    /// be set.
+    pub fn spawn(&mut self) -> Result<ChildProcess> {
+        let kill_signal = self.kill_signal.resolve()?;
+        if let Some(e) = self.stdio_errors.first() {
+            return Err(Error::Stdio(e.clone()));
+        }
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::Io(io::Error::other(
+                "childproc::Command::spawn must be called inside a tokio runtime",
+            )));
+        }
+        let prepared = self.prepare()?;
+        let io = StdioSet::open(&self.stdio)?;
+        let plan = SpawnPlan {
+            path: prepared.path,
+            argv: prepared.argv,
+            envp: prepared.envp,
+            cwd: prepared.cwd,
+            fds: io.child_fds(),
+            setsid: self.detached,
+            uid: self.uid,
+            gid: self.gid,
+        };
+        let process = sys::spawn(&plan).map_err(|f| self.spawn_error(f))?;
+        drop(plan);
+        let (stdin, stdout, stderr, extra, streams) = io.into_parent_ends().map_err(Error::Io)?;
+
+        let shared = Shared::new(process);
+        shared.hub.emit(Event::Spawn);
+        let pid = shared.process.pid();
+        let span = tracing::debug_span!("child", command = %prepared.file.to_string_lossy(), pid);
+        span.in_scope(|| tracing::debug!("spawn"));
+        let watch = Watch {
+            streams,
+            timeout: self.timeout,
+            cancel: self.cancel.clone(),
+            kill_signal,
+        };
+        start_watch(shared.clone(), watch, span);
+        Ok(ChildProcess {
+            stdin,
+            stdout,
+            stderr,
+            extra,
+            shared,
+            spawnfile: prepared.file,
+            spawnargs: prepared.argv_os,
+            kill_on_drop: self.kill_on_drop.then_some(kill_signal),
+        })
+    }
+
+    fn spawn_error(&self, f: SpawnFailure) -> Error {
+        let program = self.program.clone();
+        match f.stage {
+            Stage::Chdir => Error::Cwd {
+                program,
+                cwd: self.cwd.clone().unwrap_or_default(),
+                source: f.error,
+            },
+            Stage::Uid => Error::Identity {
+                program,
+                what: "uid",
+                id: self.uid.unwrap_or_default(),
+                source: f.error,
+            },
+            Stage::Gid => Error::Identity {
+                program,
+                what: "gid",
+                id: self.gid.unwrap_or_default(),
+                source: f.error,
+            },
+            Stage::Prepare | Stage::Setsid | Stage::Fds | Stage::Exec => Error::Spawn {
+                program,
+                source: f.error,
+            },
+        }
+    }
+
+    /// Checks every input and builds what the engine needs (all allocation happens here).
+    fn prepare(&self) -> Result<Prepared> {
+        if self.program.is_empty() {
+            return Err(Error::InvalidOption {
+                option: "program",
+                reason: "the command cannot be empty".into(),
+            });
+        }
+        for (what, id) in [("uid", self.uid), ("gid", self.gid)] {
+            if id == Some(u32::MAX) {
+                return Err(Error::InvalidOption {
+                    option: what,
+                    reason: format!("{what} {} is not a valid id", u32::MAX),
+                });
+            }
+        }
+        let (file, argv_os) = match &self.shell {
+            Some(shell) => {
+                let mut line = self.program.clone();
+                for a in &self.args {
+                    line.push(" ");
+                    line.push(a);
+                }
+                let argv0 = self.argv0.clone().unwrap_or_else(|| shell.clone());
+                (shell.clone(), vec![argv0, "-c".into(), line])
+            }
+            None => {
+                let argv0 = self.argv0.clone().unwrap_or_else(|| self.program.clone());
+                let argv = std::iter::once(argv0)
+                    .chain(self.args.iter().cloned())
+                    .collect();
+                (self.program.clone(), argv)
+            }
+        };
+        let mut argv = Vec::with_capacity(argv_os.len());
+        for (i, a) in argv_os.iter().enumerate() {
+            let what = if i == 0 {
+                "argv0".to_owned()
+            } else {
+                format!("argument {i}")
+            };
+            argv.push(cstring(&what, a)?);
+        }
+        cstring("program", &file)?;
+        let envp = self.envp()?;
+        let cwd = match &self.cwd {
+            Some(dir) => Some(self.check_cwd(dir)?),
+            None => None,
+        };
+        let path =
+            resolve_program(&file, &self.path_var(), self.cwd.as_deref()).map_err(|source| {
+                Error::Spawn {
+                    program: self.program.clone(),
+                    source,
+                }
+            })?;
+        Ok(Prepared {
+            file,
+            argv_os,
+            path,
+            argv,
+            envp,
+            cwd,
+        })
+    }
+
+    fn check_cwd(&self, dir: &Path) -> Result<CString> {
+        let c = cstring("cwd", dir.as_os_str())?;
+        let err = |source| Error::Cwd {
+            program: self.program.clone(),
+            cwd: dir.to_owned(),
+            source,
+        };
+        let meta = std::fs::metadata(dir).map_err(err)?;
+        if !meta.is_dir() {
+            return Err(err(io::Error::from_raw_os_error(libc::ENOTDIR)));
+        }
+        Ok(c)
+    }
+
+    /// The PATH to search, by Node's rules.
+    fn path_var(&self) -> OsString {
+        match self.env.get(OsStr::new("PATH")) {
+            Some(Some(p)) => p.clone(),
+            Some(None) => DEFAULT_PATH.into(),
+            None if self.env_clear => DEFAULT_PATH.into(),
+            None => std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into()),
+        }
+    }
+
+    fn envp(&self) -> Result<Vec<CString>> {
+        let mut vars: BTreeMap<OsString, OsString> = if self.env_clear {
+            BTreeMap::new()
+        } else {
+            std::env::vars_os().collect()
+        };
+        for (k, v) in &self.env {
+            match v {
+                Some(v) => vars.insert(k.clone(), v.clone()),
+                None => vars.remove(k),
+            };
+        }
+        let mut envp = Vec::with_capacity(vars.len());
+        for (k, v) in vars {
+            if k.is_empty() || k.as_bytes().contains(&b'=') {
+                return Err(Error::InvalidOption {
+                    option: "env",
+                    reason: format!("key {:?} is empty or contains '='", k.to_string_lossy()),
+                });
+            }
+            cstring("environment key", &k)?;
+            cstring(&format!("environment value of {}", k.to_string_lossy()), &v)?;
+            let mut kv = k.into_vec();
+            kv.push(b'=');
+            kv.extend(v.into_vec());
+            envp.push(CString::new(kv).expect("checked for NUL above"));
+        }
+        Ok(envp)
+    }
+}
+
+/// A command for `program` with `args`: Node's `spawn(command, args)` with default options.
+pub fn spawn<I, S>(program: impl AsRef<OsStr>, args: I) -> Result<ChildProcess>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    Command::new(program).args(args).spawn()
+}
+
+struct Prepared {
+    file: OsString,
+    argv_os: Vec<OsString>,
+    path: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+    cwd: Option<CString>,
+}
+
+fn cstring(what: &str, s: &OsStr) -> Result<CString> {
+    CString::new(s.as_bytes()).map_err(|_| Error::Nul {
+        what: what.to_owned(),
+        value: s.to_owned(),
+    })
+}
+
+/// `execvp`'s search, done in the parent: the first executable regular file in `path_var`.
+fn resolve_program(file: &OsStr, path_var: &OsStr, cwd: Option<&Path>) -> io::Result<CString> {
+    if file.as_bytes().contains(&b'/') {
+        return Ok(CString::new(file.as_bytes())?);
+    }
+    let mut denied = false;
+    for dir in std::env::split_paths(path_var) {
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
+        let dir = match cwd {
+            Some(cwd) if dir.is_relative() => cwd.join(dir),
+            _ => dir,
+        };
+        let candidate = dir.join(file);
+        let Ok(c) = CString::new(candidate.into_os_string().into_vec()) else {
+            continue;
+        };
+        match std::fs::metadata(OsStr::from_bytes(c.as_bytes())) {
+            Ok(m) if m.is_file() => match sys::is_executable(&c) {
+                Ok(true) => return Ok(c),
+                Ok(false) => denied = true,
+                Err(_) => {}
+            },
+            _ => {}
+        }
+    }
+    Err(io::Error::from_raw_os_error(if denied {
+        libc::EACCES
+    } else {
+        libc::ENOENT
+    }))
+}
+
+/// The fds for one spawn: what the child gets and the parent's ends.
+struct StdioSet<'a> {
+    entries: Vec<(i32, ChildEnd<'a>)>,
+}
+
+enum ChildEnd<'a> {
+    /// A fd that exists in the parent already (borrowed: user's fd, /dev/null, inherit).
+    Borrowed(BorrowedFd<'a>),
+    /// A fd made for this spawn, with the parent's end if it is a pipe.
+    Owned(OwnedFd, Option<ParentEnd>),
+}
+
+enum ParentEnd {
+    Stdin(OwnedFd),
+    Reader(OwnedFd),
+    Duplex(std::os::unix::net::UnixStream),
+}
+
+type ParentEnds = (
+    Option<ChildStdin>,
+    Option<ChildStdout>,
+    Option<ChildStderr>,
+    BTreeMap<i32, ChildPipe>,
+    Vec<StreamWatch>,
+);
+
+impl<'a> StdioSet<'a> {
+    fn open(config: &'a BTreeMap<i32, Stdio>) -> Result<Self> {
+        let max = config.keys().copied().max().unwrap_or(2).max(2);
+        let mut entries = Vec::with_capacity(usize::try_from(max).unwrap_or(0) + 1);
+        static DEFAULT: Stdio = Stdio::Default;
+        for fd in 0..=max {
+            let cfg = config.get(&fd).unwrap_or(&DEFAULT);
+            let end = match cfg {
+                Stdio::Default | Stdio::Pipe | Stdio::Overlapped if fd <= 2 => {
+                    let (r, w) = sys::pipe()?;
+                    if fd == 0 {
+                        ChildEnd::Owned(r, Some(ParentEnd::Stdin(w)))
+                    } else {
+                        ChildEnd::Owned(w, Some(ParentEnd::Reader(r)))
+                    }
+                }
+                Stdio::Pipe | Stdio::Overlapped => {
+                    let (parent, child) = std::os::unix::net::UnixStream::pair()?;
+                    ChildEnd::Owned(child.into(), Some(ParentEnd::Duplex(parent)))
+                }
+                // Node leaves ignored fds above 2 closed in the child.
+                Stdio::Default | Stdio::Ignore | Stdio::Inherit if fd > 2 => continue,
+                Stdio::Default | Stdio::Ignore => ChildEnd::Borrowed(sys::dev_null()?),
+                Stdio::Inherit => ChildEnd::Borrowed(inherited(fd)?),
+                Stdio::Fd(owned) => ChildEnd::Borrowed(owned.as_fd()),
+                Stdio::ParentFd(n) => {
+                    let dup = sys::dup_parent_fd(*n).map_err(|e| {
+                        Error::Stdio(format!("stdio[{fd}]: parent fd {n} cannot be used: {e}"))
+                    })?;
+                    ChildEnd::Owned(dup, None)
+                }
+            };
+            entries.push((fd, end));
+        }
+        Ok(StdioSet { entries })
+    }
+
+    fn child_fds(&self) -> sys::FdMap<'_> {
+        self.entries
+            .iter()
+            .map(|(fd, end)| match end {
+                ChildEnd::Borrowed(b) => (*fd, *b),
+                ChildEnd::Owned(o, _) => (*fd, o.as_fd()),
+            })
+            .collect()
+    }
+
+    /// Closes the child's ends and wraps the parent's.
+    fn into_parent_ends(self) -> io::Result<ParentEnds> {
+        let (mut stdin, mut stdout, mut stderr) = (None, None, None);
+        let mut extra = BTreeMap::new();
+        let mut watches = Vec::new();
+        for (fd, end) in self.entries {
+            let ChildEnd::Owned(child_end, Some(parent)) = end else {
+                continue;
+            };
+            drop(child_end);
+            match parent {
+                ParentEnd::Stdin(w) => stdin = Some(ChildStdin::new(w)?),
+                ParentEnd::Reader(r) if fd == 1 => {
+                    let (s, w) = ChildStdout::new(r)?;
+                    stdout = Some(s);
+                    watches.push(w);
+                }
+                ParentEnd::Reader(r) => {
+                    let (s, w) = ChildStderr::new(r)?;
+                    stderr = Some(s);
+                    watches.push(w);
+                }
+                ParentEnd::Duplex(sock) => {
+                    let (p, w) = ChildPipe::new(sock)?;
+                    extra.insert(fd, p);
+                    watches.push(w);
+                }
+            }
+        }
+        Ok((stdin, stdout, stderr, extra, watches))
+    }
+}
+
+/// The parent's own fd `fd` for `'inherit'` (0–2), or `/dev/null` if the parent's is closed.
+fn inherited(fd: i32) -> io::Result<BorrowedFd<'static>> {
+    match sys::own_stdio(fd) {
+        Some(b) => Ok(b),
+        None => sys::dev_null(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_lookup_follows_nodes_rules() {
+        let mut c = Command::new("x");
+        std::env::var_os("PATH").map(|p| assert_eq!(c.path_var(), p));
+        c.env_clear();
+        assert_eq!(c.path_var(), DEFAULT_PATH);
+        c.env("PATH", "/opt/bin");
+        assert_eq!(c.path_var(), "/opt/bin");
+        let mut d = Command::new("x");
+        d.env_remove("PATH");
+        assert_eq!(d.path_var(), DEFAULT_PATH);
+    }
+
+    #[test]
+    fn resolve_finds_executables_and_reports_missing_ones() {
+        let sh = resolve_program(OsStr::new("sh"), OsStr::new("/nonexistent:/bin"), None).unwrap();
+        assert_eq!(sh.to_bytes(), b"/bin/sh");
+        let e =
+            resolve_program(OsStr::new("no-such-program-x"), OsStr::new("/bin"), None).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        // A directory named like the program is skipped, as execvp would.
+        let e = resolve_program(OsStr::new("bin"), OsStr::new("/"), None).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    }
+}

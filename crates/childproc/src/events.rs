@@ -1,0 +1,149 @@
+//! Node's ChildProcess events as a `futures::Stream`.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use childproc_ipc::Value;
+use futures_core::Stream;
+use tokio::sync::mpsc;
+
+use crate::child::ExitStatus;
+use crate::error::Error;
+
+/// One event in a child's life, in Node's order:
+/// `Spawn` first; `Message`s in order, then `Disconnect` once; `Exit` (exactly one of code or
+/// signal); `Close` last, once every stdio stream has closed, with the same status. `Error`
+/// can come at any point after `Spawn` (an undeliverable kill, an abort, a failed send).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Event {
+    /// The child was created (Node's `'spawn'`). Always the first event.
+    Spawn,
+    /// The child ended (Node's `'exit'`); its stdio may still be open.
+    Exit(ExitStatus),
+    /// The child ended and all its stdio streams closed (Node's `'close'`). The last event.
+    Close(ExitStatus),
+    /// Something went wrong (Node's `'error'`): a kill that could not be delivered, an abort
+    /// through the cancellation token ([`Error::Aborted`]), a failed send.
+    Error(Arc<Error>),
+    /// An IPC message from the child (Node's `'message'`).
+    Message(Value),
+    /// The IPC channel closed (Node's `'disconnect'`), after the last message.
+    Disconnect,
+}
+
+/// The event log of one child, fanned out to every [`Events`] stream.
+///
+/// Every subscriber first receives the lifecycle history so far (`Spawn`, `Exit`, `Error`,
+/// `Disconnect`, `Close`), then each event as it happens. `Message`s are kept in the history
+/// only until the first subscriber arrives, so an early message is never lost but a
+/// long-running channel does not grow memory.
+#[derive(Debug, Default)]
+pub(crate) struct EventHub {
+    inner: Mutex<HubInner>,
+}
+
+#[derive(Debug, Default)]
+struct HubInner {
+    history: Vec<Event>,
+    subscribers: Vec<mpsc::UnboundedSender<Event>>,
+    subscribed_once: bool,
+    closed: bool,
+}
+
+impl EventHub {
+    pub(crate) fn emit(&self, event: Event) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let is_close = matches!(event, Event::Close(_));
+        inner
+            .subscribers
+            .retain(|tx| tx.send(event.clone()).is_ok());
+        if !matches!(event, Event::Message(_)) || !inner.subscribed_once {
+            inner.history.push(event);
+        }
+        if is_close {
+            inner.closed = true;
+            inner.subscribers.clear();
+        }
+    }
+
+    pub(crate) fn subscribe(&self) -> Events {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        for e in &inner.history {
+            let _ = tx.send(e.clone());
+        }
+        if !inner.subscribed_once {
+            inner.subscribed_once = true;
+            inner.history.retain(|e| !matches!(e, Event::Message(_)));
+        }
+        if !inner.closed {
+            inner.subscribers.push(tx);
+        }
+        Events { rx }
+    }
+}
+
+/// A stream of a child's [`Event`]s, from [`ChildProcess::events`](crate::ChildProcess::events).
+///
+/// Each call to `events()` returns an independent stream that starts with the history so far,
+/// so any number of consumers see the same order. The stream ends after `Close`.
+#[derive(Debug)]
+pub struct Events {
+    rx: mpsc::UnboundedReceiver<Event>,
+}
+
+impl Stream for Events {
+    type Item = Event;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain(mut ev: Events) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(e) = ev.rx.try_recv() {
+            out.push(format!("{e:?}"));
+        }
+        out
+    }
+
+    #[test]
+    fn late_subscribers_get_history_and_early_messages_are_kept_once() {
+        let hub = EventHub::default();
+        hub.emit(Event::Spawn);
+        hub.emit(Event::Message(Value::from(1)));
+        let first = hub.subscribe();
+        hub.emit(Event::Message(Value::from(2)));
+        hub.emit(Event::Disconnect);
+        let st = ExitStatus::from_code(0);
+        hub.emit(Event::Exit(st));
+        hub.emit(Event::Close(st));
+        let late = hub.subscribe();
+        assert_eq!(
+            drain(first),
+            [
+                "Spawn",
+                "Message(Number(1.0))",
+                "Message(Number(2.0))",
+                "Disconnect",
+                "Exit(ExitStatus(code 0))",
+                "Close(ExitStatus(code 0))"
+            ]
+        );
+        assert_eq!(
+            drain(late),
+            [
+                "Spawn",
+                "Disconnect",
+                "Exit(ExitStatus(code 0))",
+                "Close(ExitStatus(code 0))"
+            ]
+        );
+    }
+}

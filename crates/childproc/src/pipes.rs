@@ -1,0 +1,266 @@
+//! The parent's ends of the child's stdio pipes: `subprocess.stdin`, `.stdout`, `.stderr` and
+//! `.stdio[n]`, as tokio `AsyncWrite` / `AsyncRead`.
+//!
+//! Every readable end is watched for the `Close` event: once the child has exited, `Close`
+//! waits until each of them has been closed by the child side (every writer gone: a
+//! grandchild that holds stdout delays it) or dropped by the user — without consuming any
+//! data, so output left unread stays readable after `Close`, as in Node.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+use std::task::{ready, Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use tokio::net::unix::pipe;
+use tokio::net::UnixStream;
+use tokio::sync::oneshot;
+
+/// Held by a readable end; dropping it tells the close watcher the user closed the stream.
+#[derive(Debug)]
+struct CloseToken(#[allow(dead_code)] oneshot::Sender<()>);
+
+/// The watcher's view of one readable end.
+pub(crate) struct StreamWatch {
+    fd: Weak<dyn AsFd + Send + Sync>,
+    dropped: oneshot::Receiver<()>,
+}
+
+fn watched<T: AsFd + Send + Sync + 'static>(inner: T) -> (Arc<T>, CloseToken, StreamWatch) {
+    let inner = Arc::new(inner);
+    let (tx, rx) = oneshot::channel();
+    let weak: Weak<T> = Arc::downgrade(&inner);
+    (
+        inner,
+        CloseToken(tx),
+        StreamWatch {
+            fd: weak,
+            dropped: rx,
+        },
+    )
+}
+
+impl StreamWatch {
+    /// Resolves once every writer of the stream has closed it, or the user dropped it.
+    pub(crate) async fn closed(self) {
+        let dup = self
+            .fd
+            .upgrade()
+            .and_then(|s| s.as_fd().try_clone_to_owned().ok());
+        let Some(dup) = dup else { return };
+        let Ok(afd) = crate::sys::async_fd(dup, Interest::READABLE) else {
+            return;
+        };
+        let hung_up = async {
+            loop {
+                let Ok(mut guard) = afd.readable().await else {
+                    return;
+                };
+                if guard.ready().is_read_closed() {
+                    return;
+                }
+                guard.clear_ready();
+            }
+        };
+        tokio::select! {
+            _ = self.dropped => {}
+            () = hung_up => {}
+        }
+    }
+}
+
+/// The child's stdin (Node's `subprocess.stdin`). Drop it or call `shutdown` to send EOF.
+#[derive(Debug)]
+pub struct ChildStdin {
+    inner: pipe::Sender,
+}
+
+impl ChildStdin {
+    pub(crate) fn new(fd: OwnedFd) -> io::Result<Self> {
+        Ok(ChildStdin {
+            inner: pipe::Sender::from_owned_fd(fd)?,
+        })
+    }
+
+    /// The fd, in blocking mode, e.g. to hand to another child.
+    pub fn into_owned_fd(self) -> OwnedFd {
+        self.inner
+            .into_blocking_fd()
+            .expect("clearing O_NONBLOCK on a pipe cannot fail")
+    }
+}
+
+impl AsyncWrite for ChildStdin {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+impl AsFd for ChildStdin {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.as_fd()
+    }
+}
+
+macro_rules! reader {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name {
+            inner: Arc<pipe::Receiver>,
+            _close: CloseToken,
+        }
+
+        impl $name {
+            pub(crate) fn new(fd: OwnedFd) -> io::Result<(Self, StreamWatch)> {
+                let (inner, close, watch) = watched(pipe::Receiver::from_owned_fd(fd)?);
+                Ok(($name { inner, _close: close }, watch))
+            }
+
+            /// The fd, in blocking mode, e.g. to become another child's stdin.
+            pub fn into_owned_fd(self) -> OwnedFd {
+                let $name { inner, _close } = self;
+                match Arc::try_unwrap(inner) {
+                    Ok(rx) => rx.into_blocking_fd().expect("clearing O_NONBLOCK on a pipe cannot fail"),
+                    // The close watcher holds it for an instant: duplicate instead.
+                    Err(shared) => crate::pipes::blocking_dup(shared.as_fd()),
+                }
+            }
+        }
+
+        impl AsyncRead for $name {
+            fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+                loop {
+                    ready!(self.inner.poll_read_ready(cx))?;
+                    match self.inner.try_read(buf.initialize_unfilled()) {
+                        Ok(n) => {
+                            buf.advance(n);
+                            return Poll::Ready(Ok(()));
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                        Err(e) => return Poll::Ready(Err(e)),
+                    }
+                }
+            }
+        }
+
+        impl AsFd for $name {
+            fn as_fd(&self) -> BorrowedFd<'_> {
+                self.inner.as_fd()
+            }
+        }
+
+        impl AsRawFd for $name {
+            fn as_raw_fd(&self) -> RawFd {
+                self.inner.as_raw_fd()
+            }
+        }
+    };
+}
+
+reader!(
+    /// The child's stdout (Node's `subprocess.stdout`).
+    ChildStdout
+);
+reader!(
+    /// The child's stderr (Node's `subprocess.stderr`).
+    ChildStderr
+);
+
+fn blocking_dup(fd: BorrowedFd<'_>) -> OwnedFd {
+    let dup = fd.try_clone_to_owned().expect("dup of an open pipe fd");
+    // O_NONBLOCK lives on the shared file description: clear it for the new holder.
+    let _ = crate::sys::set_blocking(dup.as_fd());
+    dup
+}
+
+/// An extra stdio pipe (Node's `subprocess.stdio[n]` for n ≥ 3): a duplex Unix socket, so the
+/// child may read it, write it, or both.
+#[derive(Debug)]
+pub struct ChildPipe {
+    inner: Arc<UnixStream>,
+    _close: CloseToken,
+}
+
+impl ChildPipe {
+    pub(crate) fn new(sock: std::os::unix::net::UnixStream) -> io::Result<(Self, StreamWatch)> {
+        sock.set_nonblocking(true)?;
+        let (inner, close, watch) = watched(UnixStream::from_std(sock)?);
+        Ok((
+            ChildPipe {
+                inner,
+                _close: close,
+            },
+            watch,
+        ))
+    }
+}
+
+impl AsyncRead for ChildPipe {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            ready!(self.inner.poll_read_ready(cx))?;
+            match self.inner.try_read(buf.initialize_unfilled()) {
+                Ok(n) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for ChildPipe {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.inner.poll_write_ready(cx))?;
+            match self.inner.try_write(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(crate::sys::shutdown_write(self.inner.as_fd()))
+    }
+}
+
+impl AsFd for ChildPipe {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.as_fd()
+    }
+}

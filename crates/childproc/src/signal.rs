@@ -1,0 +1,192 @@
+//! Signals by name or number, as Node's `killSignal` and `subprocess.kill(signal)` take them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::Error;
+
+/// A POSIX signal. Parse one from Node's names (`"SIGTERM"`) or build it from a number.
+///
+/// ```
+/// use childproc::Signal;
+/// let s: Signal = "SIGHUP".parse()?;
+/// assert_eq!(s, Signal::SIGHUP);
+/// assert_eq!(s.name(), Some("SIGHUP"));
+/// assert_eq!(Signal::from_raw(9)?, Signal::SIGKILL);
+/// # Ok::<(), childproc::Error>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Signal(i32);
+
+macro_rules! signals {
+    ($($name:ident),* $(,)?) => {
+        impl Signal {
+            $(
+                #[doc = concat!("`", stringify!($name), "`.")]
+                pub const $name: Signal = Signal(libc::$name);
+            )*
+        }
+        const NAMED: &[(&str, i32)] = &[$((stringify!($name), libc::$name)),*];
+    };
+}
+
+signals!(
+    SIGHUP, SIGINT, SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGKILL, SIGUSR1, SIGSEGV,
+    SIGUSR2, SIGPIPE, SIGALRM, SIGTERM, SIGCHLD, SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU,
+    SIGURG, SIGXCPU, SIGXFSZ, SIGVTALRM, SIGPROF, SIGWINCH, SIGIO, SIGSYS,
+);
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const ALIASES: &[(&str, i32)] = &[
+    ("SIGIOT", libc::SIGIOT),
+    ("SIGPOLL", libc::SIGPOLL),
+    ("SIGPWR", libc::SIGPWR),
+    ("SIGSTKFLT", libc::SIGSTKFLT),
+];
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const ALIASES: &[(&str, i32)] = &[("SIGIOT", libc::SIGIOT)];
+
+/// The largest signal number accepted (Linux's `SIGRTMAX`; 64 covers every real-time signal).
+const MAX_SIGNAL: i32 = 64;
+
+impl Signal {
+    /// The signal with number `n`. `0` is allowed (it checks that the process exists, as
+    /// `kill(2)` does); numbers beyond the platform's range are an error naming them.
+    pub fn from_raw(n: i32) -> Result<Signal, Error> {
+        if (0..=MAX_SIGNAL).contains(&n) {
+            Ok(Signal(n))
+        } else {
+            Err(Error::UnknownSignal(n.to_string()))
+        }
+    }
+
+    /// The signal number.
+    pub fn as_raw(self) -> i32 {
+        self.0
+    }
+
+    /// Node's name for it (`"SIGTERM"`), if it has one.
+    pub fn name(self) -> Option<&'static str> {
+        NAMED
+            .iter()
+            .chain(ALIASES)
+            .find(|(_, n)| *n == self.0)
+            .map(|(name, _)| *name)
+    }
+}
+
+impl FromStr for Signal {
+    type Err = Error;
+
+    /// Parses a Node signal name (`"SIGKILL"`) or a decimal number (`"9"`).
+    fn from_str(s: &str) -> Result<Self, Error> {
+        if let Some(&(_, n)) = NAMED.iter().chain(ALIASES).find(|(name, _)| *name == s) {
+            return Ok(Signal(n));
+        }
+        match s.parse::<i32>() {
+            Ok(n) => Signal::from_raw(n),
+            Err(_) => Err(Error::UnknownSignal(s.to_owned())),
+        }
+    }
+}
+
+impl TryFrom<i32> for Signal {
+    type Error = Error;
+    fn try_from(n: i32) -> Result<Self, Error> {
+        Signal::from_raw(n)
+    }
+}
+
+impl TryFrom<&str> for Signal {
+    type Error = Error;
+    fn try_from(s: &str) -> Result<Self, Error> {
+        s.parse()
+    }
+}
+
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(name) => f.write_str(name),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+impl fmt::Debug for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// A kill signal as given to a builder: a checked [`Signal`], or a name or number checked
+/// when the command spawns (so a bad name is reported by `spawn`, naming it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignalSpec {
+    /// Already a valid signal.
+    Signal(Signal),
+    /// A name such as `"SIGINT"`, or a number as text.
+    Name(String),
+    /// A number.
+    Number(i32),
+}
+
+impl SignalSpec {
+    pub(crate) fn resolve(&self) -> Result<Signal, Error> {
+        match self {
+            SignalSpec::Signal(s) => Ok(*s),
+            SignalSpec::Name(n) => n.parse(),
+            SignalSpec::Number(n) => Signal::from_raw(*n),
+        }
+    }
+}
+
+impl From<Signal> for SignalSpec {
+    fn from(s: Signal) -> Self {
+        SignalSpec::Signal(s)
+    }
+}
+impl From<&str> for SignalSpec {
+    fn from(s: &str) -> Self {
+        SignalSpec::Name(s.to_owned())
+    }
+}
+impl From<String> for SignalSpec {
+    fn from(s: String) -> Self {
+        SignalSpec::Name(s)
+    }
+}
+impl From<i32> for SignalSpec {
+    fn from(n: i32) -> Self {
+        SignalSpec::Number(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_numbers_round_trip() {
+        for &(name, n) in NAMED {
+            let s: Signal = name.parse().unwrap();
+            assert_eq!(s.as_raw(), n);
+            assert_eq!(s.to_string(), name);
+        }
+        assert_eq!("15".parse::<Signal>().unwrap(), Signal::SIGTERM);
+        assert_eq!(Signal::from_raw(0).unwrap().to_string(), "0");
+    }
+
+    #[test]
+    fn unknown_names_are_errors_naming_them() {
+        let e = "SIGFOO".parse::<Signal>().unwrap_err();
+        assert!(e.to_string().contains("SIGFOO"), "{e}");
+        assert!(
+            "sigterm".parse::<Signal>().is_err(),
+            "names are case-sensitive, as in Node"
+        );
+        assert!(Signal::from_raw(65).unwrap_err().to_string().contains("65"));
+        assert!(Signal::from_raw(-1).is_err());
+        assert!(SignalSpec::from("TERM").resolve().is_err());
+    }
+}

@@ -1,0 +1,128 @@
+//! File descriptor helpers.
+
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::OnceLock;
+
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+/// A pipe, both ends close-on-exec: `(read, write)`.
+pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 succeeded, so both are open fds that nothing else owns.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// `/dev/null`, opened once for reading and writing and shared by every spawn (children get a
+/// dup of it; the parent's copy is close-on-exec and lives for the whole process).
+pub(crate) fn dev_null() -> io::Result<BorrowedFd<'static>> {
+    static NULL: OnceLock<OwnedFd> = OnceLock::new();
+    if let Some(fd) = NULL.get() {
+        return Ok(fd.as_fd_static());
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    let fd = NULL.get_or_init(|| file.into());
+    Ok(fd.as_fd_static())
+}
+
+trait StaticFd {
+    fn as_fd_static(&'static self) -> BorrowedFd<'static>;
+}
+impl StaticFd for OwnedFd {
+    fn as_fd_static(&'static self) -> BorrowedFd<'static> {
+        std::os::fd::AsFd::as_fd(self)
+    }
+}
+
+/// Duplicates the parent's fd `fd` (Node's integer stdio entry), close-on-exec. `EBADF` if it
+/// is not open.
+pub(crate) fn dup_parent_fd(fd: RawFd) -> io::Result<OwnedFd> {
+    if fd < 0 {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    // SAFETY: F_DUPFD_CLOEXEC only reads `fd`; an fd that is not open gives EBADF.
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    if new < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fcntl returned a fresh fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+/// Duplicates `fd` to the lowest free number at or above `min`, close-on-exec.
+pub(super) fn dup_at_least(fd: RawFd, min: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC only reads `fd`, which the caller keeps open during the call.
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) };
+    if new < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fcntl returned a fresh fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+/// Whether `fd` is open in this process.
+pub(crate) fn is_open_raw(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only queries the descriptor table.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
+/// Shuts down the writing half of a socket.
+pub(crate) fn shutdown_write(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: shutdown on a borrowed, open fd; no memory is passed.
+    if unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_WR) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `access(path, X_OK)` for a regular file: what `execvp` would accept.
+pub(crate) fn is_executable(path: &CStr) -> io::Result<bool> {
+    // SAFETY: `path` is a valid NUL-terminated string.
+    if unsafe { libc::access(path.as_ptr(), libc::X_OK) } == 0 {
+        return Ok(true);
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EACCES) => Ok(false),
+        _ => Err(err),
+    }
+}
+
+/// Clears `O_NONBLOCK` (on the open file description, so every dup sees it).
+pub(crate) fn set_blocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let raw = fd.as_raw_fd();
+    // SAFETY: F_GETFL/F_SETFL on a borrowed, open fd.
+    unsafe {
+        let flags = libc::fcntl(raw, libc::F_GETFL);
+        if flags < 0 || libc::fcntl(raw, libc::F_SETFL, flags & !libc::O_NONBLOCK) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Registers an owned fd with tokio's reactor for `interest`.
+pub(crate) fn async_fd(fd: OwnedFd, interest: Interest) -> io::Result<AsyncFd<OwnedFd>> {
+    // SAFETY: the AsyncFd takes ownership of `fd`, so it stays open and refers to the same
+    // file description for as long as it is registered.
+    unsafe { AsyncFd::register_with_interest(fd, interest) }.map_err(io::Error::from)
+}
+
+/// The parent's fd 0, 1 or 2 for `'inherit'`, if it is open.
+pub(crate) fn own_stdio(fd: RawFd) -> Option<BorrowedFd<'static>> {
+    if !(0..=2).contains(&fd) || !is_open_raw(fd) {
+        return None;
+    }
+    // SAFETY: fds 0-2 are the process's standard streams, which stay open for the life of the
+    // process (we checked this one is open); the borrow only lasts for one spawn.
+    Some(unsafe { BorrowedFd::borrow_raw(fd) })
+}

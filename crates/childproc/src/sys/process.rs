@@ -1,0 +1,162 @@
+//! A created child: waiting for it and signalling it, through its pidfd where there is one.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+/// Set to make every new child run without a pidfd (the fallback path), for tests.
+pub(crate) static PIDFD_DISABLED: AtomicBool = AtomicBool::new(false);
+static PIDFD_OPEN_UNSUPPORTED: AtomicBool = AtomicBool::new(false);
+
+/// How a child ended: exactly one of code or signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum RawStatus {
+    /// Exited with this code.
+    Exited(i32),
+    /// Killed by this signal number.
+    Signaled(i32),
+}
+
+/// One child process of ours.
+#[derive(Debug)]
+pub(crate) struct Process {
+    pid: libc::pid_t,
+    pidfd: Option<OwnedFd>,
+    /// True once reaped. Without a pidfd, `kill` holds this lock so it can never signal a PID
+    /// that was reaped (and so may have been reused).
+    reaped: Mutex<bool>,
+}
+
+/// `pidfd_open(pid)`, or `None` where the kernel lacks it (or pidfds are disabled).
+pub(crate) fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
+    if PIDFD_DISABLED.load(Ordering::Relaxed) || PIDFD_OPEN_UNSUPPORTED.load(Ordering::Relaxed) {
+        return None;
+    }
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        if io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+            PIDFD_OPEN_UNSUPPORTED.store(true, Ordering::Relaxed);
+        }
+        return None;
+    }
+    // SAFETY: the syscall returned a new fd that nothing else owns.
+    Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+struct RawRef(RawFd);
+impl AsRawFd for RawRef {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
+    }
+}
+
+impl Process {
+    pub(super) fn new(pid: libc::pid_t, pidfd: Option<OwnedFd>) -> Self {
+        Process {
+            pid,
+            pidfd,
+            reaped: Mutex::new(false),
+        }
+    }
+
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.pid.unsigned_abs()
+    }
+
+    /// The pidfd, if the child has one.
+    pub(crate) fn pidfd(&self) -> Option<BorrowedFd<'_>> {
+        self.pidfd.as_ref().map(AsFd::as_fd)
+    }
+
+    /// Sends `sig`. `ESRCH` once the child has exited and been reaped.
+    pub(crate) fn signal(&self, sig: i32) -> io::Result<()> {
+        if let Some(fd) = &self.pidfd {
+            // SAFETY: pidfd_send_signal on our own pidfd with no siginfo.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    fd.as_raw_fd(),
+                    sig,
+                    ptr::null::<libc::siginfo_t>(),
+                    0,
+                )
+            };
+            return if r == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
+            };
+        }
+        let reaped = self.reaped.lock().unwrap_or_else(|e| e.into_inner());
+        if *reaped {
+            return Err(io::Error::from_raw_os_error(libc::ESRCH));
+        }
+        // SAFETY: `pid` is our child and, with the lock held, not yet reaped: it cannot have
+        // been reused.
+        if unsafe { libc::kill(self.pid, sig) } == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    /// Reaps the child if it has exited.
+    pub(crate) fn try_wait(&self) -> io::Result<Option<RawStatus>> {
+        self.wait_with(libc::WNOHANG)
+    }
+
+    fn wait_with(&self, flags: libc::c_int) -> io::Result<Option<RawStatus>> {
+        let mut reaped = self.reaped.lock().unwrap_or_else(|e| e.into_inner());
+        if *reaped {
+            return Err(io::Error::new(io::ErrorKind::Other, "child already reaped"));
+        }
+        let mut status: libc::c_int = 0;
+        // SAFETY: waitpid on our own unreaped child, writing into `status`.
+        let r = unsafe { libc::waitpid(self.pid, &mut status, flags) };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if r == 0 {
+            return Ok(None);
+        }
+        *reaped = true;
+        Ok(Some(if libc::WIFSIGNALED(status) {
+            RawStatus::Signaled(libc::WTERMSIG(status))
+        } else {
+            RawStatus::Exited(libc::WEXITSTATUS(status))
+        }))
+    }
+
+    /// Waits on tokio's reactor for the child to exit, then reaps it: through the pidfd
+    /// becoming readable, or (no pidfd) on SIGCHLD.
+    pub(crate) async fn wait(&self) -> io::Result<RawStatus> {
+        if let Some(fd) = &self.pidfd {
+            // SAFETY: the pidfd is owned by `self`, which outlives `afd` (dropped at the end of
+            // this borrow of `self`), so the fd stays open and unchanged while registered.
+            let afd = unsafe {
+                AsyncFd::register_with_interest(RawRef(fd.as_raw_fd()), Interest::READABLE)
+            }
+            .map_err(io::Error::from)?;
+            loop {
+                if let Some(s) = self.try_wait()? {
+                    return Ok(s);
+                }
+                afd.readable().await?.clear_ready();
+            }
+        }
+        let mut sigchld = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())?;
+        loop {
+            if let Some(s) = self.try_wait()? {
+                return Ok(s);
+            }
+            sigchld.recv().await;
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! The fixture child for childproc's tests: one small binary, many roles (`fixture <role> …`).
+//! Each role prints what a test asserts on.
+
+#![allow(clippy::print_stdout, unsafe_code)]
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let role = args.get(1).map(String::as_str).unwrap_or("");
+    let rest = &args[2.min(args.len())..];
+    match role {
+        "fds" => println!("{}", open_fds().join(" ")),
+        "argv" => std::env::args_os().for_each(|a| println!("{}", a.to_string_lossy())),
+        "env" => {
+            for k in rest {
+                match std::env::var_os(k) {
+                    Some(v) => println!("{k}={}", v.to_string_lossy()),
+                    None => println!("{k} unset"),
+                }
+            }
+        }
+        "env-count" => println!("{}", std::env::vars_os().count()),
+        "cwd" => println!("{}", std::env::current_dir().unwrap().display()),
+        "ids" => {
+            // SAFETY: plain getters.
+            let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+            // SAFETY: a zero-length query returns the group count.
+            let ngroups = unsafe { libc::getgroups(0, std::ptr::null_mut()) };
+            println!("uid={uid} gid={gid} groups={ngroups}");
+        }
+        "sid" => {
+            // SAFETY: plain getters.
+            let (pid, sid, pgid) = unsafe { (libc::getpid(), libc::getsid(0), libc::getpgid(0)) };
+            println!("pid={pid} sid={sid} pgid={pgid}");
+        }
+        "signals" => {
+            let status = std::fs::read_to_string("/proc/self/status").unwrap();
+            for line in status
+                .lines()
+                .filter(|l| l.starts_with("SigBlk") || l.starts_with("SigIgn"))
+            {
+                println!("{line}");
+            }
+        }
+        "cat" => {
+            let mut buf = Vec::new();
+            std::io::stdin().read_to_end(&mut buf).unwrap();
+            std::io::stdout().write_all(&buf).unwrap();
+        }
+        "out-err" => {
+            println!("{}", rest.first().map_or("out", String::as_str));
+            eprintln!("{}", rest.get(1).map_or("err", String::as_str));
+        }
+        "write-fd" => {
+            let fd: i32 = rest[0].parse().unwrap();
+            let msg = rest[1].as_bytes();
+            // SAFETY: writes a live buffer to an fd the test configured.
+            let n = unsafe { libc::write(fd, msg.as_ptr().cast(), msg.len()) };
+            assert_eq!(
+                n,
+                msg.len() as isize,
+                "write to fd {fd}: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+        "read-fd" => {
+            let fd: i32 = rest[0].parse().unwrap();
+            let mut buf = [0u8; 4096];
+            let mut out = Vec::new();
+            loop {
+                // SAFETY: reads into a live buffer from an fd the test configured.
+                let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+                if n <= 0 {
+                    break;
+                }
+                out.extend_from_slice(&buf[..n as usize]);
+            }
+            std::io::stdout().write_all(&out).unwrap();
+        }
+        "spew" => {
+            let n: usize = rest[0].parse().unwrap();
+            let chunk = vec![b'x'; 64 * 1024];
+            let mut out = std::io::stdout().lock();
+            let mut left = n;
+            while left > 0 {
+                let k = left.min(chunk.len());
+                out.write_all(&chunk[..k]).unwrap();
+                left -= k;
+            }
+        }
+        "sleep" => std::thread::sleep(Duration::from_millis(rest[0].parse().unwrap())),
+        "ignore-term" => {
+            // SAFETY: setting SIGTERM to SIG_IGN before any other thread exists.
+            unsafe { libc::signal(libc::SIGTERM, libc::SIG_IGN) };
+            println!("ready");
+            std::io::stdout().flush().unwrap();
+            std::thread::sleep(Duration::from_millis(rest[0].parse().unwrap()));
+        }
+        "exit" => std::process::exit(rest[0].parse().unwrap()),
+        "kill-as-nobody" => kill_as_nobody(),
+        _ => {
+            eprintln!("fixture: unknown role {role:?}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// The fds open in this process, sorted, without the one reading the directory.
+fn open_fds() -> Vec<String> {
+    let dir = std::fs::read_dir("/proc/self/fd").unwrap();
+    let mut fds: Vec<i32> = dir
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            std::fs::read_link(e.path())
+                .map(|t| !t.starts_with("/proc"))
+                .unwrap_or(false)
+        })
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    fds.sort_unstable();
+    fds.iter().map(i32::to_string).collect()
+}
+
+/// Spawns a child as root, then drops this process to uid 65534 and tries to kill it: the
+/// kill cannot be delivered (EPERM), so `kill` returns false and an Error event appears.
+fn kill_as_nobody() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let child = childproc::Command::new("sleep")
+            .arg("5")
+            .stdio_all(childproc::StdioShorthand::Ignore)
+            .spawn()
+            .unwrap();
+        // SAFETY: glibc applies setresuid to every thread of the process.
+        let r = unsafe { libc::setresuid(65534, 65534, 65534) };
+        assert_eq!(r, 0, "setresuid: {}", std::io::Error::last_os_error());
+        let delivered = child.kill(childproc::Signal::SIGKILL);
+        println!("delivered={delivered} killed={}", child.killed());
+        use futures_util::StreamExt;
+        let mut events = child.events();
+        let spawn = events.next().await;
+        let err = events.next().await;
+        println!("first={spawn:?}");
+        match err {
+            Some(childproc::Event::Error(e)) => println!("error={e} kind={:?}", e.kind()),
+            other => println!("unexpected={other:?}"),
+        }
+    });
+}

@@ -1,0 +1,50 @@
+//! Helpers shared by childproc's integration tests.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use childproc::{ChildProcess, Event};
+use futures_util::StreamExt;
+use tokio::io::AsyncReadExt;
+
+/// The fixture binary built from `src/bin/fixture.rs`.
+pub const FIXTURE: &str = env!("CARGO_BIN_EXE_fixture");
+
+/// A guard against hangs: generous, so a loaded 2-core machine still passes.
+pub const GUARD: Duration = Duration::from_secs(30);
+
+/// Runs `fut` or fails the test after [`GUARD`].
+pub async fn guard<F: std::future::Future>(fut: F) -> F::Output {
+    tokio::time::timeout(GUARD, fut)
+        .await
+        .expect("timed out: the test hung")
+}
+
+/// Reads a child's whole stdout as a string.
+pub async fn stdout_string(child: &mut ChildProcess) -> String {
+    let mut s = String::new();
+    let mut out = child.stdout.take().expect("stdout is piped");
+    guard(out.read_to_string(&mut s))
+        .await
+        .expect("read stdout");
+    s
+}
+
+/// Every event of a child until Close, as short names: `spawn`, `exit code 0`, `close signal SIGHUP`…
+pub async fn timeline(child: &ChildProcess) -> Vec<String> {
+    let events: Vec<Event> = guard(child.events().collect()).await;
+    events.iter().map(describe).collect()
+}
+
+/// A short name for an event.
+pub fn describe(e: &Event) -> String {
+    match e {
+        Event::Spawn => "spawn".into(),
+        Event::Exit(s) => format!("exit {s}"),
+        Event::Close(s) => format!("close {s}"),
+        Event::Error(e) => format!("error {e}"),
+        Event::Message(v) => format!("message {v:?}"),
+        Event::Disconnect => "disconnect".into(),
+        other => format!("{other:?}"),
+    }
+}
