@@ -383,6 +383,8 @@ impl Command {
                 (self.program.clone(), argv)
             }
         };
+        cstring("program", &self.program)?;
+        cstring("program", &file)?;
         let mut argv = Vec::with_capacity(argv_os.len());
         for (i, a) in argv_os.iter().enumerate() {
             let what = if i == 0 {
@@ -392,7 +394,6 @@ impl Command {
             };
             argv.push(cstring(&what, a)?);
         }
-        cstring("program", &file)?;
         let envp = self.envp()?;
         let cwd = match &self.cwd {
             Some(dir) => Some(self.check_cwd(dir)?),

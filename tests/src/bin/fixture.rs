@@ -100,6 +100,7 @@ fn main() {
         }
         "exit" => std::process::exit(rest[0].parse().unwrap()),
         "kill-as-nobody" => kill_as_nobody(),
+        "spawn-as-root-from-nobody" => spawn_as_root_from_nobody(),
         _ => {
             eprintln!("fixture: unknown role {role:?}");
             std::process::exit(2);
@@ -149,6 +150,23 @@ fn kill_as_nobody() {
         match err {
             Some(childproc::Event::Error(e)) => println!("error={e} kind={:?}", e.kind()),
             other => println!("unexpected={other:?}"),
+        }
+    });
+}
+
+/// Drops to uid 65534, then asks childproc for a child with uid 0: the kernel refuses.
+fn spawn_as_root_from_nobody() {
+    // SAFETY: single-threaded here (before the runtime); glibc applies it process-wide.
+    let r = unsafe { libc::setresuid(65534, 65534, 65534) };
+    assert_eq!(r, 0, "setresuid: {}", std::io::Error::last_os_error());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        match childproc::Command::new("true").uid(0).spawn() {
+            Ok(_) => println!("unexpected success"),
+            Err(e) => println!("kind={:?} message={e}", e.kind()),
         }
     });
 }

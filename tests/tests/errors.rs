@@ -1,0 +1,213 @@
+//! Bad input: a clear error that names the offending thing, and nothing lost.
+
+mod common;
+
+use std::io::ErrorKind;
+
+use childproc::{Command, Error, Event, Signal, Stdio};
+use common::{guard, FIXTURE};
+
+#[tokio::test]
+async fn a_missing_program_is_not_found_and_named() {
+    let err = Command::new("no-such-program-xyz").spawn().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+    assert!(
+        err.to_string().starts_with("spawn no-such-program-xyz"),
+        "{err}"
+    );
+    let io: std::io::Error = err.into();
+    assert_eq!(io.kind(), ErrorKind::NotFound);
+
+    let err = Command::new("/no/such/path").spawn().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(err.to_string().contains("/no/such/path"), "{err}");
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_executable_is_permission_denied() {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::temp_dir().join(format!("childproc-noexec-{}", std::process::id()));
+    std::fs::write(&path, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = Command::new(&path).spawn().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    assert!(err.to_string().contains(path.to_str().unwrap()), "{err}");
+    // Found by PATH lookup but not executable: also EACCES, as execvp reports it.
+    let name = path.file_name().unwrap();
+    let err = Command::new(name)
+        .env("PATH", path.parent().unwrap())
+        .spawn()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[tokio::test]
+async fn a_bad_cwd_is_named() {
+    let err = Command::new(FIXTURE)
+        .current_dir("/no/such/dir")
+        .spawn()
+        .unwrap_err();
+    assert!(matches!(err, Error::Cwd { .. }), "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(err.to_string().contains("/no/such/dir"), "{err}");
+
+    let err = Command::new(FIXTURE)
+        .current_dir("/etc/hostname")
+        .spawn()
+        .unwrap_err();
+    assert!(err.to_string().contains("cwd /etc/hostname"), "{err}");
+    assert_eq!(err.raw_os_error(), Some(libc::ENOTDIR));
+}
+
+#[tokio::test]
+async fn interior_nul_bytes_are_rejected_naming_the_input() {
+    let build: [(fn(&mut Command), &str); 5] = [
+        (
+            |c| {
+                c.arg("x");
+            },
+            "program",
+        ),
+        (
+            |c| {
+                c.args(["ok", "bad\0arg"]);
+            },
+            "argument 2",
+        ),
+        (
+            |c| {
+                c.argv0("x\0");
+            },
+            "argv0",
+        ),
+        (
+            |c| {
+                c.env("K\0", "v");
+            },
+            "environment key",
+        ),
+        (
+            |c| {
+                c.env("K", "v\0");
+            },
+            "environment value of K",
+        ),
+    ];
+    let cases = build.map(|(f, what)| {
+        let mut cmd = Command::new(if what == "program" { "a\0b" } else { FIXTURE });
+        f(&mut cmd);
+        (cmd, what)
+    });
+    for (mut cmd, what) in cases {
+        let err = cmd.spawn().unwrap_err();
+        assert!(matches!(err, Error::Nul { .. }), "{err:?}");
+        assert!(err.to_string().starts_with(what), "{what}: {err}");
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    }
+    let err = Command::new(FIXTURE)
+        .current_dir("/tmp\0x")
+        .spawn()
+        .unwrap_err();
+    assert!(err.to_string().starts_with("cwd contains a NUL"), "{err}");
+    let err = Command::new(FIXTURE).env("A=B", "v").spawn().unwrap_err();
+    assert!(err.to_string().contains("A=B"), "{err}");
+    let err = Command::new("").spawn().unwrap_err();
+    assert!(err.to_string().contains("program"), "{err}");
+}
+
+#[tokio::test]
+async fn an_unknown_kill_signal_is_named() {
+    let err = Command::new(FIXTURE)
+        .kill_signal("SIGNOPE")
+        .spawn()
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::UnknownSignal(ref s) if s == "SIGNOPE"),
+        "{err:?}"
+    );
+    assert_eq!(err.to_string(), "unknown signal: SIGNOPE");
+    let err = Command::new(FIXTURE).kill_signal(99).spawn().unwrap_err();
+    assert_eq!(err.to_string(), "unknown signal: 99");
+    assert_eq!(
+        "SIGNOPE".parse::<Signal>().unwrap_err().to_string(),
+        "unknown signal: SIGNOPE"
+    );
+}
+
+#[tokio::test]
+async fn bad_stdio_entries_are_named() {
+    let err = Command::new(FIXTURE)
+        .fd(4, Stdio::Pipe)
+        .fd(4, Stdio::Ignore)
+        .spawn()
+        .unwrap_err();
+    assert_eq!(err.to_string(), "invalid stdio: fd 4 is configured twice");
+    let err = Command::new(FIXTURE)
+        .fd(-1, Stdio::Pipe)
+        .spawn()
+        .unwrap_err();
+    assert_eq!(err.to_string(), "invalid stdio: fd -1 is negative");
+    let err = Command::new(FIXTURE)
+        .stdout(Stdio::parent_fd(987_654))
+        .spawn()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("invalid stdio: stdio[1]: parent fd 987654 cannot be used"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn ids_that_cannot_be_set_are_named() {
+    let err = Command::new(FIXTURE).uid(u32::MAX).spawn().unwrap_err();
+    assert!(err.to_string().contains("uid"), "{err}");
+    // A non-root process cannot become root: EPERM, reported by the child side of spawn.
+    let mut child = Command::new(FIXTURE)
+        .arg("spawn-as-root-from-nobody")
+        .spawn()
+        .unwrap();
+    let out = common::stdout_string(&mut child).await;
+    assert_eq!(out.trim(), "kind=PermissionDenied message=spawn true: cannot set uid 0: Operation not permitted (os error 1)");
+}
+
+#[tokio::test]
+async fn an_undeliverable_kill_returns_false_and_emits_an_error() {
+    let mut child = Command::new(FIXTURE).arg("kill-as-nobody").spawn().unwrap();
+    let out = common::stdout_string(&mut child).await;
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "delivered=false killed=false", "{out}");
+    assert_eq!(lines[1], "first=Some(Spawn)", "{out}");
+    assert!(lines[2].starts_with("error=kill SIGKILL to pid "), "{out}");
+    assert!(
+        lines[2].ends_with("Operation not permitted (os error 1) kind=PermissionDenied"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn failures_leave_no_child_and_no_fd_behind() {
+    let fds_before = std::fs::read_dir("/proc/self/fd").unwrap().count();
+    for _ in 0..50 {
+        Command::new("no-such-program-xyz").spawn().unwrap_err();
+        Command::new(FIXTURE)
+            .current_dir("/no/such")
+            .spawn()
+            .unwrap_err();
+        Command::new(FIXTURE).env("BAD", "\0").spawn().unwrap_err();
+        let ok = Command::new(FIXTURE)
+            .uid(65534)
+            .args(["exit", "0"])
+            .spawn()
+            .unwrap();
+        assert!(guard(ok.closed()).await.unwrap().success());
+    }
+    let fds_after = std::fs::read_dir("/proc/self/fd").unwrap().count();
+    // Other tests run concurrently in this process; allow their pipes, but not 150 leaks.
+    assert!(fds_after < fds_before + 20, "{fds_before} -> {fds_after}");
+    let child = Command::new(FIXTURE).args(["exit", "0"]).spawn().unwrap();
+    let events: Vec<Event> = guard(futures_util::StreamExt::collect(child.events())).await;
+    assert_eq!(events.len(), 3);
+}
