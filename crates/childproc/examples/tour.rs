@@ -1,0 +1,72 @@
+//! A tour of childproc: run it with `cargo run --example tour`.
+//!
+//! 1. Spawns a real program, streams its output line by line, and prints the event timeline
+//!    (spawn → data → exit → close), as Node's `'spawn'`, `'data'`, `'exit'`, `'close'`.
+//! 2. A timeout: a long `sleep` killed with the kill signal after 300 ms.
+//! 3. A kill: `grep` waiting on stdin, sent SIGHUP (the manual's example).
+
+#![allow(clippy::print_stdout)]
+
+use std::time::{Duration, Instant};
+
+use childproc::{ChildProcess, Command, Event, Signal, Stdio};
+use futures_util::StreamExt;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let start = Instant::now();
+    let at = move || format!("{:>6.1} ms", start.elapsed().as_secs_f64() * 1000.0);
+
+    println!("1. spawn a real program and stream its output");
+    let script = "for i in 1 2 3; do echo \"tick $i\"; sleep 0.1; done; echo 'done' >&2";
+    let mut child = Command::new("sh")
+        .args(["-c", script])
+        .stderr(Stdio::Inherit)
+        .spawn()?;
+    println!("   pid {} ({:?})", child.pid(), child.spawnargs());
+    let events = tokio::spawn(print_events(child.events(), at.clone()));
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
+    while let Some(line) = lines.next_line().await? {
+        println!("   {}  data    stdout: {line}", at());
+    }
+    events.await?;
+
+    println!("\n2. a timeout: `sleep 10` with timeout 300 ms (killSignal SIGTERM)");
+    let child = Command::new("sleep")
+        .arg("10")
+        .timeout(Duration::from_millis(300))
+        .spawn()?;
+    print_events(child.events(), at.clone()).await;
+    report(&child);
+
+    println!("\n3. a kill: `grep ssh` waiting on stdin, then kill(SIGHUP)");
+    let child = Command::new("grep").arg("ssh").spawn()?;
+    let delivered = child.kill(Signal::SIGHUP);
+    print_events(child.events(), at.clone()).await;
+    println!("   kill(SIGHUP) delivered: {delivered}");
+    report(&child);
+    Ok(())
+}
+
+async fn print_events(mut events: childproc::Events, at: impl Fn() -> String) {
+    while let Some(event) = events.next().await {
+        let what = match &event {
+            Event::Spawn => "spawn".to_owned(),
+            Event::Exit(status) => format!("exit    {status}"),
+            Event::Close(status) => format!("close   {status}"),
+            Event::Error(err) => format!("error   {err}"),
+            other => format!("{other:?}"),
+        };
+        println!("   {}  {what}", at());
+    }
+}
+
+fn report(child: &ChildProcess) {
+    println!(
+        "   killed={} exit_code={:?} signal_code={:?}",
+        child.killed(),
+        child.exit_code(),
+        child.signal_code().map(|s| s.to_string())
+    );
+}
