@@ -140,3 +140,47 @@ async fn shorthands_expand_to_all_three() {
     let ids: BTreeSet<u32> = [piped.pid()].into();
     assert_eq!(ids.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_tasks_spawn_at_once_on_a_multi_thread_runtime() {
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            tokio::spawn(async move {
+                let mut child = Command::new(FIXTURE)
+                    .args(["out-err", &format!("task {i}"), "e"])
+                    .spawn()
+                    .unwrap();
+                let out = stdout_string(&mut child).await;
+                (out, guard(child.closed()).await.unwrap())
+            })
+        })
+        .collect();
+    for (i, t) in tasks.into_iter().enumerate() {
+        let (out, status) = t.await.unwrap();
+        assert_eq!(out, format!("task {i}\n"));
+        assert!(status.success());
+    }
+}
+
+#[tokio::test]
+async fn the_pidfd_is_exposed_and_refers_to_the_child() {
+    let child = Command::new(FIXTURE)
+        .args(["sleep", "30000"])
+        .spawn()
+        .unwrap();
+    let fd = child.pidfd().expect("this kernel has pidfds");
+    let link = std::fs::read_link(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&fd)
+    ))
+    .unwrap();
+    assert_eq!(link.to_str(), Some("anon_inode:[pidfd]"));
+    let info = std::fs::read_to_string(format!(
+        "/proc/self/fdinfo/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&fd)
+    ))
+    .unwrap();
+    assert!(info.contains(&format!("Pid:\t{}", child.pid())), "{info}");
+    child.kill(Signal::SIGKILL);
+    guard(child.wait()).await.unwrap();
+}

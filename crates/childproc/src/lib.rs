@@ -36,5 +36,13 @@ pub use signal::{Signal, SignalSpec};
 pub use stdio::{Stdio, StdioShorthand};
 pub use tokio_util::sync::CancellationToken;
 
+/// Makes every child spawned from now on run without a pidfd, as on kernels older than 5.3:
+/// exit is then awaited on SIGCHLD and signals go through `kill(2)` under the reaping lock.
+/// For tests of that fallback; not part of the stable API.
+#[doc(hidden)]
+pub fn __force_no_pidfd(on: bool) {
+    sys::force_no_pidfd(on);
+}
+
 /// The IPC crate, re-exported: the [`Value`](ipc::Value) carried by [`Event::Message`].
 pub use childproc_ipc as ipc;

@@ -17,5 +17,5 @@ mod spawn;
 pub(crate) use fd::{
     async_fd, dev_null, dup_parent_fd, is_executable, own_stdio, pipe, set_blocking, shutdown_write,
 };
-pub(crate) use process::{Process, RawStatus};
+pub(crate) use process::{force_no_pidfd, Process, RawStatus};
 pub(crate) use spawn::{spawn, FdMap, SpawnFailure, SpawnPlan, Stage};

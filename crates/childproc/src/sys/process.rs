@@ -11,6 +11,11 @@ use tokio::io::Interest;
 
 /// Set to make every new child run without a pidfd (the fallback path), for tests.
 pub(crate) static PIDFD_DISABLED: AtomicBool = AtomicBool::new(false);
+/// See `childproc::__force_no_pidfd`.
+pub(crate) fn force_no_pidfd(on: bool) {
+    PIDFD_DISABLED.store(on, Ordering::Relaxed);
+}
+
 static PIDFD_OPEN_UNSUPPORTED: AtomicBool = AtomicBool::new(false);
 
 /// How a child ended: exactly one of code or signal.
