@@ -277,3 +277,17 @@ async fn dropping_stdout_early_gives_the_writer_sigpipe_not_a_hang() {
         "{status}"
     );
 }
+
+#[tokio::test]
+async fn windows_only_options_are_accepted_and_change_nothing() {
+    let plain = output(Command::new(FIXTURE).args(["argv", "a \"b\""])).await;
+    let with = output(
+        Command::new(FIXTURE)
+            .args(["argv", "a \"b\""])
+            .windows_hide(true)
+            .windows_verbatim_arguments(true),
+    )
+    .await;
+    assert_eq!(plain, with);
+    assert_eq!(with.lines().nth(2), Some("a \"b\""));
+}
