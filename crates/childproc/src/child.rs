@@ -93,6 +93,9 @@ pub(crate) struct Shared {
     status: watch::Sender<Option<ExitStatus>>,
     closed: watch::Sender<bool>,
     killed: AtomicBool,
+    /// Set by the watcher when the timeout fired / the token was cancelled.
+    pub(crate) timed_out: AtomicBool,
+    pub(crate) aborted: AtomicBool,
     /// `(referenced, closed)`, changed together.
     refs: Mutex<(bool, bool)>,
 }
@@ -106,6 +109,8 @@ impl Shared {
             status: watch::channel(None).0,
             closed: watch::channel(false).0,
             killed: AtomicBool::new(false),
+            timed_out: AtomicBool::new(false),
+            aborted: AtomicBool::new(false),
             refs: Mutex::new((true, false)),
         })
     }
@@ -201,6 +206,7 @@ async fn run_watch(shared: Arc<Shared>, watch: Watch) {
             r = &mut exit => break r,
             () = &mut deadline, if !timed_out => {
                 timed_out = true;
+                shared.timed_out.store(true, Ordering::SeqCst);
                 tracing::debug!(pid = shared.process.pid(), signal = %kill_signal, "timeout: killing");
                 shared.kill(kill_signal);
             }
@@ -208,6 +214,7 @@ async fn run_watch(shared: Arc<Shared>, watch: Watch) {
                 aborted = true;
                 tracing::debug!(pid = shared.process.pid(), signal = %kill_signal, "aborted: killing");
                 if shared.kill(kill_signal) {
+                    shared.aborted.store(true, Ordering::SeqCst);
                     shared.hub.emit(Event::Error(Arc::new(Error::Aborted)));
                 }
             }
@@ -254,7 +261,8 @@ pub struct ChildProcess {
     pub(crate) shared: Arc<Shared>,
     pub(crate) spawnfile: OsString,
     pub(crate) spawnargs: Vec<OsString>,
-    pub(crate) kill_on_drop: Option<Signal>,
+    pub(crate) kill_on_drop: bool,
+    pub(crate) kill_signal: Signal,
 }
 
 impl fmt::Debug for ChildProcess {
@@ -377,10 +385,8 @@ impl ChildProcess {
 
 impl Drop for ChildProcess {
     fn drop(&mut self) {
-        if let Some(signal) = self.kill_on_drop {
-            if self.try_status().is_none() {
-                self.shared.kill(signal);
-            }
+        if self.kill_on_drop && self.try_status().is_none() {
+            self.shared.kill(self.kill_signal);
         }
     }
 }

@@ -318,7 +318,8 @@ impl Command {
             shared,
             spawnfile: prepared.file,
             spawnargs: prepared.argv_os,
-            kill_on_drop: self.kill_on_drop.then_some(kill_signal),
+            kill_on_drop: self.kill_on_drop,
+            kill_signal,
         })
     }
 

@@ -19,8 +19,10 @@
 
 mod child;
 mod command;
+mod encoding;
 mod error;
 mod events;
+mod exec;
 mod pipes;
 mod signal;
 mod stdio;
@@ -29,8 +31,13 @@ mod sys;
 
 pub use child::{wait_referenced, ChildProcess, ExitStatus};
 pub use command::{spawn, Command};
+pub use encoding::{Data, Encoding};
 pub use error::{Error, Result};
 pub use events::{Event, Events};
+pub use exec::{
+    exec, exec_file, Exec, ExecChild, ExecError, ExecFailure, ExecOutput, StdStream,
+    DEFAULT_MAX_BUFFER,
+};
 pub use pipes::{ChildPipe, ChildStderr, ChildStdin, ChildStdout};
 pub use signal::{Signal, SignalSpec};
 pub use stdio::{Stdio, StdioShorthand};

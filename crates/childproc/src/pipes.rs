@@ -151,15 +151,12 @@ macro_rules! reader {
 
         impl AsyncRead for $name {
             fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+                let inner = &*self.inner;
                 loop {
-                    ready!(self.inner.poll_read_ready(cx))?;
-                    match self.inner.try_read(buf.initialize_unfilled()) {
-                        Ok(n) => {
-                            buf.advance(n);
-                            return Poll::Ready(Ok(()));
-                        }
+                    ready!(inner.poll_read_ready(cx))?;
+                    match inner.try_io(|| crate::sys::read_into(inner.as_fd(), buf)) {
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                        Err(e) => return Poll::Ready(Err(e)),
+                        other => return Poll::Ready(other.map(drop)),
                     }
                 }
             }
@@ -223,15 +220,14 @@ impl AsyncRead for ChildPipe {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        let inner = &*self.inner;
         loop {
-            ready!(self.inner.poll_read_ready(cx))?;
-            match self.inner.try_read(buf.initialize_unfilled()) {
-                Ok(n) => {
-                    buf.advance(n);
-                    return Poll::Ready(Ok(()));
-                }
+            ready!(inner.poll_read_ready(cx))?;
+            match inner.try_io(Interest::READABLE, || {
+                crate::sys::read_into(inner.as_fd(), buf)
+            }) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Poll::Ready(Err(e)),
+                other => return Poll::Ready(other.map(drop)),
             }
         }
     }

@@ -90,6 +90,27 @@ fn main() {
                 left -= k;
             }
         }
+        "spew-both" => {
+            // N bytes to stdout and N to stderr, interleaved in 64 KiB chunks.
+            let n: usize = rest[0].parse().unwrap();
+            let (out_chunk, err_chunk) = (vec![b'o'; 64 * 1024], vec![b'e'; 64 * 1024]);
+            let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+            let mut left = n;
+            while left > 0 {
+                let k = left.min(out_chunk.len());
+                out.write_all(&out_chunk[..k]).unwrap();
+                err.write_all(&err_chunk[..k]).unwrap();
+                left -= k;
+            }
+        }
+        "split-euro" => {
+            // "€" written in two writes with a pause between: a character split across reads.
+            let mut out = std::io::stdout().lock();
+            out.write_all(&[0xe2]).unwrap();
+            out.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            out.write_all(&[0x82, 0xac]).unwrap();
+        }
         "sleep" => std::thread::sleep(Duration::from_millis(rest[0].parse().unwrap())),
         "ignore-term" => {
             // SAFETY: setting SIGTERM to SIG_IGN before any other thread exists.

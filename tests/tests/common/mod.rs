@@ -14,7 +14,7 @@ pub const FIXTURE: &str = env!("CARGO_BIN_EXE_fixture");
 pub const GUARD: Duration = Duration::from_secs(30);
 
 /// Runs `fut` or fails the test after [`GUARD`].
-pub async fn guard<F: std::future::Future>(fut: F) -> F::Output {
+pub async fn guard<F: std::future::IntoFuture>(fut: F) -> F::Output {
     tokio::time::timeout(GUARD, fut)
         .await
         .expect("timed out: the test hung")

@@ -126,3 +126,20 @@ pub(crate) fn own_stdio(fd: RawFd) -> Option<BorrowedFd<'static>> {
     // process (we checked this one is open); the borrow only lasts for one spawn.
     Some(unsafe { BorrowedFd::borrow_raw(fd) })
 }
+
+/// `read(2)` straight into the unfilled part of `buf` (no zeroing first), advancing it.
+pub(crate) fn read_into(fd: BorrowedFd<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> io::Result<usize> {
+    // SAFETY: `unfilled_mut` is only written to by read(2), which initialises exactly `n`
+    // bytes at its start; we then mark those `n` bytes initialised and filled.
+    unsafe {
+        let dst = buf.unfilled_mut();
+        let n = libc::read(fd.as_raw_fd(), dst.as_mut_ptr().cast(), dst.len());
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let n = n as usize;
+        buf.assume_init(n);
+        buf.advance(n);
+        Ok(n)
+    }
+}

@@ -15,7 +15,8 @@ mod process;
 mod spawn;
 
 pub(crate) use fd::{
-    async_fd, dev_null, dup_parent_fd, is_executable, own_stdio, pipe, set_blocking, shutdown_write,
+    async_fd, dev_null, dup_parent_fd, is_executable, own_stdio, pipe, read_into, set_blocking,
+    shutdown_write,
 };
 pub(crate) use process::{force_no_pidfd, Process, RawStatus};
 pub(crate) use spawn::{spawn, FdMap, SpawnFailure, SpawnPlan, Stage};

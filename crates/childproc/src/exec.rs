@@ -1,0 +1,454 @@
+//! Node's `exec` and `execFile`, awaited as their promisified forms: the output of a child,
+//! buffered, decoded, with typed failures.
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::child::ChildProcess;
+use crate::command::Command;
+use crate::encoding::{Data, Encoding};
+use crate::error::Error;
+use crate::signal::{Signal, SignalSpec};
+
+/// Node's default `maxBuffer`: 1 MiB per stream.
+pub const DEFAULT_MAX_BUFFER: usize = 1024 * 1024;
+
+/// Node's `exec(command)`: run `command` through `/bin/sh -c` (or [`Exec::shell_path`]) and
+/// collect its output. Await it for `{stdout, stderr}`.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), childproc::ExecError> {
+/// let out = childproc::exec("ls -lh /usr | head -3").await?;
+/// print!("{}", out.stdout);
+/// # Ok(()) }
+/// ```
+///
+/// Never pass unsanitised input: the shell interprets every metacharacter.
+pub fn exec(command: impl AsRef<OsStr>) -> Exec {
+    let command = command.as_ref();
+    let mut cmd = Command::new(command);
+    cmd.shell(true);
+    Exec::new(cmd, command.to_string_lossy().into_owned())
+}
+
+/// Node's `execFile(file, args)`: run `file` directly, no shell; arguments are passed as they
+/// are, never interpreted. Await it for `{stdout, stderr}`.
+pub fn exec_file<I, S>(file: impl AsRef<OsStr>, args: I) -> Exec
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = Command::new(file.as_ref());
+    let mut line = file.as_ref().to_string_lossy().into_owned();
+    for a in args {
+        line.push(' ');
+        line.push_str(&a.as_ref().to_string_lossy());
+        cmd.arg(a);
+    }
+    Exec::new(cmd, line)
+}
+
+/// A buffered run of a command: [`exec`] or [`exec_file`] plus options. Await it for an
+/// [`ExecOutput`], or [`spawn`](Exec::spawn) it to reach the running child first.
+#[derive(Debug)]
+#[must_use = "an Exec does nothing until awaited or spawned"]
+pub struct Exec {
+    cmd: Command,
+    cmdline: String,
+    max_buffer: usize,
+    encoding: Encoding,
+    input: Option<Vec<u8>>,
+}
+
+macro_rules! forward {
+    ($($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*);)*) => {$(
+        $(#[$doc])*
+        pub fn $name(mut self, $($arg: $ty),*) -> Self {
+            self.cmd.$name($($arg),*);
+            self
+        }
+    )*};
+}
+
+impl Exec {
+    fn new(cmd: Command, cmdline: String) -> Exec {
+        Exec {
+            cmd,
+            cmdline,
+            max_buffer: DEFAULT_MAX_BUFFER,
+            encoding: Encoding::Utf8,
+            input: None,
+        }
+    }
+
+    forward! {
+        /// `cwd`.
+        current_dir(dir: impl AsRef<Path>);
+        /// One `env` entry on top of the inherited environment.
+        env(key: impl AsRef<OsStr>, val: impl AsRef<OsStr>);
+        /// Removes a variable.
+        env_remove(key: impl AsRef<OsStr>);
+        /// Start from an empty environment (Node's `env: {...}` is `.env_clear().env(..)…`).
+        env_clear();
+        /// `shell`: a shell other than `/bin/sh` (for `exec_file`, turns the shell on).
+        shell_path(shell: impl AsRef<OsStr>);
+        /// `shell: true|false` (`exec` always uses one).
+        shell(on: bool);
+        /// `uid`.
+        uid(uid: u32);
+        /// `gid`.
+        gid(gid: u32);
+        /// `timeout`: kill with the kill signal after it; the error says [`ExecFailure::Timeout`].
+        timeout(timeout: Duration);
+        /// `killSignal` (default SIGTERM), for timeout, abort and max-buffer overflow.
+        kill_signal(signal: impl Into<SignalSpec>);
+        /// `signal`: cancel the token to kill the child; the error says [`ExecFailure::Aborted`].
+        abort_signal(token: CancellationToken);
+        /// `argv0`.
+        argv0(argv0: impl AsRef<OsStr>);
+        /// `windowsHide`: accepted and ignored.
+        windows_hide(on: bool);
+    }
+
+    /// Several `env` entries.
+    pub fn envs<I, K, V>(mut self, vars: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        self.cmd.envs(vars);
+        self
+    }
+
+    /// `maxBuffer`: the most bytes kept per stream (default 1 MiB). More kills the child with
+    /// the kill signal; the error keeps the output up to the limit. `usize::MAX` means no limit;
+    /// `0` allows no output at all.
+    pub fn max_buffer(mut self, bytes: usize) -> Self {
+        self.max_buffer = bytes;
+        self
+    }
+
+    /// `encoding`: `Utf8` (default), `Buffer` for bytes, or `Latin1`, `Hex`, `Base64`,
+    /// `Utf16Le`, `Ascii`… A name Node does not know means `Buffer`, as in Node.
+    pub fn encoding(mut self, encoding: impl Into<Encoding>) -> Self {
+        self.encoding = encoding.into();
+        self
+    }
+
+    /// Bytes written to the child's stdin before it is closed (Node's `input`, which the sync
+    /// API has; offered here too). Without it stdin is closed at once, so a child that reads
+    /// stdin sees EOF instead of hanging.
+    pub fn input(mut self, input: impl Into<Vec<u8>>) -> Self {
+        self.input = Some(input.into());
+        self
+    }
+
+    /// The command line as Node reports it in errors (`error.cmd`).
+    pub fn cmdline(&self) -> &str {
+        &self.cmdline
+    }
+
+    /// Starts the child and returns it before completion (Node's `promise.child`): read its
+    /// pid, write its stdin (take `child_mut().stdin`; if you leave it, it is closed or fed
+    /// `input` when you await), then await the [`ExecChild`] for the output.
+    pub fn spawn(mut self) -> Result<ExecChild, ExecError> {
+        match self.cmd.spawn() {
+            Ok(child) => Ok(ExecChild {
+                child,
+                cmdline: self.cmdline,
+                max_buffer: self.max_buffer,
+                encoding: self.encoding,
+                input: self.input,
+            }),
+            Err(e) => Err(ExecError::new(
+                ExecFailure::Spawn(e),
+                self.cmdline,
+                self.encoding,
+            )),
+        }
+    }
+}
+
+impl IntoFuture for Exec {
+    type Output = Result<ExecOutput, ExecError>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move { self.spawn()?.output().await })
+    }
+}
+
+/// What a successful exec resolves to: Node's `{ stdout, stderr }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutput {
+    /// Everything the child wrote to stdout, decoded.
+    pub stdout: Data,
+    /// Everything the child wrote to stderr, decoded.
+    pub stderr: Data,
+}
+
+/// A running exec: the child is reachable ([`child`](Self::child)); await for the output.
+#[derive(Debug)]
+pub struct ExecChild {
+    child: ChildProcess,
+    cmdline: String,
+    max_buffer: usize,
+    encoding: Encoding,
+    input: Option<Vec<u8>>,
+}
+
+impl ExecChild {
+    /// The running child (pid, events, kill…).
+    pub fn child(&self) -> &ChildProcess {
+        &self.child
+    }
+
+    /// The running child, mutably (e.g. to take its stdin and write it yourself).
+    pub fn child_mut(&mut self) -> &mut ChildProcess {
+        &mut self.child
+    }
+
+    /// Feeds stdin, drains stdout and stderr concurrently, waits for `Close`, and returns the
+    /// output or a typed error.
+    pub async fn output(mut self) -> Result<ExecOutput, ExecError> {
+        let stdin = self.child.stdin.take();
+        let input = self.input.take();
+        let feed = async move {
+            if let Some(mut w) = stdin {
+                if let Some(input) = input {
+                    // A child that exits without reading its input is not an error (EPIPE).
+                    let _ = w.write_all(&input).await;
+                }
+                let _ = w.shutdown().await;
+            }
+        };
+        let (stdout, stderr) = (self.child.stdout.take(), self.child.stderr.take());
+        let child = &self.child;
+        let kill = || {
+            child.kill(child.kill_signal);
+        };
+        let (_, out, err) = tokio::join!(
+            feed,
+            collect(stdout, self.max_buffer, &kill),
+            collect(stderr, self.max_buffer, &kill)
+        );
+        let overflowed = if out.overflow {
+            Some(StdStream::Stdout)
+        } else if err.overflow {
+            Some(StdStream::Stderr)
+        } else {
+            None
+        };
+        let status = self.child.closed().await;
+        let stdout = self.encoding.decode(out.bytes);
+        let stderr = self.encoding.decode(err.bytes);
+        let shared = &self.child.shared;
+        let reason = match status {
+            Err(e) => ExecFailure::Spawn(e),
+            Ok(_) if shared.aborted.load(Ordering::SeqCst) => ExecFailure::Aborted,
+            Ok(_) if overflowed.is_some() => {
+                ExecFailure::MaxBuffer(overflowed.unwrap_or(StdStream::Stdout))
+            }
+            Ok(s) if s.success() => return Ok(ExecOutput { stdout, stderr }),
+            Ok(_) if shared.timed_out.load(Ordering::SeqCst) => ExecFailure::Timeout,
+            Ok(s) => match s.signal() {
+                Some(_) => ExecFailure::Signal,
+                None => ExecFailure::Exit,
+            },
+        };
+        let status = self.child.try_status();
+        Err(ExecError {
+            reason,
+            cmd: self.cmdline,
+            code: status.and_then(|s| s.code()),
+            signal: status.and_then(|s| s.signal()),
+            killed: self.child.killed(),
+            stdout,
+            stderr,
+        })
+    }
+}
+
+impl IntoFuture for ExecChild {
+    type Output = Result<ExecOutput, ExecError>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.output())
+    }
+}
+
+struct Collected {
+    bytes: Vec<u8>,
+    overflow: bool,
+}
+
+/// Reads a stream to EOF, keeping at most `max` bytes. Past the limit it calls `on_overflow`
+/// (which kills the child, as Node does) and stops reading.
+async fn collect<R: AsyncRead + Unpin>(
+    stream: Option<R>,
+    max: usize,
+    on_overflow: &(dyn Fn() + Sync),
+) -> Collected {
+    let mut bytes = Vec::new();
+    let Some(mut stream) = stream else {
+        return Collected {
+            bytes,
+            overflow: false,
+        };
+    };
+    loop {
+        if bytes.capacity() - bytes.len() < 16 * 1024 {
+            bytes.reserve((bytes.len()).clamp(64 * 1024, 64 * 1024 * 1024));
+        }
+        match stream.read_buf(&mut bytes).await {
+            Ok(0) | Err(_) => {
+                return Collected {
+                    bytes,
+                    overflow: false,
+                }
+            }
+            Ok(_) if bytes.len() > max => {
+                bytes.truncate(max);
+                on_overflow();
+                return Collected {
+                    bytes,
+                    overflow: true,
+                };
+            }
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Which standard stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StdStream {
+    /// stdout.
+    Stdout,
+    /// stderr.
+    Stderr,
+}
+
+impl fmt::Display for StdStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StdStream::Stdout => "stdout",
+            StdStream::Stderr => "stderr",
+        })
+    }
+}
+
+/// Why an exec failed — branch on this rather than on the message.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ExecFailure {
+    /// The child could not be started (missing program, bad cwd…); Node's `spawn … ENOENT`.
+    Spawn(Error),
+    /// It exited with a non-zero code ([`ExecError::code`]).
+    Exit,
+    /// A signal from elsewhere ended it ([`ExecError::signal`]).
+    Signal,
+    /// The `timeout` passed and the kill signal ended it (Node: `killed` and `signal` set).
+    Timeout,
+    /// This stream passed `maxBuffer`; the child was killed and the output kept up to it.
+    MaxBuffer(StdStream),
+    /// The cancellation token was cancelled (Node's `AbortError`).
+    Aborted,
+}
+
+/// A failed exec: Node's error object, with the output so far (as the promisified form's
+/// `error.stdout` / `error.stderr`).
+#[derive(Debug)]
+pub struct ExecError {
+    /// Why it failed.
+    pub reason: ExecFailure,
+    /// The command line (`error.cmd`).
+    pub cmd: String,
+    /// The exit code, if it exited on its own (`error.code`).
+    pub code: Option<i32>,
+    /// The signal that ended it, if one did (`error.signal`).
+    pub signal: Option<Signal>,
+    /// Whether childproc signalled it (`error.killed`).
+    pub killed: bool,
+    /// Its stdout, decoded (up to `maxBuffer`).
+    pub stdout: Data,
+    /// Its stderr, decoded (up to `maxBuffer`).
+    pub stderr: Data,
+}
+
+impl ExecError {
+    fn new(reason: ExecFailure, cmd: String, encoding: Encoding) -> Self {
+        let empty = encoding.decode(Vec::new());
+        ExecError {
+            reason,
+            cmd,
+            code: None,
+            signal: None,
+            killed: false,
+            stdout: empty.clone(),
+            stderr: empty,
+        }
+    }
+
+    /// `std::io::ErrorKind` for it: the spawn error's kind (NotFound…), `TimedOut`,
+    /// `Interrupted` for an abort, `OutOfMemory` for max-buffer, `Other` for exit/signal.
+    pub fn kind(&self) -> std::io::ErrorKind {
+        match &self.reason {
+            ExecFailure::Spawn(e) => e.kind(),
+            ExecFailure::Timeout => std::io::ErrorKind::TimedOut,
+            ExecFailure::Aborted => std::io::ErrorKind::Interrupted,
+            ExecFailure::MaxBuffer(_) => std::io::ErrorKind::OutOfMemory,
+            ExecFailure::Exit | ExecFailure::Signal => std::io::ErrorKind::Other,
+        }
+    }
+
+    /// True if the timeout ended the child.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.reason, ExecFailure::Timeout)
+    }
+
+    /// True if the cancellation token ended the child.
+    pub fn is_abort(&self) -> bool {
+        matches!(self.reason, ExecFailure::Aborted)
+    }
+}
+
+impl fmt::Display for ExecError {
+    /// Node's messages: `Command failed: <cmd>` then stderr; `stdout maxBuffer length
+    /// exceeded`; `The operation was aborted`; `spawn <file>: <reason>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.reason {
+            ExecFailure::Spawn(e) => write!(f, "{e}"),
+            ExecFailure::MaxBuffer(s) => write!(f, "{s} maxBuffer length exceeded"),
+            ExecFailure::Aborted => f.write_str("The operation was aborted"),
+            ExecFailure::Exit | ExecFailure::Signal | ExecFailure::Timeout => {
+                write!(f, "Command failed: {}\n{}", self.cmd, self.stderr)
+            }
+        }
+    }
+}
+
+impl std::error::Error for ExecError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.reason {
+            ExecFailure::Spawn(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<ExecError> for std::io::Error {
+    fn from(e: ExecError) -> Self {
+        std::io::Error::new(e.kind(), e)
+    }
+}

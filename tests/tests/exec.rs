@@ -1,0 +1,305 @@
+//! exec and execFile: the manual's examples and seeds/001's cases, awaited.
+
+mod common;
+
+use std::time::Duration;
+
+use childproc::{exec, exec_file, Data, Encoding, ExecFailure, Signal, StdStream};
+use common::{guard, FIXTURE};
+use tokio::io::AsyncWriteExt;
+
+fn node_available() -> bool {
+    let ok = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("skipping: `node` is not installed (CI installs it; see .ci/run)");
+    }
+    ok
+}
+
+#[tokio::test]
+async fn manual_cat_js_missing_file_pipe_wc() {
+    // exec('cat *.js missing_file | wc -l', …): cat complains on stderr, wc exits 0.
+    let dir = std::env::temp_dir().join(format!("childproc-exec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("a.js"), "one\ntwo\n").unwrap();
+    std::fs::write(dir.join("b.js"), "three\n").unwrap();
+    let out = guard(exec("cat *.js missing_file | wc -l").current_dir(&dir))
+        .await
+        .unwrap();
+    assert_eq!(out.stdout.to_string().trim(), "3");
+    assert!(
+        out.stderr
+            .to_string()
+            .contains("missing_file: No such file or directory"),
+        "{:?}",
+        out.stderr
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn manual_home_escaping() {
+    // exec('echo "The \\$HOME variable is $HOME"'): the first $HOME is escaped, the second not.
+    let out = exec(r#"echo "The \$HOME variable is $HOME""#)
+        .env("HOME", "/home/someone")
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, "The $HOME variable is /home/someone\n");
+}
+
+#[tokio::test]
+async fn manual_exec_and_exec_file_with_abort_are_abort_errors() {
+    let token = childproc::CancellationToken::new();
+    let running = exec("grep ssh")
+        .abort_signal(token.clone())
+        .spawn()
+        .unwrap();
+    token.cancel();
+    let err = guard(running).await.unwrap_err();
+    assert!(err.is_abort(), "{err:?}");
+    assert_eq!(err.to_string(), "The operation was aborted");
+    assert_eq!(err.signal, Some(Signal::SIGTERM));
+
+    let token = childproc::CancellationToken::new();
+    token.cancel();
+    let err = guard(exec_file(FIXTURE, ["sleep", "30000"]).abort_signal(token))
+        .await
+        .unwrap_err();
+    assert!(matches!(err.reason, ExecFailure::Aborted), "{err:?}");
+}
+
+#[tokio::test]
+async fn manual_exec_file_node_version_and_get_version() {
+    if !node_available() {
+        return;
+    }
+    // execFile('node', ['--version']) / the promisified getVersion().
+    let out = guard(exec_file("node", ["--version"])).await.unwrap();
+    let v = out.stdout.as_str().unwrap();
+    assert!(
+        v.starts_with('v') && v.ends_with('\n') && v.contains('.'),
+        "{v:?}"
+    );
+}
+
+#[tokio::test]
+async fn manual_promisified_ls_example() {
+    // const { stdout, stderr } = await exec('ls');
+    let out = exec("ls").current_dir("/usr").await.unwrap();
+    assert!(
+        out.stdout.as_str().unwrap().lines().any(|l| l == "bin"),
+        "{:?}",
+        out.stdout
+    );
+    assert_eq!(out.stderr, "");
+}
+
+#[tokio::test]
+async fn seeds_max_buffer_overflow_keeps_the_truncated_output() {
+    let err = guard(exec_file(FIXTURE, ["spew", "2000000"]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.reason, ExecFailure::MaxBuffer(StdStream::Stdout)),
+        "{err:?}"
+    );
+    assert_eq!(err.to_string(), "stdout maxBuffer length exceeded");
+    assert_eq!(err.stdout.len(), 1024 * 1024, "output kept up to the limit");
+    assert!(err.stdout.as_bytes().iter().all(|&b| b == b'x'));
+    assert!(err.killed);
+    // A large enough limit takes it all.
+    let out = guard(exec_file(FIXTURE, ["spew", "2000000"]).max_buffer(4 << 20))
+        .await
+        .unwrap();
+    assert_eq!(out.stdout.len(), 2_000_000);
+    // Zero allows nothing; a silent child is still fine.
+    let err = guard(exec("echo hi").max_buffer(0)).await.unwrap_err();
+    assert!(
+        matches!(err.reason, ExecFailure::MaxBuffer(StdStream::Stdout)),
+        "{err:?}"
+    );
+    assert_eq!(err.stdout, "");
+    assert!(guard(exec("true").max_buffer(0)).await.is_ok());
+    // usize::MAX is "no limit", not an allocation.
+    assert!(guard(exec("echo hi").max_buffer(usize::MAX)).await.is_ok());
+}
+
+#[tokio::test]
+async fn seeds_shell_injection_is_one_literal_argument_to_exec_file() {
+    let out = exec_file(FIXTURE, ["argv", "123; rm -rf /"]).await.unwrap();
+    assert_eq!(out.stdout.to_string().lines().nth(2), Some("123; rm -rf /"));
+    let out = exec_file("echo", ["$(id -u)", "`whoami`", "a|b"])
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, "$(id -u) `whoami` a|b\n");
+}
+
+#[tokio::test]
+async fn fifty_mib_on_both_streams_at_once_does_not_deadlock() {
+    let n = 50 * 1024 * 1024;
+    let out = guard(
+        exec_file(FIXTURE, ["spew-both", &n.to_string()])
+            .max_buffer(64 << 20)
+            .encoding(Encoding::Buffer),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.stdout.len(), n);
+    assert_eq!(out.stderr.len(), n);
+    assert!(matches!(out.stdout, Data::Bytes(_)));
+}
+
+#[tokio::test]
+async fn a_child_ignoring_sigterm_under_timeout_finishes_on_its_own() {
+    // Node sends killSignal once; a child that ignores it runs to its end and, exiting 0, is a
+    // success (with `killed` set on the child). No hang. Escalation to SIGKILL comes with the
+    // engine issue.
+    let running = exec_file(FIXTURE, ["ignore-term", "300"])
+        .timeout(Duration::from_millis(30))
+        .spawn()
+        .unwrap();
+    let out = guard(running).await.unwrap();
+    assert_eq!(out.stdout, "ready\n");
+}
+
+#[tokio::test]
+async fn timeout_exit_and_signal_are_distinguishable() {
+    let err = guard(exec_file(FIXTURE, ["sleep", "30000"]).timeout(Duration::from_millis(50)))
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(err.killed);
+    assert_eq!((err.code, err.signal), (None, Some(Signal::SIGTERM)));
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    assert!(
+        err.to_string()
+            .starts_with(&format!("Command failed: {FIXTURE} sleep 30000\n")),
+        "{err}"
+    );
+
+    let err = exec("echo boom >&2; exit 3").await.unwrap_err();
+    assert!(matches!(err.reason, ExecFailure::Exit));
+    assert_eq!((err.code, err.signal, err.killed), (Some(3), None, false));
+    assert_eq!(
+        err.to_string(),
+        "Command failed: echo boom >&2; exit 3\nboom\n"
+    );
+
+    let err = exec("kill -USR1 $$").await.unwrap_err();
+    assert!(matches!(err.reason, ExecFailure::Signal), "{err:?}");
+    assert_eq!(err.signal, Some(Signal::SIGUSR1));
+}
+
+#[tokio::test]
+async fn stdin_is_closed_or_fed_and_the_child_is_reachable_before_completion() {
+    // A child reading stdin sees EOF instead of hanging.
+    assert_eq!(guard(exec("cat")).await.unwrap().stdout, "");
+    assert_eq!(exec("cat").input("fed").await.unwrap().stdout, "fed");
+    // Node's promise.child: pid and stdin before completion.
+    let mut running = exec_file(FIXTURE, ["cat"]).spawn().unwrap();
+    assert!(running.child().pid() > 0);
+    let mut stdin = running.child_mut().stdin.take().unwrap();
+    stdin.write_all(b"written by hand").await.unwrap();
+    drop(stdin);
+    assert_eq!(guard(running).await.unwrap().stdout, "written by hand");
+}
+
+#[tokio::test]
+async fn encodings_decode_the_output() {
+    let bytes = exec("printf 'h\\351'")
+        .encoding(Encoding::Buffer)
+        .await
+        .unwrap();
+    assert_eq!(bytes.stdout, Data::Bytes(vec![b'h', 0xe9]));
+    assert_eq!(
+        exec("printf 'h\\351'")
+            .encoding("latin1")
+            .await
+            .unwrap()
+            .stdout,
+        "hé"
+    );
+    assert_eq!(
+        exec("printf 'h\\351'")
+            .encoding("hex")
+            .await
+            .unwrap()
+            .stdout,
+        "68e9"
+    );
+    assert_eq!(
+        exec("printf hello")
+            .encoding("base64")
+            .await
+            .unwrap()
+            .stdout,
+        "aGVsbG8="
+    );
+    assert_eq!(
+        exec("printf 'h\\0i\\0'")
+            .encoding("ucs2")
+            .await
+            .unwrap()
+            .stdout,
+        "hi"
+    );
+    assert_eq!(
+        exec("printf 'h\\351'")
+            .encoding("ascii")
+            .await
+            .unwrap()
+            .stdout,
+        "hi"
+    );
+    assert_eq!(exec("printf 'h\\351'").await.unwrap().stdout, "h\u{fffd}");
+    // An encoding Node does not know gives bytes, as Node does.
+    assert_eq!(
+        exec("printf ab")
+            .encoding("no-such-encoding")
+            .await
+            .unwrap()
+            .stdout,
+        Data::Bytes(b"ab".to_vec())
+    );
+    // A character split across two reads decodes whole.
+    assert_eq!(
+        exec_file(FIXTURE, ["split-euro"]).await.unwrap().stdout,
+        "€"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_is_a_clear_error() {
+    // exec_file of a missing program: NotFound naming it (Node: spawn nope ENOENT).
+    let err = exec_file("no-such-program-xyz", ["a"]).await.unwrap_err();
+    assert!(matches!(err.reason, ExecFailure::Spawn(_)));
+    assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+    assert!(
+        err.to_string().starts_with("spawn no-such-program-xyz"),
+        "{err}"
+    );
+    // exec of a missing program: the shell's 127 and its message, as Node.
+    let err = exec("no-such-program-xyz").await.unwrap_err();
+    assert_eq!(err.code, Some(127));
+    assert!(
+        err.stderr
+            .to_string()
+            .contains("no-such-program-xyz: not found"),
+        "{err}"
+    );
+    // A missing cwd names it.
+    let err = exec("true").current_dir("/no/such/dir").await.unwrap_err();
+    assert!(err.to_string().contains("/no/such/dir"), "{err}");
+    // A NUL byte names the argument.
+    let err = exec_file("echo", ["a\0b"]).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("argument 1 contains a NUL byte"),
+        "{err}"
+    );
+    let err = exec("echo \0").await.unwrap_err();
+    assert!(err.to_string().contains("NUL"), "{err}");
+}
