@@ -63,7 +63,8 @@ async fn a_bad_cwd_is_named() {
 
 #[tokio::test]
 async fn interior_nul_bytes_are_rejected_naming_the_input() {
-    let build: [(fn(&mut Command), &str); 5] = [
+    type Configure = fn(&mut Command);
+    let build: [(Configure, &str); 5] = [
         (
             |c| {
                 c.arg("x");

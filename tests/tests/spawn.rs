@@ -184,3 +184,24 @@ async fn the_pidfd_is_exposed_and_refers_to_the_child() {
     child.kill(Signal::SIGKILL);
     guard(child.wait()).await.unwrap();
 }
+
+#[test]
+fn a_child_whose_runtime_shut_down_stops_counting_for_wait_referenced() {
+    let first = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    first.block_on(async {
+        let child = Command::new(FIXTURE)
+            .args(["sleep", "100"])
+            .spawn()
+            .unwrap();
+        drop(child);
+    });
+    drop(first); // the watcher task dies with its runtime, before Close
+    let second = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    second.block_on(async { guard(childproc::wait_referenced()).await });
+}

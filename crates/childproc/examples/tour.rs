@@ -25,7 +25,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .stderr(Stdio::Inherit)
         .spawn()?;
     println!("   pid {} ({:?})", child.pid(), child.spawnargs());
-    let events = tokio::spawn(print_events(child.events(), at.clone()));
+    let events = tokio::spawn(print_events(child.events(), at));
     let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
     while let Some(line) = lines.next_line().await? {
         println!("   {}  data    stdout: {line}", at());
@@ -37,13 +37,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .arg("10")
         .timeout(Duration::from_millis(300))
         .spawn()?;
-    print_events(child.events(), at.clone()).await;
+    print_events(child.events(), at).await;
     report(&child);
 
     println!("\n3. a kill: `grep ssh` waiting on stdin, then kill(SIGHUP)");
     let child = Command::new("grep").arg("ssh").spawn()?;
     let delivered = child.kill(Signal::SIGHUP);
-    print_events(child.events(), at.clone()).await;
+    print_events(child.events(), at).await;
     println!("   kill(SIGHUP) delivered: {delivered}");
     report(&child);
     Ok(())

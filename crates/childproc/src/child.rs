@@ -163,6 +163,14 @@ impl Shared {
     }
 }
 
+impl Drop for Shared {
+    /// If the watcher never reached `Close` (its runtime was shut down), the child stops
+    /// counting for `wait_referenced` once nobody holds it.
+    fn drop(&mut self) {
+        self.mark_closed();
+    }
+}
+
 /// What the watcher task needs besides the shared state.
 pub(crate) struct Watch {
     pub(crate) streams: Vec<StreamWatch>,

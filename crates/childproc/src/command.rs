@@ -273,14 +273,59 @@ impl Command {
     /// a bad cwd, a NUL byte, an unknown kill signal, a bad stdio entry, a uid/gid that cannot
     /// be set.
     pub fn spawn(&mut self) -> Result<ChildProcess> {
-        let kill_signal = self.kill_signal.resolve()?;
-        if let Some(e) = self.stdio_errors.first() {
-            return Err(Error::Stdio(e.clone()));
-        }
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(Error::Io(io::Error::other(
                 "childproc::Command::spawn must be called inside a tokio runtime",
             )));
+        }
+        let Launched {
+            process,
+            ends,
+            file,
+            argv,
+            kill_signal,
+        } = self.launch()?;
+        let (stdin, stdout, stderr, extra, streams) = match wrap_parent_ends(ends) {
+            Ok(wrapped) => wrapped,
+            Err(e) => {
+                // Registering the pipes failed: do not leave the child running unwatched.
+                let _ = process.signal(libc::SIGKILL);
+                let _ = process.wait_blocking();
+                return Err(Error::Io(e));
+            }
+        };
+
+        let shared = Shared::new(process);
+        shared.hub.emit(Event::Spawn);
+        let pid = shared.process.pid();
+        let span = tracing::debug_span!("child", command = %file.to_string_lossy(), pid);
+        span.in_scope(|| tracing::debug!("spawn"));
+        let watch = Watch {
+            streams,
+            timeout: self.timeout,
+            cancel: self.cancel.clone(),
+            kill_signal,
+        };
+        start_watch(shared.clone(), watch, span);
+        Ok(ChildProcess {
+            stdin,
+            stdout,
+            stderr,
+            extra,
+            shared,
+            spawnfile: file,
+            spawnargs: argv,
+            kill_on_drop: self.kill_on_drop,
+            kill_signal,
+        })
+    }
+
+    /// Checks the inputs, opens the stdio and creates the process — everything but the
+    /// tokio side, so the synchronous API shares it.
+    pub(crate) fn launch(&mut self) -> Result<Launched> {
+        let kill_signal = self.kill_signal.resolve()?;
+        if let Some(e) = self.stdio_errors.first() {
+            return Err(Error::Stdio(e.clone()));
         }
         let prepared = self.prepare()?;
         let io = StdioSet::open(&self.stdio)?;
@@ -296,31 +341,24 @@ impl Command {
         };
         let process = sys::spawn(&plan).map_err(|f| self.spawn_error(f))?;
         drop(plan);
-        let (stdin, stdout, stderr, extra, streams) = io.into_parent_ends().map_err(Error::Io)?;
-
-        let shared = Shared::new(process);
-        shared.hub.emit(Event::Spawn);
-        let pid = shared.process.pid();
-        let span = tracing::debug_span!("child", command = %prepared.file.to_string_lossy(), pid);
-        span.in_scope(|| tracing::debug!("spawn"));
-        let watch = Watch {
-            streams,
-            timeout: self.timeout,
-            cancel: self.cancel.clone(),
-            kill_signal,
-        };
-        start_watch(shared.clone(), watch, span);
-        Ok(ChildProcess {
-            stdin,
-            stdout,
-            stderr,
-            extra,
-            shared,
-            spawnfile: prepared.file,
-            spawnargs: prepared.argv_os,
-            kill_on_drop: self.kill_on_drop,
+        Ok(Launched {
+            process,
+            ends: io.into_parent_ends(),
+            file: prepared.file,
+            argv: prepared.argv_os,
             kill_signal,
         })
+    }
+
+    /// The `timeout` option.
+    pub(crate) fn get_timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// Whether `fd` was configured explicitly (the sync exec variants echo stderr only when
+    /// it was not).
+    pub(crate) fn has_stdio(&self, fd: i32) -> bool {
+        self.stdio.contains_key(&fd)
     }
 
     fn spawn_error(&self, f: SpawnFailure) -> Error {
@@ -545,9 +583,13 @@ enum ChildEnd<'a> {
     Owned(OwnedFd, Option<ParentEnd>),
 }
 
-enum ParentEnd {
+/// The parent's end of one stdio pipe.
+pub(crate) enum ParentEnd {
+    /// The write end of the child's stdin.
     Stdin(OwnedFd),
+    /// The read end of the child's stdout or stderr.
     Reader(OwnedFd),
+    /// The parent's socket of an extra pipe fd.
     Duplex(std::os::unix::net::UnixStream),
 }
 
@@ -606,37 +648,54 @@ impl<'a> StdioSet<'a> {
             .collect()
     }
 
-    /// Closes the child's ends and wraps the parent's.
-    fn into_parent_ends(self) -> io::Result<ParentEnds> {
-        let (mut stdin, mut stdout, mut stderr) = (None, None, None);
-        let mut extra = BTreeMap::new();
-        let mut watches = Vec::new();
-        for (fd, end) in self.entries {
-            let ChildEnd::Owned(child_end, Some(parent)) = end else {
-                continue;
-            };
-            drop(child_end);
-            match parent {
-                ParentEnd::Stdin(w) => stdin = Some(ChildStdin::new(w)?),
-                ParentEnd::Reader(r) if fd == 1 => {
-                    let (s, w) = ChildStdout::new(r)?;
-                    stdout = Some(s);
-                    watches.push(w);
-                }
-                ParentEnd::Reader(r) => {
-                    let (s, w) = ChildStderr::new(r)?;
-                    stderr = Some(s);
-                    watches.push(w);
-                }
-                ParentEnd::Duplex(sock) => {
-                    let (p, w) = ChildPipe::new(sock)?;
-                    extra.insert(fd, p);
-                    watches.push(w);
-                }
+    /// Closes the child's ends and returns the parent's.
+    fn into_parent_ends(self) -> Vec<(i32, ParentEnd)> {
+        self.entries
+            .into_iter()
+            .filter_map(|(fd, end)| match end {
+                ChildEnd::Owned(_child_end, Some(parent)) => Some((fd, parent)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// A created child before the tokio side is attached.
+pub(crate) struct Launched {
+    pub(crate) process: sys::Process,
+    /// The parent's ends of the pipes, by child fd.
+    pub(crate) ends: Vec<(i32, ParentEnd)>,
+    pub(crate) file: OsString,
+    pub(crate) argv: Vec<OsString>,
+    pub(crate) kill_signal: Signal,
+}
+
+/// Wraps the parent's ends as tokio pipes.
+fn wrap_parent_ends(ends: Vec<(i32, ParentEnd)>) -> io::Result<ParentEnds> {
+    let (mut stdin, mut stdout, mut stderr) = (None, None, None);
+    let mut extra = BTreeMap::new();
+    let mut watches = Vec::new();
+    for (fd, parent) in ends {
+        match parent {
+            ParentEnd::Stdin(w) => stdin = Some(ChildStdin::new(w)?),
+            ParentEnd::Reader(r) if fd == 1 => {
+                let (s, w) = ChildStdout::new(r)?;
+                stdout = Some(s);
+                watches.push(w);
+            }
+            ParentEnd::Reader(r) => {
+                let (s, w) = ChildStderr::new(r)?;
+                stderr = Some(s);
+                watches.push(w);
+            }
+            ParentEnd::Duplex(sock) => {
+                let (p, w) = ChildPipe::new(sock)?;
+                extra.insert(fd, p);
+                watches.push(w);
             }
         }
-        Ok((stdin, stdout, stderr, extra, watches))
     }
+    Ok((stdin, stdout, stderr, extra, watches))
 }
 
 /// The parent's own fd `fd` for `'inherit'` (0–2), or `/dev/null` if the parent's is closed.
@@ -654,7 +713,9 @@ mod tests {
     #[test]
     fn path_lookup_follows_nodes_rules() {
         let mut c = Command::new("x");
-        std::env::var_os("PATH").map(|p| assert_eq!(c.path_var(), p));
+        if let Some(p) = std::env::var_os("PATH") {
+            assert_eq!(c.path_var(), p);
+        }
         c.env_clear();
         assert_eq!(c.path_var(), DEFAULT_PATH);
         c.env("PATH", "/opt/bin");

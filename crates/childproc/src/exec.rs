@@ -4,10 +4,8 @@
 use std::ffi::OsStr;
 use std::fmt;
 use std::future::{Future, IntoFuture};
-use std::path::Path;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
@@ -16,7 +14,7 @@ use crate::child::ChildProcess;
 use crate::command::Command;
 use crate::encoding::{Data, Encoding};
 use crate::error::Error;
-use crate::signal::{Signal, SignalSpec};
+use crate::signal::Signal;
 
 /// Node's default `maxBuffer`: 1 MiB per stream.
 pub const DEFAULT_MAX_BUFFER: usize = 1024 * 1024;
@@ -68,16 +66,6 @@ pub struct Exec {
     input: Option<Vec<u8>>,
 }
 
-macro_rules! forward {
-    ($($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*);)*) => {$(
-        $(#[$doc])*
-        pub fn $name(mut self, $($arg: $ty),*) -> Self {
-            self.cmd.$name($($arg),*);
-            self
-        }
-    )*};
-}
-
 impl Exec {
     fn new(cmd: Command, cmdline: String) -> Exec {
         Exec {
@@ -89,43 +77,15 @@ impl Exec {
         }
     }
 
-    forward! {
-        /// `cwd`.
-        current_dir(dir: impl AsRef<Path>);
-        /// One `env` entry on top of the inherited environment.
-        env(key: impl AsRef<OsStr>, val: impl AsRef<OsStr>);
-        /// Removes a variable.
-        env_remove(key: impl AsRef<OsStr>);
-        /// Start from an empty environment (Node's `env: {...}` is `.env_clear().env(..)…`).
-        env_clear();
-        /// `shell`: a shell other than `/bin/sh` (for `exec_file`, turns the shell on).
-        shell_path(shell: impl AsRef<OsStr>);
-        /// `shell: true|false` (`exec` always uses one).
-        shell(on: bool);
-        /// `uid`.
-        uid(uid: u32);
-        /// `gid`.
-        gid(gid: u32);
-        /// `timeout`: kill with the kill signal after it; the error says [`ExecFailure::Timeout`].
-        timeout(timeout: Duration);
-        /// `killSignal` (default SIGTERM), for timeout, abort and max-buffer overflow.
-        kill_signal(signal: impl Into<SignalSpec>);
-        /// `signal`: cancel the token to kill the child; the error says [`ExecFailure::Aborted`].
-        abort_signal(token: CancellationToken);
-        /// `argv0`.
-        argv0(argv0: impl AsRef<OsStr>);
-        /// `windowsHide`: accepted and ignored.
-        windows_hide(on: bool);
+    runner_options!();
+
+    fn command_mut(&mut self) -> &mut Command {
+        &mut self.cmd
     }
 
-    /// Several `env` entries.
-    pub fn envs<I, K, V>(mut self, vars: I) -> Self
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: AsRef<OsStr>,
-        V: AsRef<OsStr>,
-    {
-        self.cmd.envs(vars);
+    /// `signal`: cancel the token to kill the child; the error says [`ExecFailure::Aborted`].
+    pub fn abort_signal(mut self, token: CancellationToken) -> Self {
+        self.cmd.abort_signal(token);
         self
     }
 
@@ -160,6 +120,9 @@ impl Exec {
     /// Starts the child and returns it before completion (Node's `promise.child`): read its
     /// pid, write its stdin (take `child_mut().stdin`; if you leave it, it is closed or fed
     /// `input` when you await), then await the [`ExecChild`] for the output.
+    // The error carries the captured output by design (Node's error object); it is made once
+    // per run, so its size does not matter.
+    #[allow(clippy::result_large_err)]
     pub fn spawn(mut self) -> Result<ExecChild, ExecError> {
         match self.cmd.spawn() {
             Ok(child) => Ok(ExecChild {

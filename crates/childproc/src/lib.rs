@@ -17,6 +17,61 @@
 //! Where Node has an event emitter, childproc has [`ChildProcess::events`], a stream of
 //! [`Event`]s in Node's order. docs/node-mapping.md maps every Node item to its Rust name.
 
+/// Generates builder methods that forward to the `Command` inside a consuming builder (`exec`,
+/// the sync API); the builder provides `fn command_mut(&mut self) -> &mut Command`.
+macro_rules! forward {
+    ($($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*);)*) => {$(
+        $(#[$doc])*
+        pub fn $name(mut self, $($arg: $ty),*) -> Self {
+            self.command_mut().$name($($arg),*);
+            self
+        }
+    )*};
+}
+
+/// The options every buffered runner (exec and the sync API) shares, as forwarding methods.
+macro_rules! runner_options {
+    () => {
+        forward! {
+            /// `cwd`.
+            current_dir(dir: impl AsRef<std::path::Path>);
+            /// One `env` entry on top of the inherited environment.
+            env(key: impl AsRef<std::ffi::OsStr>, val: impl AsRef<std::ffi::OsStr>);
+            /// Removes a variable.
+            env_remove(key: impl AsRef<std::ffi::OsStr>);
+            /// Start from an empty environment (Node's `env: {...}` is `.env_clear().env(..)…`).
+            env_clear();
+            /// `shell`: a shell other than `/bin/sh` (for the file variants, turns the shell on).
+            shell_path(shell: impl AsRef<std::ffi::OsStr>);
+            /// `shell: true|false` (`exec` always uses one).
+            shell(on: bool);
+            /// `uid`.
+            uid(uid: u32);
+            /// `gid`.
+            gid(gid: u32);
+            /// `timeout`: kill with the kill signal after it ([`ExecFailure::Timeout`](crate::ExecFailure::Timeout)).
+            timeout(timeout: std::time::Duration);
+            /// `killSignal` (default SIGTERM), for timeout, abort and max-buffer overflow.
+            kill_signal(signal: impl Into<crate::SignalSpec>);
+            /// `argv0`.
+            argv0(argv0: impl AsRef<std::ffi::OsStr>);
+            /// `windowsHide`: accepted and ignored.
+            windows_hide(on: bool);
+        }
+
+        /// Several `env` entries.
+        pub fn envs<I, K, V>(mut self, vars: I) -> Self
+        where
+            I: IntoIterator<Item = (K, V)>,
+            K: AsRef<std::ffi::OsStr>,
+            V: AsRef<std::ffi::OsStr>,
+        {
+            self.command_mut().envs(vars);
+            self
+        }
+    };
+}
+
 mod child;
 mod command;
 mod encoding;
@@ -26,6 +81,7 @@ mod exec;
 mod pipes;
 mod signal;
 mod stdio;
+mod sync;
 #[allow(unsafe_code)]
 mod sys;
 
@@ -41,6 +97,10 @@ pub use exec::{
 pub use pipes::{ChildPipe, ChildStderr, ChildStdin, ChildStdout};
 pub use signal::{Signal, SignalSpec};
 pub use stdio::{Stdio, StdioShorthand};
+pub use sync::{
+    exec_file_sync, exec_sync, spawn_sync, ExecSync, ExecSyncError, ExecSyncFailure, SpawnSync,
+    SpawnSyncResult, SyncFailure,
+};
 pub use tokio_util::sync::CancellationToken;
 
 /// Makes every child spawned from now on run without a pidfd, as on kernels older than 5.3:

@@ -121,6 +121,14 @@ fn main() {
         }
         "exit" => std::process::exit(rest[0].parse().unwrap()),
         "kill-as-nobody" => kill_as_nobody(),
+        "exec-sync" => {
+            // Runs exec_sync with default stdio: the child's stderr must reach ours.
+            let out = childproc::exec_sync(&rest[0]).run();
+            println!(
+                "result={:?}",
+                out.map(|d| d.to_string()).map_err(|e| e.to_string())
+            );
+        }
         "spawn-as-root-from-nobody" => spawn_as_root_from_nobody(),
         _ => {
             eprintln!("fixture: unknown role {role:?}");

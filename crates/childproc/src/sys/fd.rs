@@ -143,3 +143,62 @@ pub(crate) fn read_into(fd: BorrowedFd<'_>, buf: &mut tokio::io::ReadBuf<'_>) ->
         Ok(n)
     }
 }
+
+/// Sets `O_NONBLOCK`.
+pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let raw = fd.as_raw_fd();
+    // SAFETY: F_GETFL/F_SETFL on a borrowed, open fd.
+    unsafe {
+        let flags = libc::fcntl(raw, libc::F_GETFL);
+        if flags < 0 || libc::fcntl(raw, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// A set of fds to wait on with `poll(2)`, for the synchronous API.
+#[derive(Default)]
+pub(crate) struct PollSet {
+    fds: Vec<libc::pollfd>,
+}
+
+impl PollSet {
+    /// Empties the set.
+    pub(crate) fn clear(&mut self) {
+        self.fds.clear();
+    }
+
+    /// Adds `fd` (for reading, else writing); returns its index.
+    pub(crate) fn add(&mut self, fd: BorrowedFd<'_>, read: bool) -> usize {
+        let events = if read { libc::POLLIN } else { libc::POLLOUT };
+        self.fds.push(libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events,
+            revents: 0,
+        });
+        self.fds.len() - 1
+    }
+
+    /// Waits until some fd is ready or `timeout` passes (`None`: no limit). EINTR is retried by
+    /// the caller's loop (returns Ok).
+    pub(crate) fn wait(&mut self, timeout: Option<std::time::Duration>) -> io::Result<()> {
+        let ms = timeout.map_or(-1, |t| {
+            libc::c_int::try_from(t.as_millis().saturating_add(1)).unwrap_or(libc::c_int::MAX)
+        });
+        // SAFETY: `fds` is a valid array of pollfd of the given length.
+        let r = unsafe { libc::poll(self.fds.as_mut_ptr(), self.fds.len() as libc::nfds_t, ms) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the fd at `idx` is ready (readable, writable, hung up or in error).
+    pub(crate) fn ready(&self, idx: usize) -> bool {
+        self.fds.get(idx).is_some_and(|p| p.revents != 0)
+    }
+}

@@ -5,8 +5,6 @@
 //! - [`Process`]: a created child: its pid, its pidfd, waiting and signalling.
 //! - `fd.rs`: pipes, `/dev/null`, duplicating fds.
 
-#![allow(unsafe_code)]
-
 #[cfg(not(target_os = "linux"))]
 compile_error!("childproc's process engine is Linux-only for now (see docs/design.md)");
 
@@ -16,7 +14,7 @@ mod spawn;
 
 pub(crate) use fd::{
     async_fd, dev_null, dup_parent_fd, is_executable, own_stdio, pipe, read_into, set_blocking,
-    shutdown_write,
+    set_nonblocking, shutdown_write, PollSet,
 };
 pub(crate) use process::{force_no_pidfd, Process, RawStatus};
 pub(crate) use spawn::{spawn, FdMap, SpawnFailure, SpawnPlan, Stage};

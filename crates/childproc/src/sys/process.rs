@@ -117,10 +117,21 @@ impl Process {
         self.wait_with(libc::WNOHANG)
     }
 
+    /// Blocks the thread until the child exits, then reaps it.
+    pub(crate) fn wait_blocking(&self) -> io::Result<RawStatus> {
+        loop {
+            match self.wait_with(0) {
+                Ok(Some(s)) => return Ok(s),
+                Err(e) if e.kind() != io::ErrorKind::Interrupted => return Err(e),
+                _ => continue,
+            }
+        }
+    }
+
     fn wait_with(&self, flags: libc::c_int) -> io::Result<Option<RawStatus>> {
         let mut reaped = self.reaped.lock().unwrap_or_else(|e| e.into_inner());
         if *reaped {
-            return Err(io::Error::new(io::ErrorKind::Other, "child already reaped"));
+            return Err(io::Error::other("child already reaped"));
         }
         let mut status: libc::c_int = 0;
         // SAFETY: waitpid on our own unreaped child, writing into `status`.

@@ -292,8 +292,8 @@ extern "C" fn child_entry(arg: *mut c_void) -> c_int {
 /// # Safety
 /// Must only run in a freshly cloned child as described in the module docs.
 unsafe fn child_main(ctx: &ChildCtx) -> (Stage, c_int) {
-    // SAFETY (whole function): only async-signal-safe libc calls and raw syscalls on data the
-    // parent prepared; the pointer/length pairs come from live Vecs in the parent's frame.
+    // SAFETY: only async-signal-safe libc calls and raw syscalls on data the parent prepared;
+    // the pointer/length pairs come from live Vecs in the parent's frame (see module docs).
     unsafe {
         let errno = || *libc::__errno_location();
 

@@ -1,0 +1,210 @@
+//! spawn_sync, exec_sync and exec_file_sync: blocking, no runtime needed, Node's result shape.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use childproc::{
+    exec_file_sync, exec_sync, spawn_sync, Data, ExecSyncFailure, Signal, StdStream, Stdio,
+    SyncFailure,
+};
+use common::FIXTURE;
+
+#[test]
+fn spawn_sync_from_plain_code_returns_nodes_result_shape() {
+    let r = spawn_sync(FIXTURE, ["out-err", "to-out", "to-err"]).run();
+    assert!(r.pid > 0);
+    assert_eq!(r.status, Some(0));
+    assert_eq!(r.signal, None);
+    assert_eq!(r.error, None);
+    // Default encoding is 'buffer', as Node's sync API.
+    assert_eq!(r.stdout, Some(Data::Bytes(b"to-out\n".to_vec())));
+    assert_eq!(r.stderr, Some(Data::Bytes(b"to-err\n".to_vec())));
+    assert_eq!(r.output, vec![None, r.stdout.clone(), r.stderr.clone()]);
+
+    let r = spawn_sync(FIXTURE, ["exit", "7"]).run();
+    assert_eq!((r.status, r.signal, r.error), (Some(7), None, None));
+}
+
+#[test]
+fn input_stdio_and_encoding() {
+    let r = spawn_sync(FIXTURE, ["cat"])
+        .input("piped in")
+        .encoding("utf8")
+        .run();
+    assert_eq!(r.stdout, Some(Data::Text("piped in".into())));
+    // Without input, stdin is closed: a reader sees EOF.
+    let r = spawn_sync(FIXTURE, ["cat"]).run();
+    assert_eq!(r.stdout.unwrap().len(), 0);
+    // A large input is interleaved with draining the output (no deadlock).
+    let big = vec![b'z'; 4 << 20];
+    let r = spawn_sync(FIXTURE, ["cat"])
+        .input(big.clone())
+        .max_buffer(8 << 20)
+        .run();
+    assert_eq!(r.stdout.unwrap().as_bytes(), &big[..]);
+    // stdio: stdout to /dev/null and an extra pipe at fd 3 collected in output[3].
+    let r = spawn_sync(FIXTURE, ["write-fd", "3", "extra"])
+        .fd(1, Stdio::Ignore)
+        .fd(3, Stdio::Pipe)
+        .encoding("latin1")
+        .run();
+    assert_eq!(r.stdout, None);
+    assert_eq!(r.output[3], Some(Data::Text("extra".into())));
+}
+
+#[test]
+fn a_timeout_returns_only_after_the_child_has_exited() {
+    let start = Instant::now();
+    let r = spawn_sync(FIXTURE, ["ignore-term", "400"])
+        .timeout(Duration::from_millis(30))
+        .run();
+    // The child ignored SIGTERM and ran on; spawnSync waited for it (Node's documented rule).
+    assert!(start.elapsed() >= Duration::from_millis(400));
+    assert_eq!(r.error, Some(SyncFailure::Timeout));
+    assert_eq!(r.status, Some(0));
+    assert!(
+        !std::path::Path::new(&format!("/proc/{}", r.pid)).exists(),
+        "the child was reaped"
+    );
+
+    let r = spawn_sync(FIXTURE, ["sleep", "30000"])
+        .timeout(Duration::from_millis(30))
+        .kill_signal("SIGKILL")
+        .run();
+    assert_eq!(
+        (r.error, r.status, r.signal),
+        (Some(SyncFailure::Timeout), None, Some(Signal::SIGKILL))
+    );
+}
+
+#[test]
+fn max_buffer_kills_and_keeps_the_output_up_to_the_limit() {
+    let r = spawn_sync(FIXTURE, ["spew", "3000000"]).run();
+    assert_eq!(r.error, Some(SyncFailure::MaxBuffer(StdStream::Stdout)));
+    assert_eq!(r.stdout.unwrap().len(), 1024 * 1024);
+    let r = spawn_sync("sh", ["-c", "echo x >&2"]).max_buffer(0).run();
+    assert_eq!(r.error, Some(SyncFailure::MaxBuffer(StdStream::Stderr)));
+}
+
+#[test]
+fn exec_sync_returns_stdout_or_an_error_with_the_whole_result() {
+    assert_eq!(
+        exec_sync("echo $((6*7))").run().unwrap(),
+        Data::Bytes(b"42\n".to_vec())
+    );
+    assert_eq!(
+        exec_file_sync(FIXTURE, ["argv", "a;b"])
+            .encoding("utf8")
+            .run()
+            .unwrap()
+            .to_string()
+            .lines()
+            .nth(2),
+        Some("a;b")
+    );
+
+    let err = exec_sync("echo boom >&2; exit 4")
+        .fd(2, Stdio::Pipe)
+        .run()
+        .unwrap_err();
+    assert_eq!(err.reason, ExecSyncFailure::Exit);
+    assert_eq!(err.result.status, Some(4));
+    assert_eq!(
+        err.to_string(),
+        "Command failed: echo boom >&2; exit 4\nboom\n"
+    );
+
+    let err = exec_file_sync(FIXTURE, ["sleep", "30000"])
+        .timeout(Duration::from_millis(30))
+        .run()
+        .unwrap_err();
+    assert_eq!(err.reason, ExecSyncFailure::Timeout);
+    assert_eq!(err.result.signal, Some(Signal::SIGTERM));
+    assert!(err.to_string().ends_with("ETIMEDOUT"), "{err}");
+}
+
+#[test]
+fn exec_sync_echoes_the_childs_stderr_unless_stdio_is_set() {
+    let out = std::process::Command::new(FIXTURE)
+        .args(["exec-sync", "echo visible >&2; echo out"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "visible\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "result=Ok(\"out\\n\")\n"
+    );
+}
+
+#[test]
+fn bad_input_is_reported_in_the_result_or_the_error() {
+    let r = spawn_sync("no-such-program-xyz", ["a"]).run();
+    assert_eq!(r.pid, 0);
+    assert_eq!(r.status, None);
+    match r.error {
+        Some(SyncFailure::Spawn { message, kind }) => {
+            assert_eq!(kind, std::io::ErrorKind::NotFound);
+            assert!(message.contains("no-such-program-xyz"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let err = exec_file_sync("no-such-program-xyz", ["a"])
+        .run()
+        .unwrap_err();
+    assert_eq!(err.reason, ExecSyncFailure::Spawn);
+    assert!(
+        err.to_string().starts_with("spawn no-such-program-xyz"),
+        "{err}"
+    );
+    // exec_sync goes through the shell: 127 and its message, as Node.
+    let err = exec_sync("no-such-program-xyz")
+        .fd(2, Stdio::Pipe)
+        .run()
+        .unwrap_err();
+    assert_eq!(err.result.status, Some(127));
+    assert!(err.to_string().contains("not found"), "{err}");
+    let err = exec_sync("true")
+        .current_dir("/no/such/dir")
+        .run()
+        .unwrap_err();
+    assert!(err.to_string().contains("/no/such/dir"), "{err}");
+    let err = exec_file_sync("echo", ["a\0b"]).run().unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("argument 1 contains a NUL byte"),
+        "{err}"
+    );
+    // An unknown encoding gives bytes, as Node.
+    let out = exec_sync("printf ab").encoding("bogus").run().unwrap();
+    assert_eq!(out, Data::Bytes(b"ab".to_vec()));
+}
+
+#[test]
+fn inside_a_current_thread_runtime_it_neither_panics_nor_deadlocks() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let out = rt.block_on(async {
+        exec_sync("echo inside")
+            .encoding("utf8")
+            .timeout(Duration::from_secs(30))
+            .run()
+    });
+    assert_eq!(out.unwrap(), Data::Text("inside\n".into()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inside_a_multi_thread_runtime_it_neither_panics_nor_deadlocks() {
+    let r = spawn_sync(FIXTURE, ["out-err", "mt", "e"]).run();
+    assert_eq!(r.stdout.unwrap().as_bytes(), b"mt\n");
+    // And alongside async children on the same runtime.
+    let child = childproc::Command::new(FIXTURE)
+        .args(["exit", "0"])
+        .spawn()
+        .unwrap();
+    let r = spawn_sync(FIXTURE, ["exit", "2"]).run();
+    assert_eq!(r.status, Some(2));
+    assert!(common::guard(child.wait()).await.unwrap().success());
+}
