@@ -205,3 +205,20 @@ fn a_child_whose_runtime_shut_down_stops_counting_for_wait_referenced() {
         .unwrap();
     second.block_on(async { guard(childproc::wait_referenced()).await });
 }
+
+#[tokio::test]
+async fn a_parent_fd_number_is_shared_with_the_child() {
+    // Node's positive-integer stdio entry: the parent's fd N becomes the child's stdout.
+    use std::os::fd::AsRawFd;
+    let path = std::env::temp_dir().join(format!("childproc-parent-fd-{}", std::process::id()));
+    let file = std::fs::File::create(&path).unwrap();
+    let child = Command::new(FIXTURE)
+        .args(["out-err", "into the file", "e"])
+        .stdout(Stdio::parent_fd(file.as_raw_fd()))
+        .spawn()
+        .unwrap();
+    assert!(child.stdout.is_none());
+    assert!(guard(child.closed()).await.unwrap().success());
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "into the file\n");
+    std::fs::remove_file(&path).unwrap();
+}

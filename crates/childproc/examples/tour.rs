@@ -4,6 +4,7 @@
 //!    (spawn → data → exit → close), as Node's `'spawn'`, `'data'`, `'exit'`, `'close'`.
 //! 2. A timeout: a long `sleep` killed with the kill signal after 300 ms.
 //! 3. A kill: `grep` waiting on stdin, sent SIGHUP (the manual's example).
+//! 4. `exec(...).await`: a shell command's whole output, Node's promisified `exec`.
 
 #![allow(clippy::print_stdout)]
 
@@ -46,6 +47,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     print_events(child.events(), at).await;
     println!("   kill(SIGHUP) delivered: {delivered}");
     report(&child);
+
+    println!("\n4. exec: `uname -s && echo $((6 * 7))` awaited for {{stdout, stderr}}");
+    let out = childproc::exec("uname -s && echo $((6 * 7))").await?;
+    println!("   stdout: {:?}  stderr: {:?}", out.stdout, out.stderr);
+    let err = childproc::exec("echo 'no such thing' >&2; exit 3")
+        .await
+        .unwrap_err();
+    println!(
+        "   a failing command: reason {:?}, code {:?}, message {:?}",
+        err.reason,
+        err.code,
+        err.to_string()
+    );
     Ok(())
 }
 
