@@ -160,11 +160,13 @@ impl Process {
                 AsyncFd::register_with_interest(RawRef(fd.as_raw_fd()), Interest::READABLE)
             }
             .map_err(io::Error::from)?;
+            // No waitpid before the first readiness: registering an already-readable pidfd
+            // reports it at once, so a child that exited early is still seen.
             loop {
+                afd.readable().await?.clear_ready();
                 if let Some(s) = self.try_wait()? {
                     return Ok(s);
                 }
-                afd.readable().await?.clear_ready();
             }
         }
         let mut sigchld = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())?;

@@ -190,18 +190,23 @@ fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
         .collect()
 }
 
+/// The fd limit for the close-on-exec loop, read once (only kernels without `close_range`
+/// use it).
 fn fd_limit() -> c_int {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we pass.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return 1024;
-    }
-    c_int::try_from(lim.rlim_cur)
-        .unwrap_or(c_int::MAX)
-        .min(1 << 20)
+    static LIMIT: std::sync::OnceLock<c_int> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes into the struct we pass.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+            return 1024;
+        }
+        c_int::try_from(lim.rlim_cur)
+            .unwrap_or(c_int::MAX)
+            .min(1 << 20)
+    })
 }
 
 /// Runs `clone` with all signals blocked; returns the pid and the pidfd if the kernel gave one.
