@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;
 use std::os::fd::BorrowedFd;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -96,12 +97,20 @@ pub(crate) struct Shared {
     /// Set by the watcher when the timeout fired / the token was cancelled.
     pub(crate) timed_out: AtomicBool,
     pub(crate) aborted: AtomicBool,
+    /// Set when escalation sent SIGKILL.
+    pub(crate) escalated: AtomicBool,
+    /// The child leads its own process group (detached or `process_group(0)`).
+    leads_group: bool,
+    /// Policy kills (timeout, abort, escalation, drop) go to the whole group.
+    kill_group: bool,
+    /// Kill-on-drop happened: the watcher starts the escalation timer.
+    dropped_kill: Notify,
     /// `(referenced, closed)`, changed together.
     refs: Mutex<(bool, bool)>,
 }
 
 impl Shared {
-    pub(crate) fn new(process: Process) -> Arc<Self> {
+    pub(crate) fn new(process: Process, leads_group: bool, kill_group: bool) -> Arc<Self> {
         REFERENCED.fetch_add(1, Ordering::SeqCst);
         Arc::new(Shared {
             process,
@@ -111,6 +120,10 @@ impl Shared {
             killed: AtomicBool::new(false),
             timed_out: AtomicBool::new(false),
             aborted: AtomicBool::new(false),
+            escalated: AtomicBool::new(false),
+            leads_group,
+            kill_group,
+            dropped_kill: Notify::new(),
             refs: Mutex::new((true, false)),
         })
     }
@@ -137,6 +150,39 @@ impl Shared {
                 REFERENCED.fetch_sub(1, Ordering::SeqCst);
                 REFERENCED_CHANGED.notify_waiters();
             }
+        }
+    }
+
+    /// A kill by policy (timeout, abort, escalation, drop): the group if asked, else the child.
+    fn policy_kill(&self, signal: Signal) -> bool {
+        if self.kill_group {
+            self.signal_group(signal).unwrap_or(false)
+        } else {
+            self.kill(signal)
+        }
+    }
+
+    /// Signals the child's process group; `Ok(false)` once the child is reaped.
+    fn signal_group(&self, signal: Signal) -> Result<bool> {
+        if !self.leads_group {
+            let reason = "the child does not lead a process group: spawn it with \
+                          detached(true) or process_group(0)";
+            return Err(Error::InvalidOption {
+                option: "kill_tree",
+                reason: reason.into(),
+            });
+        }
+        match self.process.signal_group(signal.as_raw()) {
+            Ok(()) => {
+                self.killed.store(true, Ordering::SeqCst);
+                Ok(true)
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(false),
+            Err(source) => Err(Error::Kill {
+                pid: self.process.pid(),
+                signal,
+                source,
+            }),
         }
     }
 
@@ -177,6 +223,7 @@ pub(crate) struct Watch {
     pub(crate) timeout: Option<Duration>,
     pub(crate) cancel: Option<CancellationToken>,
     pub(crate) kill_signal: Signal,
+    pub(crate) escalate_after: Option<Duration>,
 }
 
 /// Starts the task that reaps the child and emits `Exit` and `Close` (and handles the timeout
@@ -192,6 +239,7 @@ async fn run_watch(shared: Arc<Shared>, watch: Watch) {
         timeout,
         cancel,
         kill_signal,
+        escalate_after,
     } = watch;
     let deadline = async {
         match timeout {
@@ -205,28 +253,75 @@ async fn run_watch(shared: Arc<Shared>, watch: Watch) {
             None => std::future::pending().await,
         }
     };
-    tokio::pin!(deadline, cancelled);
-    let exit = shared.process.wait();
-    tokio::pin!(exit);
-    let (mut timed_out, mut aborted) = (false, false);
-    let raw = loop {
-        tokio::select! {
-            r = &mut exit => break r,
-            () = &mut deadline, if !timed_out => {
-                timed_out = true;
-                shared.timed_out.store(true, Ordering::SeqCst);
-                tracing::debug!(pid = shared.process.pid(), signal = %kill_signal, "timeout: killing");
-                shared.kill(kill_signal);
-            }
-            () = &mut cancelled, if !aborted => {
-                aborted = true;
-                tracing::debug!(pid = shared.process.pid(), signal = %kill_signal, "aborted: killing");
-                if shared.kill(kill_signal) {
-                    shared.aborted.store(true, Ordering::SeqCst);
-                    shared.hub.emit(Event::Error(Arc::new(Error::Aborted)));
+    // Armed once a policy kill was sent: SIGKILL if the child outlives the grace period.
+    // (Made only when needed: a runtime without timers works for children without them.)
+    let mut escalation: Option<Pin<Box<tokio::time::Sleep>>> = None;
+    let dropped = shared.dropped_kill.notified();
+    // Exit is observed without reaping: while a group escalation is pending the zombie keeps
+    // the group id reserved, so the group SIGKILL cannot reach a stranger. Reaped below.
+    let observe_only = shared.kill_group && escalate_after.is_some();
+    let mut raw = None;
+    {
+        let exited = shared.process.wait_exit(!observe_only);
+        tokio::pin!(deadline, cancelled, dropped, exited);
+        let (mut timed_out, mut aborted, mut drop_seen, mut escalated) =
+            (false, false, false, false);
+        let mut observed = false;
+        let pid = shared.process.pid();
+        loop {
+            let mut arm = false;
+            tokio::select! {
+                r = &mut exited, if !observed => {
+                    observed = true;
+                    if let Ok(Some(status)) = r {
+                        raw = Some(status);
+                    }
+                    // On error, fall through to the reaping wait, which reports it.
+                    if raw.is_some() || r.is_err() || escalation.is_none() {
+                        break;
+                    }
+                }
+                () = &mut deadline, if !timed_out && !observed => {
+                    timed_out = true;
+                    shared.timed_out.store(true, Ordering::SeqCst);
+                    tracing::debug!(pid, signal = %kill_signal, "timeout: killing");
+                    shared.policy_kill(kill_signal);
+                    arm = true;
+                }
+                () = &mut cancelled, if !aborted && !observed => {
+                    aborted = true;
+                    tracing::debug!(pid, signal = %kill_signal, "aborted: killing");
+                    if shared.policy_kill(kill_signal) {
+                        shared.aborted.store(true, Ordering::SeqCst);
+                        shared.hub.emit(Event::Error(Arc::new(Error::Aborted)));
+                    }
+                    arm = true;
+                }
+                () = &mut dropped, if !drop_seen && !observed => {
+                    drop_seen = true;
+                    arm = true;
+                }
+                () = async { if let Some(e) = escalation.as_mut() { e.await } }, if escalation.is_some() => {
+                    escalation = None;
+                    escalated = true;
+                    tracing::debug!(pid, "grace period over: SIGKILL");
+                    if shared.policy_kill(Signal::SIGKILL) {
+                        shared.escalated.store(true, Ordering::SeqCst);
+                    }
+                    if observed {
+                        break;
+                    }
                 }
             }
+            if let (true, Some(grace), None, false) = (arm, escalate_after, &escalation, escalated)
+            {
+                escalation = Some(Box::pin(tokio::time::sleep(grace)));
+            }
         }
+    }
+    let raw = match raw {
+        Some(status) => Ok(status),
+        None => shared.process.wait().await,
     };
     let status = match raw {
         Ok(raw) => ExitStatus::from_raw(raw),
@@ -304,6 +399,21 @@ impl ChildProcess {
     /// Takes the pipe at child fd `fd` ≥ 3, to move it elsewhere.
     pub fn take_stdio(&mut self, fd: i32) -> Option<ChildPipe> {
         self.extra.remove(&fd)
+    }
+
+    /// Sends `signal` to the child's whole process group: the child and everything it started
+    /// that stayed in the group (the `sh -c` grandchild of Node's manual). The child must lead
+    /// its group (`detached(true)` or `process_group(0)`), else this is an error saying so.
+    /// Like [`kill`](Self::kill) it cannot hit a stranger: the group is signalled only while
+    /// the child is unreaped (until then its pid, the group's id, cannot be reused);
+    /// afterwards it returns `Ok(false)`.
+    pub fn kill_tree(&self, signal: Signal) -> Result<bool> {
+        self.shared.signal_group(signal)
+    }
+
+    /// Whether escalation had to send SIGKILL after the grace period.
+    pub fn escalated(&self) -> bool {
+        self.shared.escalated.load(Ordering::SeqCst)
     }
 
     /// Sends `signal` (`subprocess.kill(signal)`). Returns whether it was delivered; `killed`
@@ -394,7 +504,8 @@ impl ChildProcess {
 impl Drop for ChildProcess {
     fn drop(&mut self) {
         if self.kill_on_drop && self.try_status().is_none() {
-            self.shared.kill(self.kill_signal);
+            self.shared.policy_kill(self.kill_signal);
+            self.shared.dropped_kill.notify_one();
         }
     }
 }

@@ -48,6 +48,10 @@ pub struct Command {
     stdio: BTreeMap<i32, Stdio>,
     stdio_errors: Vec<String>,
     kill_on_drop: bool,
+    pgid: Option<i32>,
+    kill_group: bool,
+    escalate_after: Option<Duration>,
+    kill_on_parent_death: bool,
 }
 
 impl Command {
@@ -70,6 +74,10 @@ impl Command {
             stdio: BTreeMap::new(),
             stdio_errors: Vec::new(),
             kill_on_drop: false,
+            pgid: None,
+            kill_group: false,
+            escalate_after: None,
+            kill_on_parent_death: false,
         }
     }
 
@@ -197,6 +205,37 @@ impl Command {
         self
     }
 
+    /// Puts the child in process group `pgid` (`setpgid`); `0` makes it the leader of a new
+    /// group, so [`ChildProcess::kill_tree`] can signal it and everything it starts. (Node has
+    /// only `detached`, which also starts a new session.) Cannot be combined with `detached`.
+    pub fn process_group(&mut self, pgid: i32) -> &mut Command {
+        self.pgid = Some(pgid);
+        self
+    }
+
+    /// Timeouts, aborts, escalation and kill-on-drop signal the child's whole process group
+    /// instead of the child alone. Needs `detached(true)` or `process_group(0)`.
+    pub fn kill_group(&mut self, on: bool) -> &mut Command {
+        self.kill_group = on;
+        self
+    }
+
+    /// After a timeout, an abort or kill-on-drop sent the kill signal, send SIGKILL if the
+    /// child is still running `grace` later (beyond Node, which signals once).
+    pub fn escalate_after(&mut self, grace: Duration) -> &mut Command {
+        self.escalate_after = Some(grace);
+        self
+    }
+
+    /// SIGKILL the child when this process dies, however it dies (SIGKILL included), through
+    /// `PR_SET_PDEATHSIG`. The kernel ties that signal to the *thread* that created the child,
+    /// so such children are created on a thread that lives as long as the process; a child
+    /// whose parent died before the setting took effect exits at once.
+    pub fn kill_on_parent_death(&mut self, on: bool) -> &mut Command {
+        self.kill_on_parent_death = on;
+        self
+    }
+
     /// `stdio[0]`.
     pub fn stdin(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
         self.stdio.insert(0, cfg.into());
@@ -285,6 +324,7 @@ impl Command {
             argv,
             kill_signal,
         } = self.launch()?;
+        let leads_group = self.detached || self.pgid == Some(0);
         let (stdin, stdout, stderr, extra, streams) = match wrap_parent_ends(ends) {
             Ok(wrapped) => wrapped,
             Err(e) => {
@@ -295,16 +335,18 @@ impl Command {
             }
         };
 
-        let shared = Shared::new(process);
+        let shared = Shared::new(process, leads_group, self.kill_group);
         shared.hub.emit(Event::Spawn);
         let pid = shared.process.pid();
-        let span = tracing::debug_span!("child", command = %file.to_string_lossy(), pid);
+        let command = file.to_string_lossy();
+        let span = tracing::debug_span!("child", %command, pid, engine = sys::ENGINE);
         span.in_scope(|| tracing::debug!("spawn"));
         let watch = Watch {
             streams,
             timeout: self.timeout,
             cancel: self.cancel.clone(),
             kill_signal,
+            escalate_after: self.escalate_after,
         };
         start_watch(shared.clone(), watch, span);
         Ok(ChildProcess {
@@ -327,6 +369,20 @@ impl Command {
         if let Some(e) = self.stdio_errors.first() {
             return Err(Error::Stdio(e.clone()));
         }
+        if self.detached && self.pgid.is_some() {
+            let reason = "detached already makes the child lead a new session and group";
+            return Err(Error::InvalidOption {
+                option: "process_group",
+                reason: reason.into(),
+            });
+        }
+        if self.kill_group && !(self.detached || self.pgid == Some(0)) {
+            let reason = "the child must lead its group: add detached(true) or process_group(0)";
+            return Err(Error::InvalidOption {
+                option: "kill_group",
+                reason: reason.into(),
+            });
+        }
         let prepared = self.prepare()?;
         let io = StdioSet::open(&self.stdio)?;
         let plan = SpawnPlan {
@@ -336,10 +392,16 @@ impl Command {
             cwd: prepared.cwd,
             fds: io.child_fds(),
             setsid: self.detached,
+            pgid: self.pgid,
+            kill_on_parent_death: self.kill_on_parent_death,
             uid: self.uid,
             gid: self.gid,
         };
-        let process = sys::spawn(&plan).map_err(|f| self.spawn_error(f))?;
+        let created = match self.kill_on_parent_death {
+            true => sys::spawn_kept(&plan),
+            false => sys::spawn(&plan),
+        };
+        let process = created.map_err(|f| self.spawn_error(f))?;
         drop(plan);
         Ok(Launched {
             process,
@@ -381,7 +443,12 @@ impl Command {
                 id: self.gid.unwrap_or_default(),
                 source: f.error,
             },
-            Stage::Prepare | Stage::Setsid | Stage::Fds | Stage::Exec => Error::Spawn {
+            Stage::Prepare
+            | Stage::Setsid
+            | Stage::Pgid
+            | Stage::ParentDeath
+            | Stage::Fds
+            | Stage::Exec => Error::Spawn {
                 program,
                 source: f.error,
             },

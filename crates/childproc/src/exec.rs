@@ -83,6 +83,20 @@ impl Exec {
         &mut self.cmd
     }
 
+    forward! {
+        /// `detached`: a new session (setsid).
+        detached(on: bool);
+        /// A process group for the child (`0`: a new one it leads).
+        process_group(pgid: i32);
+        /// Timeout, abort and overflow kills go to the whole process group.
+        kill_group(on: bool);
+        /// SIGKILL after this grace period if the kill signal did not end the child
+        /// ([`ExecError::escalated`] tells).
+        escalate_after(grace: std::time::Duration);
+        /// SIGKILL the child if this process dies.
+        kill_on_parent_death(on: bool);
+    }
+
     /// `signal`: cancel the token to kill the child; the error says [`ExecFailure::Aborted`].
     pub fn abort_signal(mut self, token: CancellationToken) -> Self {
         self.cmd.abort_signal(token);
@@ -235,6 +249,7 @@ impl ExecChild {
             code: status.and_then(|s| s.code()),
             signal: status.and_then(|s| s.signal()),
             killed: self.child.killed(),
+            escalated: self.child.escalated(),
             stdout,
             stderr,
         })
@@ -343,6 +358,9 @@ pub struct ExecError {
     pub signal: Option<Signal>,
     /// Whether childproc signalled it (`error.killed`).
     pub killed: bool,
+    /// Whether it had to be forcefully terminated: the kill signal did not end it and
+    /// escalation sent SIGKILL (see [`Exec::escalate_after`]).
+    pub escalated: bool,
     /// Its stdout, decoded (up to `maxBuffer`).
     pub stdout: Data,
     /// Its stderr, decoded (up to `maxBuffer`).
@@ -358,6 +376,7 @@ impl ExecError {
             code: None,
             signal: None,
             killed: false,
+            escalated: false,
             stdout: empty.clone(),
             stderr: empty,
         }

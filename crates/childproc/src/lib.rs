@@ -111,5 +111,15 @@ pub fn __force_no_pidfd(on: bool) {
     sys::force_no_pidfd(on);
 }
 
+/// The process-creation engine in use and how many children it has created, for tests that
+/// prove every option goes through the vfork-class path. Not part of the stable API.
+#[doc(hidden)]
+pub fn __engine_stats() -> (&'static str, u64) {
+    (
+        sys::ENGINE,
+        sys::VFORK_SPAWNS.load(std::sync::atomic::Ordering::Relaxed),
+    )
+}
+
 /// The IPC crate, re-exported: the [`Value`](ipc::Value) carried by [`Event::Message`].
 pub use childproc_ipc as ipc;

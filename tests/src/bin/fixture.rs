@@ -121,6 +121,7 @@ fn main() {
         }
         "exit" => std::process::exit(rest[0].parse().unwrap()),
         "kill-as-nobody" => kill_as_nobody(),
+        "orphan-maker" => orphan_maker(),
         "exec-sync" => {
             // Runs exec_sync with default stdio: the child's stderr must reach ours.
             let out = childproc::exec_sync(&rest[0]).run();
@@ -198,4 +199,32 @@ fn spawn_as_root_from_nobody() {
             Err(e) => println!("kind={:?} message={e}", e.kind()),
         }
     });
+}
+
+/// Spawns `sleep` with kill_on_parent_death from a thread that then exits, reports whether
+/// the child outlived that thread, prints the child's pid, and waits to be killed.
+fn orphan_maker() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let handle = rt.handle().clone();
+    let child = std::thread::spawn(move || {
+        let _guard = handle.enter();
+        childproc::Command::new("sleep")
+            .arg("30")
+            .stdio_all(childproc::StdioShorthand::Ignore)
+            .kill_on_parent_death(true)
+            .spawn()
+            .unwrap()
+    })
+    .join()
+    .unwrap();
+    // The creating thread is gone; a PR_SET_PDEATHSIG tied to it would have fired by now.
+    std::thread::sleep(Duration::from_millis(200));
+    println!("alive-after-thread-exit={}", child.try_status().is_none());
+    println!("pid={}", child.pid());
+    std::io::stdout().flush().unwrap();
+    std::thread::sleep(Duration::from_secs(60));
 }

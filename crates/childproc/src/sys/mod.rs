@@ -17,4 +17,6 @@ pub(crate) use fd::{
     set_nonblocking, shutdown_write, PollSet,
 };
 pub(crate) use process::{force_no_pidfd, Process, RawStatus};
-pub(crate) use spawn::{spawn, FdMap, SpawnFailure, SpawnPlan, Stage};
+pub(crate) use spawn::{
+    spawn, spawn_kept, FdMap, SpawnFailure, SpawnPlan, Stage, ENGINE, VFORK_SPAWNS,
+};

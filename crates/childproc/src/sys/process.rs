@@ -112,6 +112,23 @@ impl Process {
         }
     }
 
+    /// Sends `sig` to the child's process group (the child must lead it). Only while the
+    /// child is unreaped: until then its pid, which is the group's id, cannot be reused, so
+    /// the signal cannot reach a stranger's group. `ESRCH` afterwards.
+    pub(crate) fn signal_group(&self, sig: i32) -> io::Result<()> {
+        let reaped = self.reaped.lock().unwrap_or_else(|e| e.into_inner());
+        if *reaped {
+            return Err(io::Error::from_raw_os_error(libc::ESRCH));
+        }
+        // SAFETY: kill(2) with a negative pid signals that process group; the group id is our
+        // unreaped child's pid (see above).
+        if unsafe { libc::kill(-self.pid, sig) } == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
     /// Reaps the child if it has exited.
     pub(crate) fn try_wait(&self) -> io::Result<Option<RawStatus>> {
         self.wait_with(libc::WNOHANG)
@@ -150,9 +167,31 @@ impl Process {
         }))
     }
 
-    /// Waits on tokio's reactor for the child to exit, then reaps it: through the pidfd
-    /// becoming readable, or (no pidfd) on SIGCHLD.
-    pub(crate) async fn wait(&self) -> io::Result<RawStatus> {
+    /// Whether the child has exited, without reaping it (`waitid(WNOWAIT)`): the zombie keeps
+    /// its pid, and so its process group id, reserved.
+    fn has_exited(&self) -> io::Result<bool> {
+        // SAFETY: siginfo_t is plain data; waitid fills it.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let flags = libc::WEXITED | libc::WNOWAIT | libc::WNOHANG;
+        // SAFETY: waitid on our own child, writing into `info`.
+        if unsafe { libc::waitid(libc::P_PID, self.pid as libc::id_t, &mut info, flags) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: after a successful waitid, si_pid is the field it sets (0: still running).
+        Ok(unsafe { info.si_pid() } != 0)
+    }
+
+    /// Waits on tokio's reactor (through the pidfd, or on SIGCHLD without one) until the child
+    /// exits. With `reap`, reaps it and returns the status; without, leaves the zombie in
+    /// place (`waitid(WNOWAIT)`) and returns `None`.
+    pub(crate) async fn wait_exit(&self, reap: bool) -> io::Result<Option<RawStatus>> {
+        let check = || -> io::Result<Option<Option<RawStatus>>> {
+            if reap {
+                Ok(self.try_wait()?.map(Some))
+            } else {
+                Ok(self.has_exited()?.then_some(None))
+            }
+        };
         if let Some(fd) = &self.pidfd {
             // SAFETY: the pidfd is owned by `self`, which outlives `afd` (dropped at the end of
             // this borrow of `self`), so the fd stays open and unchanged while registered.
@@ -160,21 +199,29 @@ impl Process {
                 AsyncFd::register_with_interest(RawRef(fd.as_raw_fd()), Interest::READABLE)
             }
             .map_err(io::Error::from)?;
-            // No waitpid before the first readiness: registering an already-readable pidfd
+            // No check before the first readiness: registering an already-readable pidfd
             // reports it at once, so a child that exited early is still seen.
             loop {
                 afd.readable().await?.clear_ready();
-                if let Some(s) = self.try_wait()? {
-                    return Ok(s);
+                if let Some(r) = check()? {
+                    return Ok(r);
                 }
             }
         }
         let mut sigchld = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())?;
         loop {
-            if let Some(s) = self.try_wait()? {
-                return Ok(s);
+            if let Some(r) = check()? {
+                return Ok(r);
             }
             sigchld.recv().await;
+        }
+    }
+
+    /// Waits for the child to exit and reaps it.
+    pub(crate) async fn wait(&self) -> io::Result<RawStatus> {
+        match self.wait_exit(true).await? {
+            Some(status) => Ok(status),
+            None => Err(io::Error::other("waitpid reported no status")),
         }
     }
 }

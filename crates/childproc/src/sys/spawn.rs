@@ -20,7 +20,7 @@ use std::ffi::{c_int, c_void, CString};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::fd::{dup_at_least, is_open_raw};
 use super::process::{pidfd_open, Process, PIDFD_DISABLED};
@@ -42,6 +42,11 @@ pub(crate) struct SpawnPlan<'a> {
     pub fds: FdMap<'a>,
     /// Start a new session (`setsid`): Node's `detached`.
     pub setsid: bool,
+    /// Join or create a process group (`setpgid(0, pgid)`; 0 = a new group led by the child).
+    pub pgid: Option<i32>,
+    /// Send SIGKILL to the child when the thread that created it dies (PR_SET_PDEATHSIG);
+    /// `spawn_kept` runs creation on a thread that lives as long as the process.
+    pub kill_on_parent_death: bool,
     /// User id to switch to.
     pub uid: Option<u32>,
     /// Group id to switch to.
@@ -55,6 +60,10 @@ pub(crate) enum Stage {
     Prepare,
     /// `setsid`.
     Setsid,
+    /// `setpgid`.
+    Pgid,
+    /// `prctl(PR_SET_PDEATHSIG)`.
+    ParentDeath,
     /// Installing the stdio fds.
     Fds,
     /// `setgid`.
@@ -100,6 +109,9 @@ struct ChildCtx {
     /// Upper bound for the close-on-exec loop when `close_range` is unavailable.
     fd_limit: c_int,
     setsid: bool,
+    pgid: Option<i32>,
+    /// The parent's pid when `kill_on_parent_death` is set (0 otherwise).
+    parent_pid: libc::pid_t,
     uid: Option<u32>,
     gid: Option<u32>,
     /// Written by the child on failure: `(stage, errno)`.
@@ -107,6 +119,51 @@ struct ChildCtx {
 }
 
 static CLONE_PIDFD_UNSUPPORTED: AtomicBool = AtomicBool::new(false);
+
+/// Children created through the vfork-class path (every child, on Linux): read by tests
+/// through `childproc::__engine_stats`, to prove no option falls back to fork.
+pub(crate) static VFORK_SPAWNS: AtomicU64 = AtomicU64::new(0);
+
+/// The engine's name, for tracing and tests.
+pub(crate) const ENGINE: &str = "clone-vfork";
+
+/// Runs [`spawn`] on a thread that lives as long as the process, so a parent-death signal
+/// (tied by the kernel to the creating *thread*) fires only when the whole parent dies, not
+/// when a tokio worker or blocking thread exits.
+pub(crate) fn spawn_kept(plan: &SpawnPlan<'_>) -> Result<Process, SpawnFailure> {
+    type Job = (
+        usize,
+        std::sync::mpsc::SyncSender<Result<Process, SpawnFailure>>,
+    );
+    static KEEPER: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<Job>>> =
+        std::sync::OnceLock::new();
+    let keeper = KEEPER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("childproc-keeper".into())
+            .spawn(move || {
+                for (plan, reply) in rx {
+                    // SAFETY: the sender blocks on `reply` until we answer, so the plan it
+                    // points to is alive and unchanged for the whole call.
+                    let plan = unsafe { &*(plan as *const SpawnPlan<'_>) };
+                    let _ = reply.send(spawn(plan));
+                }
+            })
+            .expect("start the childproc keeper thread");
+        std::sync::Mutex::new(tx)
+    });
+    let (reply, answer) = std::sync::mpsc::sync_channel(1);
+    let sent = keeper
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .send((plan as *const SpawnPlan<'_> as usize, reply));
+    match sent.ok().and_then(|()| answer.recv().ok()) {
+        Some(result) => result,
+        None => Err(SpawnFailure::prepare(io::Error::other(
+            "the childproc keeper thread is gone",
+        ))),
+    }
+}
 const STACK_WORDS: usize = 64 * 1024 / 16;
 
 thread_local! {
@@ -154,6 +211,12 @@ pub(crate) fn spawn(plan: &SpawnPlan<'_>) -> Result<Process, SpawnFailure> {
         keep_below: high,
         fd_limit: fd_limit(),
         setsid: plan.setsid,
+        pgid: plan.pgid,
+        parent_pid: if plan.kill_on_parent_death {
+            std::process::id() as libc::pid_t
+        } else {
+            0
+        },
         uid: plan.uid,
         gid: plan.gid,
         failure: None,
@@ -179,6 +242,7 @@ pub(crate) fn spawn(plan: &SpawnPlan<'_>) -> Result<Process, SpawnFailure> {
         });
     }
     let pidfd = pidfd.or_else(|| pidfd_open(pid));
+    VFORK_SPAWNS.fetch_add(1, Ordering::Relaxed);
     Ok(Process::new(pid, pidfd))
 }
 
@@ -321,6 +385,21 @@ unsafe fn child_main(ctx: &ChildCtx) -> (Stage, c_int) {
 
         if ctx.setsid && libc::setsid() < 0 {
             return (Stage::Setsid, errno());
+        }
+        if let Some(pgid) = ctx.pgid {
+            if libc::setpgid(0, pgid) < 0 {
+                return (Stage::Pgid, errno());
+            }
+        }
+        if ctx.parent_pid != 0 {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) < 0 {
+                return (Stage::ParentDeath, errno());
+            }
+            // The parent may have died before the prctl took effect: then nobody would
+            // signal us, so give up now (as if the signal had come).
+            if libc::getppid() != ctx.parent_pid {
+                libc::_exit(127);
+            }
         }
 
         for i in 0..ctx.n_moves {
