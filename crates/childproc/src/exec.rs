@@ -31,10 +31,32 @@ pub const DEFAULT_MAX_BUFFER: usize = 1024 * 1024;
 ///
 /// Never pass unsanitised input: the shell interprets every metacharacter.
 pub fn exec(command: impl AsRef<OsStr>) -> Exec {
-    let command = command.as_ref();
+    let (cmd, line) = shell_command(command.as_ref());
+    Exec::new(cmd, line)
+}
+
+/// The command of `exec`/`execSync` and the command line Node reports for it.
+pub(crate) fn shell_command(command: &OsStr) -> (Command, String) {
     let mut cmd = Command::new(command);
     cmd.shell(true);
-    Exec::new(cmd, command.to_string_lossy().into_owned())
+    (cmd, command.to_string_lossy().into_owned())
+}
+
+/// The command of `execFile`/`execFileSync` and the command line Node reports for it
+/// (`file` and the arguments joined with spaces).
+pub(crate) fn file_command<I, S>(file: &OsStr, args: I) -> (Command, String)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = Command::new(file);
+    let mut line = file.to_string_lossy().into_owned();
+    for a in args {
+        line.push(' ');
+        line.push_str(&a.as_ref().to_string_lossy());
+        cmd.arg(a);
+    }
+    (cmd, line)
 }
 
 /// Node's `execFile(file, args)`: run `file` directly, no shell; arguments are passed as they
@@ -44,13 +66,7 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let mut cmd = Command::new(file.as_ref());
-    let mut line = file.as_ref().to_string_lossy().into_owned();
-    for a in args {
-        line.push(' ');
-        line.push_str(&a.as_ref().to_string_lossy());
-        cmd.arg(a);
-    }
+    let (cmd, line) = file_command(file.as_ref(), args);
     Exec::new(cmd, line)
 }
 

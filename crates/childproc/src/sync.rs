@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::command::{Command, Launched, ParentEnd};
 use crate::encoding::{Data, Encoding};
-use crate::exec::{StdStream, DEFAULT_MAX_BUFFER};
+use crate::exec::{file_command, shell_command, StdStream, DEFAULT_MAX_BUFFER};
 use crate::signal::Signal;
 use crate::stdio::Stdio;
 use crate::sys::{self, PollSet, Process, RawStatus};
@@ -30,9 +30,8 @@ where
 /// Node's `execSync(command)`: through `/bin/sh -c`; returns stdout, or an error holding the
 /// whole [`SpawnSyncResult`]. The child's stderr is echoed to the parent's unless stdio is set.
 pub fn exec_sync(command: impl AsRef<OsStr>) -> ExecSync {
-    let mut cmd = Command::new(command.as_ref());
-    cmd.shell(true);
-    ExecSync::new(cmd, command.as_ref().to_string_lossy().into_owned())
+    let (cmd, line) = shell_command(command.as_ref());
+    ExecSync::new(cmd, line)
 }
 
 /// Node's `execFileSync(file, args)`: no shell; returns stdout, or an error holding the whole
@@ -42,13 +41,7 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let mut cmd = Command::new(file.as_ref());
-    let mut line = file.as_ref().to_string_lossy().into_owned();
-    for a in args {
-        line.push(' ');
-        line.push_str(&a.as_ref().to_string_lossy());
-        cmd.arg(a);
-    }
+    let (cmd, line) = file_command(file.as_ref(), args);
     ExecSync::new(cmd, line)
 }
 
