@@ -1,1 +1,60 @@
-fn main() {}
+//! Project tasks, run as `cargo xtask <task>` (the alias lives in `.cargo/config.toml`).
+//!
+//! - `cargo xtask ci`: the checks CI runs, in order, stopping at the first failure.
+//! - `cargo xtask bench [--quick]`: childproc side by side with tokio::process, std::process
+//!   and Node.js; prints the tables and rewrites their sections of docs/benchmarks.md.
+#![allow(clippy::print_stdout)]
+
+mod bench;
+mod ci;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// The error type of every task: tasks report and stop, nobody matches on it.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The command-line help.
+const USAGE: &str = "\
+usage: cargo xtask <task>
+
+tasks:
+  ci                 cargo fmt --check, cargo clippy -D warnings, cargo test (stops at the first failure)
+  bench [--quick]    benchmarks vs tokio::process, std::process and Node.js;
+                     writes docs/benchmarks.md (--quick: 10x fewer iterations)
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") if args.len() == 1 => ci::run(),
+        Some("bench") => match bench::Options::parse(&args[1..]) {
+            Ok(opts) => bench::run(&opts),
+            Err(e) => Err(e),
+        },
+        Some("help" | "--help" | "-h") => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: the parent of this crate's directory.
+fn workspace_root() -> PathBuf {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or(manifest_dir)
+}

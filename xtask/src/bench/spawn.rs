@@ -1,0 +1,397 @@
+//! The "spawn" section: spawn `/bin/true` and wait for it to exit, over and over, at
+//! concurrency 1 and 8, with childproc, tokio::process, std::process and Node.js.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::runtime::Runtime;
+
+use super::doc::{Section, Table};
+use super::{Env, Options, Rate};
+use crate::BoxError;
+
+/// The program every peer spawns.
+const PROGRAM: &str = "/bin/true";
+/// Spawns timed per peer and concurrency in a full run (`--quick`: a tenth).
+const SPAWNS: u64 = 2000;
+/// Untimed spawns per peer and concurrency before timing starts.
+const WARMUP: u64 = 50;
+/// The concurrency levels: how many spawn-and-wait loops run at once.
+const CONCURRENCY: [usize; 2] = [1, 8];
+
+/// Timed rounds per concurrency: each round gives every peer `spawns / ROUNDS` spawns, in a
+/// rotating order, so a burst of load from elsewhere on the machine hits one round of one
+/// peer rather than a whole column. The table shows each peer's median round.
+const ROUNDS: u64 = 10;
+
+/// A library being compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Peer {
+    /// `childproc::Command::spawn` + `ChildProcess::wait`.
+    Childproc,
+    /// `tokio::process::Command::status`.
+    Tokio,
+    /// `std::process::Command::status`, one OS thread per loop.
+    Std,
+    /// Node.js `child_process.spawn` + `'exit'`, in `xtask/bench/spawn.js`.
+    Node,
+}
+
+impl Peer {
+    /// Every peer, childproc first.
+    const ALL: [Peer; 4] = [Peer::Childproc, Peer::Tokio, Peer::Std, Peer::Node];
+
+    /// The name shown in output.
+    fn name(self) -> &'static str {
+        match self {
+            Peer::Childproc => "childproc",
+            Peer::Tokio => "tokio::process",
+            Peer::Std => "std::process",
+            Peer::Node => "Node.js",
+        }
+    }
+}
+
+/// One row of the table: every peer at one concurrency (`None`: not measured).
+struct Row {
+    /// Spawn-and-wait loops running at once.
+    concurrency: usize,
+    /// The median round of each peer, in [`Peer::ALL`] order.
+    rates: [Option<Rate>; 4],
+    /// The slowest and fastest round of each peer, in [`Peer::ALL`] order.
+    spreads: [Option<(Rate, Rate)>; 4],
+}
+
+/// Measures every peer at every concurrency and returns the section for the docs.
+pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
+    let spawns = if opts.quick { SPAWNS / 10 } else { SPAWNS };
+    let per_round = spawns / ROUNDS;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let workers = rt.metrics().num_workers();
+    let peers: Vec<Peer> = Peer::ALL
+        .into_iter()
+        .filter(|p| *p != Peer::Node || env.node.is_some())
+        .collect();
+    println!(
+        "spawn: {PROGRAM}, {ROUNDS} rounds of {per_round} spawns per peer and concurrency \
+         ({WARMUP} warm-up spawns first)\n"
+    );
+
+    let mut rows = Vec::new();
+    for concurrency in CONCURRENCY {
+        let measure = |peer: Peer, n: u64, warmup: bool| -> Result<Rate, BoxError> {
+            match peer {
+                Peer::Childproc => time_async(&rt, n, concurrency, childproc_once),
+                Peer::Tokio => time_async(&rt, n, concurrency, tokio_once),
+                Peer::Std => time_threads(n, concurrency),
+                // A fresh `node` each time: the script warms itself up, untimed.
+                Peer::Node if warmup => Ok(Rate::default()),
+                Peer::Node => time_node(env, n, concurrency),
+            }
+        };
+        for &peer in &peers {
+            measure(peer, WARMUP, true)?;
+        }
+        let mut rounds: Vec<Vec<Rate>> = vec![Vec::new(); Peer::ALL.len()];
+        for round in 0..ROUNDS {
+            let start = usize::try_from(round).unwrap_or(0) % peers.len();
+            for &peer in peers[start..].iter().chain(&peers[..start]) {
+                let rate = measure(peer, per_round, false)?;
+                let idx = Peer::ALL.iter().position(|p| *p == peer).unwrap_or(0);
+                rounds[idx].push(rate);
+            }
+        }
+        let mut rates = [None; 4];
+        let mut spreads = [None; 4];
+        for (i, peer) in Peer::ALL.into_iter().enumerate() {
+            rates[i] = median(&rounds[i]);
+            spreads[i] = spread(&rounds[i]);
+            if let Some(rate) = rates[i] {
+                let all: Vec<String> = rounds[i]
+                    .iter()
+                    .map(|r| format!("{:.0}", r.per_sec()))
+                    .collect();
+                println!(
+                    "  concurrency {concurrency}: {:<15} {:>6.0} spawns/s  (rounds: {})",
+                    peer.name(),
+                    rate.per_sec(),
+                    all.join(", ")
+                );
+            }
+        }
+        rows.push(Row {
+            concurrency,
+            rates,
+            spreads,
+        });
+    }
+
+    let table = table(&rows);
+    let spread = spread_table(&rows);
+    println!("\n{}\n{}", table.render(), spread.render());
+    let node_note = match &env.node {
+        Some(n) => format!(
+            "and\n\
+             8 children in flight for Node.js {} (timed inside `xtask/bench/spawn.js`, which\n\
+             does its own {WARMUP} warm-up spawns before each round)",
+            n.version
+        ),
+        None => "and Node.js was not found, so its columns are empty".to_string(),
+    };
+    let body = format!(
+        "## Spawn\n\n\
+         Spawn `{PROGRAM}` with stdin, stdout and stderr ignored (`/dev/null`) and wait for it\n\
+         to exit; each spawn builds its command afresh. Per peer and concurrency: {WARMUP} untimed\n\
+         warm-up spawns, then {spawns} timed spawns in {ROUNDS} rounds of {per_round}. The rounds\n\
+         interleave the peers in a rotating order, so load from elsewhere on the machine hits\n\
+         one round rather than one column, and the table shows each peer's median round.\n\n\
+         Concurrency 8 means 8 loops pulling from one shared counter: 8 tokio tasks on a\n\
+         multi-thread runtime ({workers} worker threads) for childproc and tokio::process, 8 OS\n\
+         threads calling the blocking `status()` for std::process, {node_note}.\n\n\
+         - childproc: `Command::new(\"{PROGRAM}\").stdio_all(StdioShorthand::Ignore).spawn()?.wait().await`\n\
+         - tokio::process: `Command::new(\"{PROGRAM}\")`, `Stdio::null()` for all three, `.status().await`\n\
+         - std::process: the same with `std::process::Command` and a blocking `.status()`\n\
+         - Node.js: `child_process.spawn('{PROGRAM}', [], {{ stdio: 'ignore' }})` until `'exit'`\n\n\
+         Spawns per second; a ratio is childproc's rate divided by the peer's.\n\n{}\n\
+         The spread of the rounds (slowest–fastest spawns/s), to judge how much a ratio\n\
+         near 1 means on this machine:\n\n{}",
+        table.render(),
+        spread.render()
+    );
+    Ok(Section {
+        name: "spawn",
+        body,
+    })
+}
+
+/// The slowest and fastest of `rates`.
+fn spread(rates: &[Rate]) -> Option<(Rate, Rate)> {
+    let by_rate = |a: &&Rate, b: &&Rate| a.per_sec().total_cmp(&b.per_sec());
+    Some((
+        *rates.iter().min_by(by_rate)?,
+        *rates.iter().max_by(by_rate)?,
+    ))
+}
+
+/// The median of `rates` by rate (the upper middle one for an even count).
+fn median(rates: &[Rate]) -> Option<Rate> {
+    let mut sorted = rates.to_vec();
+    sorted.sort_by(|a, b| a.per_sec().total_cmp(&b.per_sec()));
+    sorted.get(sorted.len() / 2).copied()
+}
+
+/// The results as a table: one row per concurrency.
+fn table(rows: &[Row]) -> Table {
+    let rate =
+        |r: Option<Rate>| r.map_or_else(|| "—".to_string(), |r| format!("{:.0}", r.per_sec()));
+    let ratio = |ours: Option<Rate>, theirs: Option<Rate>| match (ours, theirs) {
+        (Some(o), Some(t)) => format!("{:.2}×", o.per_sec() / t.per_sec()),
+        _ => "—".to_string(),
+    };
+    Table {
+        header: [
+            "Concurrency",
+            "childproc (spawns/s)",
+            "tokio::process",
+            "std::process",
+            "Node.js",
+            "childproc ÷ tokio",
+            "childproc ÷ std",
+            "childproc ÷ node",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows: rows
+            .iter()
+            .map(|r| {
+                let [ours, tokio, std, node] = r.rates;
+                vec![
+                    r.concurrency.to_string(),
+                    rate(ours),
+                    rate(tokio),
+                    rate(std),
+                    rate(node),
+                    ratio(ours, tokio),
+                    ratio(ours, std),
+                    ratio(ours, node),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// The spread of the rounds as a table: one row per concurrency.
+fn spread_table(rows: &[Row]) -> Table {
+    let cell = |s: Option<(Rate, Rate)>| {
+        s.map_or_else(
+            || "—".to_string(),
+            |(lo, hi)| format!("{:.0}–{:.0}", lo.per_sec(), hi.per_sec()),
+        )
+    };
+    let mut header = vec!["Concurrency".to_string()];
+    header.extend(Peer::ALL.map(|p| p.name().to_string()));
+    Table {
+        header,
+        rows: rows
+            .iter()
+            .map(|r| {
+                let mut row = vec![r.concurrency.to_string()];
+                row.extend(r.spreads.map(cell));
+                row
+            })
+            .collect(),
+    }
+}
+
+/// One spawn-and-wait with childproc.
+async fn childproc_once() -> Result<(), BoxError> {
+    let child = childproc::Command::new(PROGRAM)
+        .stdio_all(childproc::StdioShorthand::Ignore)
+        .spawn()?;
+    let status = child.wait().await?;
+    check(status.success(), "childproc", &status)
+}
+
+/// One spawn-and-wait with tokio::process.
+async fn tokio_once() -> Result<(), BoxError> {
+    use std::process::Stdio;
+    let status = tokio::process::Command::new(PROGRAM)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await?;
+    check(status.success(), "tokio::process", &status)
+}
+
+/// One spawn-and-wait with std::process.
+fn std_once() -> Result<(), BoxError> {
+    use std::process::Stdio;
+    let status = std::process::Command::new(PROGRAM)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()?;
+    check(status.success(), "std::process", &status)
+}
+
+/// An error unless the child succeeded: a failed spawn must not pass for a fast one.
+fn check(ok: bool, peer: &str, status: &dyn std::fmt::Display) -> Result<(), BoxError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{peer}: {PROGRAM} ended with {status}").into())
+    }
+}
+
+/// Runs `op` `n` times on `rt` from `concurrency` tasks pulling from one counter.
+fn time_async<F, Fut>(rt: &Runtime, n: u64, concurrency: usize, op: F) -> Result<Rate, BoxError>
+where
+    F: Fn() -> Fut + Copy + Send + 'static,
+    Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
+{
+    rt.block_on(async move {
+        let next = Arc::new(AtomicU64::new(0));
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..concurrency)
+            .map(|_| {
+                let next = Arc::clone(&next);
+                tokio::spawn(async move {
+                    while next.fetch_add(1, Ordering::Relaxed) < n {
+                        op().await?;
+                    }
+                    Ok::<(), BoxError>(())
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await??;
+        }
+        Ok(Rate {
+            count: n,
+            elapsed: start.elapsed(),
+        })
+    })
+}
+
+/// Runs [`std_once`] `n` times from `concurrency` OS threads pulling from one counter.
+fn time_threads(n: u64, concurrency: usize) -> Result<Rate, BoxError> {
+    let next = AtomicU64::new(0);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        let threads: Vec<_> = (0..concurrency)
+            .map(|_| {
+                s.spawn(|| {
+                    while next.fetch_add(1, Ordering::Relaxed) < n {
+                        std_once()?;
+                    }
+                    Ok::<(), BoxError>(())
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().map_err(|_| "a std::process thread panicked")??;
+        }
+        Ok::<(), BoxError>(())
+    })?;
+    Ok(Rate {
+        count: n,
+        elapsed: start.elapsed(),
+    })
+}
+
+/// Runs `xtask/bench/spawn.js` for `n` timed spawns (after its own warm-up).
+fn time_node(env: &Env, n: u64, concurrency: usize) -> Result<Rate, BoxError> {
+    let node = env.node.as_ref().ok_or("node was not found")?;
+    let args = [n, concurrency as u64, WARMUP].map(|v| v.to_string());
+    let out = node.run(&env.scripts.join("spawn.js"), &args)?;
+    parse_node(&out, n)
+}
+
+/// Reads the JSON line `xtask/bench/spawn.js` prints: `{"spawns":N,...,"elapsed_ns":T}`.
+fn parse_node(out: &str, expected: u64) -> Result<Rate, BoxError> {
+    let field = |name: &str| -> Result<u64, BoxError> {
+        let key = format!("\"{name}\":");
+        let at = out
+            .find(&key)
+            .ok_or_else(|| format!("spawn.js printed no `{name}`: {out:?}"))?;
+        let digits: String = out[at + key.len()..]
+            .trim_start()
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        Ok(digits
+            .parse()
+            .map_err(|e| format!("spawn.js `{name}`: {e}: {out:?}"))?)
+    };
+    let count = field("spawns")?;
+    if count != expected {
+        return Err(format!("spawn.js timed {count} spawns, expected {expected}").into());
+    }
+    Ok(Rate {
+        count,
+        elapsed: std::time::Duration::from_nanos(field("elapsed_ns")?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_node_output() {
+        let rate = parse_node(
+            "{\"spawns\":200,\"concurrency\":8,\"elapsed_ns\":500000000,\"per_sec\":400}\n",
+            200,
+        )
+        .unwrap();
+        assert_eq!(rate.count, 200);
+        assert_eq!(rate.elapsed, std::time::Duration::from_millis(500));
+        assert!(parse_node("{\"spawns\":100,\"elapsed_ns\":1}", 200).is_err());
+        assert!(parse_node("garbage", 200).is_err());
+    }
+}
