@@ -547,6 +547,18 @@ impl Command {
     }
 
     fn envp(&self) -> Result<Vec<CString>> {
+        if !self.env_clear && self.env.is_empty() {
+            // The common case: the parent's environment as it is. Entries from the OS cannot
+            // hold a NUL, and their keys no '='.
+            return Ok(std::env::vars_os()
+                .filter_map(|(k, v)| {
+                    let mut kv = k.into_vec();
+                    kv.push(b'=');
+                    kv.extend(v.into_vec());
+                    CString::new(kv).ok()
+                })
+                .collect());
+        }
         let mut vars: BTreeMap<OsString, OsString> = if self.env_clear {
             BTreeMap::new()
         } else {
