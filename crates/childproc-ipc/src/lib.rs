@@ -1,16 +1,37 @@
 //! Node.js-compatible IPC for [childproc](https://docs.rs/childproc).
 //!
 //! This crate is what a child program needs to talk to its parent over Node's IPC channel;
-//! it depends on nothing of the process-spawning side. Today it holds the structured-clone
-//! [`Value`] model that every codec carries and that `childproc::Event::Message` delivers;
-//! the codecs and the channel build on it.
+//! it depends on nothing of the process-spawning side. It holds:
+//!
+//! * [`Value`], the structured-clone value model that every codec carries and that
+//!   `childproc::Event::Message` delivers;
+//! * [`json`]: `Value` ↔ JSON text with `JSON.stringify`/`JSON.parse` semantics, and
+//!   [`to_json`]/[`from_json`] for any `serde` type;
+//! * the [`codec`]s, tokio-util `Decoder`/`Encoder`s usable on any byte stream:
+//!   [`NodeJsonCodec`] (Node's `'json'` serialization, byte for byte);
+//! * [`IpcError`], the one error type: bad input never panics, it is an error naming
+//!   what was wrong.
 //!
 //! ```
-//! use childproc_ipc::Value;
+//! use bytes::BytesMut;
+//! use childproc_ipc::{NodeJsonCodec, Value};
+//! use tokio_util::codec::{Decoder, Encoder};
+//!
 //! let v = Value::object([("hello", Value::from("world")), ("n", Value::from(1.5))]);
-//! assert_eq!(v.get("hello"), Some(&Value::from("world")));
+//! let mut wire = BytesMut::new();
+//! NodeJsonCodec::new().encode(&v, &mut wire).unwrap();
+//! assert_eq!(&wire[..], b"{\"hello\":\"world\",\"n\":1.5}\n");
+//! assert_eq!(NodeJsonCodec::new().decode(&mut wire).unwrap(), Some(v));
 //! ```
 
+pub mod codec;
+mod error;
+pub mod json;
+#[cfg(test)]
+mod test_support;
 mod value;
 
+pub use codec::NodeJsonCodec;
+pub use error::{IpcError, Result};
+pub use json::{from_json, to_json};
 pub use value::Value;

@@ -49,6 +49,13 @@ pub enum Value {
 }
 
 impl Value {
+    /// How deeply arrays, objects, maps and sets may nest in a message (1 = a bare
+    /// container). Every codec refuses deeper values, on both sides: decoding a deeper frame
+    /// is [`IpcError::Malformed`](crate::IpcError::Malformed), encoding a deeper value is
+    /// [`IpcError::Unsupported`](crate::IpcError::Unsupported). Recursion this deep is
+    /// bounded well inside a thread's stack, so a hostile peer cannot overflow it.
+    pub const MAX_DEPTH: usize = 1000;
+
     /// Builds an object from `(key, value)` pairs, keeping their order.
     pub fn object<K: Into<String>>(pairs: impl IntoIterator<Item = (K, Value)>) -> Value {
         Value::Object(pairs.into_iter().map(|(k, v)| (k.into(), v)).collect())

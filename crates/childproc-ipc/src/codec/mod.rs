@@ -1,0 +1,13 @@
+//! The codecs: tokio-util [`Decoder`](tokio_util::codec::Decoder)s and
+//! [`Encoder`](tokio_util::codec::Encoder)s of [`Value`](crate::Value) messages, each
+//! usable on any byte stream (`FramedRead`, `FramedWrite`, `Framed`).
+//!
+//! | codec | frame | carries |
+//! |---|---|---|
+//! | [`NodeJsonCodec`] | JSON text + LF, exactly Node's `'json'` serialization | the JSON subset of [`Value`](crate::Value) |
+//! | [`LengthJsonCodec`] | u32 big-endian length + JSON text | the same JSON subset |
+//! | [`MsgPackCodec`] | u32 big-endian length + MessagePack | every [`Value`](crate::Value), losslessly |
+
+mod node_json;
+
+pub use node_json::NodeJsonCodec;
