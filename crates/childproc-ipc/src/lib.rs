@@ -8,7 +8,8 @@
 //! * [`json`]: `Value` ↔ JSON text with `JSON.stringify`/`JSON.parse` semantics, and
 //!   [`to_json`]/[`from_json`] for any `serde` type;
 //! * the [`codec`]s, tokio-util `Decoder`/`Encoder`s usable on any byte stream:
-//!   [`NodeJsonCodec`] (Node's `'json'` serialization, byte for byte);
+//!   [`NodeJsonCodec`] (Node's `'json'` serialization, byte for byte) and
+//!   [`LengthJsonCodec`] (the same JSON behind a length prefix);
 //! * [`IpcError`], the one error type: bad input never panics, it is an error naming
 //!   what was wrong.
 //!
@@ -31,7 +32,7 @@ pub mod json;
 mod test_support;
 mod value;
 
-pub use codec::NodeJsonCodec;
+pub use codec::{LengthJsonCodec, NodeJsonCodec};
 pub use error::{IpcError, Result};
 pub use json::{from_json, to_json};
 pub use value::Value;
