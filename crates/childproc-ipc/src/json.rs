@@ -678,10 +678,7 @@ mod tests {
         ));
         let text = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         let err = parse(text.as_bytes()).unwrap_err();
-        assert!(
-            err.to_string().contains("nesting deeper than 1000"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("nesting deeper than 256"), "{err}");
     }
 
     #[test]

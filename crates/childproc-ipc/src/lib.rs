@@ -9,7 +9,8 @@
 //!   [`to_json`]/[`from_json`] for any `serde` type;
 //! * the [`codec`]s, tokio-util `Decoder`/`Encoder`s usable on any byte stream:
 //!   [`NodeJsonCodec`] (Node's `'json'` serialization, byte for byte) and
-//!   [`LengthJsonCodec`] (the same JSON behind a length prefix);
+//!   [`LengthJsonCodec`] (the same JSON behind a length prefix) and [`MsgPackCodec`]
+//!   (every `Value` kind, losslessly, as MessagePack with documented extension types);
 //! * [`IpcError`], the one error type: bad input never panics, it is an error naming
 //!   what was wrong.
 //!
@@ -32,7 +33,7 @@ pub mod json;
 mod test_support;
 mod value;
 
-pub use codec::{LengthJsonCodec, NodeJsonCodec};
+pub use codec::{LengthJsonCodec, MsgPackCodec, NodeJsonCodec};
 pub use error::{IpcError, Result};
 pub use json::{from_json, to_json};
 pub use value::Value;

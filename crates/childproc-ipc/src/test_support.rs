@@ -116,7 +116,6 @@ pub fn arb_json_value() -> impl Strategy<Value = Value> {
     })
 }
 
-#[allow(dead_code)]
 fn big_int() -> impl Strategy<Value = String> {
     prop_oneof![
         any::<i128>().prop_map(|n| n.to_string()),
@@ -126,7 +125,6 @@ fn big_int() -> impl Strategy<Value = String> {
 }
 
 /// Every kind of [`Value`], numbers and dates including NaN, ±Infinity and -0.
-#[allow(dead_code)] // used by the MessagePack codec tests
 pub fn arb_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Undefined),

@@ -53,8 +53,10 @@ impl Value {
     /// container). Every codec refuses deeper values, on both sides: decoding a deeper frame
     /// is [`IpcError::Malformed`](crate::IpcError::Malformed), encoding a deeper value is
     /// [`IpcError::Unsupported`](crate::IpcError::Unsupported). Recursion this deep is
-    /// bounded well inside a thread's stack, so a hostile peer cannot overflow it.
-    pub const MAX_DEPTH: usize = 1000;
+    /// bounded well inside a thread's stack (2 MiB for std and tokio worker threads, even
+    /// unoptimized), so a hostile peer cannot overflow it: a stack overflow aborts the
+    /// process. Node.js has no such limit for JSON; real messages stay far below it.
+    pub const MAX_DEPTH: usize = 256;
 
     /// Builds an object from `(key, value)` pairs, keeping their order.
     pub fn object<K: Into<String>>(pairs: impl IntoIterator<Item = (K, Value)>) -> Value {

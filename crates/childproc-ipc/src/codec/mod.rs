@@ -6,9 +6,12 @@
 //! |---|---|---|
 //! | [`NodeJsonCodec`] | JSON text + LF, exactly Node's `'json'` serialization | the JSON subset of [`Value`](crate::Value) |
 //! | [`LengthJsonCodec`] | u32 big-endian length + JSON text | the same JSON subset |
-//!
+//! | [`MsgPackCodec`] | u32 big-endian length + MessagePack | every [`Value`](crate::Value), losslessly (extension types 1–7) |
+
 mod length_json;
+mod msgpack;
 mod node_json;
 
 pub use length_json::LengthJsonCodec;
+pub use msgpack::MsgPackCodec;
 pub use node_json::NodeJsonCodec;
