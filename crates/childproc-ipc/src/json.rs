@@ -2,7 +2,7 @@
 //! `JSON.parse`, which is what Node.js's `'json'` serialization uses; plus typed helpers for
 //! any `serde` type.
 //!
-//! Writing ([`stringify`]) follows `JSON.stringify` byte for byte:
+//! Writing ([`stringify()`]) follows `JSON.stringify` byte for byte:
 //!
 //! | [`Value`] | JSON text |
 //! |---|---|
@@ -15,7 +15,7 @@
 //! | `Map`, `Set`, `RegExp`, `Error` | `{}` (they have no enumerable own properties) |
 //! | `Object` | pairs in the `Vec`'s order, as given (repeated keys are written as they are) |
 //!
-//! Reading ([`parse`]) follows `JSON.parse`: any JSON value with JSON whitespace around it;
+//! Reading ([`parse()`]) follows `JSON.parse`: any JSON value with JSON whitespace around it;
 //! numbers become `f64` (`1e400` is Infinity, `-0` stays -0); an object keeps its keys in
 //! text order, and a repeated key keeps its first position and its last value, as a
 //! JavaScript object does. Differences, all deliberate:

@@ -1,36 +1,6 @@
 //! [`MsgPackCodec`]: every [`Value`] kind, losslessly, as length-prefixed MessagePack.
 //!
-//! # Frame
-//!
-//! `u32 big-endian N ‖ N bytes`: exactly one MessagePack value, nothing after it.
-//!
-//! # Mapping
-//!
-//! | [`Value`] | MessagePack |
-//! |---|---|
-//! | `Null` | nil |
-//! | `Bool` | bool |
-//! | `Number` | the smallest int when integral, not -0 and within ±2⁵³; otherwise float 64 (NaN, ±Infinity and -0 included, bit for bit) |
-//! | `String` | str |
-//! | `Bytes` | bin |
-//! | `Array` | array |
-//! | `Object` | map with str keys, in order (repeated keys are kept as they are) |
-//! | `Undefined` | **ext 1**, empty payload |
-//! | `BigInt` | **ext 2**, payload the ASCII decimal digits, `-` first if negative (canonical: no `+`, no leading zeros, no `-0`) |
-//! | `Map` | **ext 3**, payload one MessagePack map (keys of any kind), always with an ext 32 header |
-//! | `Set` | **ext 4**, payload one MessagePack array, always with an ext 32 header |
-//! | `Date` | **ext 5**, payload 8 bytes: the milliseconds as an f64 big-endian (fixext 8; NaN is an invalid date) |
-//! | `RegExp` | **ext 6**, payload one MessagePack array `[source, flags]` (two str) |
-//! | `Error` | **ext 7**, payload one MessagePack array `[name, message, stack]` (str, str, str or nil) |
-//!
-//! `Map` and `Set` payloads always use the 4-byte ext 32 length so that the encoder writes
-//! in one pass (their length is patched in afterwards).
-//!
-//! The decoder also accepts what other MessagePack writers produce: any int or float
-//! width (as a `Number`; ints beyond ±2⁵³ round to the nearest double), a map with a
-//! non-str key (as a `Map`), and the standard timestamp extension −1 (as a `Date`).
-//! Other extension types, the reserved byte `c1`, invalid UTF-8 in a str, trailing bytes
-//! and nesting deeper than [`Value::MAX_DEPTH`] are errors.
+//! (See [`MsgPackCodec`] for the frame, the mapping and the extension types.)
 
 use std::io;
 
@@ -55,8 +25,39 @@ const MAX_SAFE: f64 = 9_007_199_254_740_992.0;
 
 /// Length-prefixed MessagePack carrying every [`Value`] kind losslessly.
 ///
-/// See the [module docs](self) for the frame, the value mapping and the extension types
-/// (1 `Undefined`, 2 `BigInt`, 3 `Map`, 4 `Set`, 5 `Date`, 6 `RegExp`, 7 `Error`).
+/// # Frame
+///
+/// `u32 big-endian N ‖ N bytes`: exactly one MessagePack value, nothing after it.
+///
+/// # Mapping
+///
+/// | [`Value`] | MessagePack |
+/// |---|---|
+/// | `Null` | nil |
+/// | `Bool` | bool |
+/// | `Number` | the smallest int when integral, not -0 and within ±2⁵³; otherwise float 64 (NaN, ±Infinity and -0 included, bit for bit) |
+/// | `String` | str |
+/// | `Bytes` | bin |
+/// | `Array` | array |
+/// | `Object` | map with str keys, in order (repeated keys are kept as they are) |
+/// | `Undefined` | **ext 1**, empty payload |
+/// | `BigInt` | **ext 2**, payload the ASCII decimal digits, `-` first if negative (canonical: no `+`, no leading zeros, no `-0`) |
+/// | `Map` | **ext 3**, payload one MessagePack map (keys of any kind), always with an ext 32 header |
+/// | `Set` | **ext 4**, payload one MessagePack array, always with an ext 32 header |
+/// | `Date` | **ext 5**, payload 8 bytes: the milliseconds as an f64 big-endian (fixext 8; NaN is an invalid date) |
+/// | `RegExp` | **ext 6**, payload one MessagePack array `[source, flags]` (two str), ext 32 header |
+/// | `Error` | **ext 7**, payload one MessagePack array `[name, message, stack]` (str, str, str or nil), ext 32 header |
+///
+/// `Map`, `Set`, `RegExp` and `Error` payloads always use the 4-byte ext 32 length so that
+/// the encoder writes in one pass (the length is patched in afterwards); decoders accept any
+/// ext form for every type.
+///
+/// The decoder also accepts what other MessagePack writers produce: any int or float
+/// width (as a `Number`; ints beyond ±2⁵³ round to the nearest double), a map with a
+/// non-str key (as a `Map`), and the standard timestamp extension −1 (as a `Date`).
+/// Other extension types, the reserved byte `c1`, invalid UTF-8 in a str, trailing bytes
+/// and nesting deeper than [`Value::MAX_DEPTH`] are errors.
+///
 /// The frame limit ([`MsgPackCodec::DEFAULT_MAX_FRAME`], 128 MiB, unless set with
 /// [`with_max_frame`](MsgPackCodec::with_max_frame)) counts the payload and is checked on the
 /// length prefix, before the payload is buffered. Errors: [`IpcError::FrameTooLarge`],
