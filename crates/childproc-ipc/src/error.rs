@@ -56,6 +56,9 @@ pub enum IpcError {
         /// The value that cannot be carried, and where.
         what: String,
     },
+    /// The channel is closed (disconnected by either side): Node's `ERR_IPC_CHANNEL_CLOSED`.
+    #[error("channel closed")]
+    Closed,
     /// An I/O error from the underlying stream.
     #[error(transparent)]
     Io(#[from] io::Error),

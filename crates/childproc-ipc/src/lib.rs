@@ -26,14 +26,19 @@
 //! assert_eq!(NodeJsonCodec::new().decode(&mut wire).unwrap(), Some(v));
 //! ```
 
+pub mod channel;
 pub mod codec;
 mod error;
 pub mod json;
+pub mod serialization;
+mod sys;
 #[cfg(test)]
 mod test_support;
 mod value;
 
+pub use channel::{is_internal, Channel, Sender, BACKLOG_LIMIT};
 pub use codec::{LengthJsonCodec, MsgPackCodec, NodeJsonCodec};
 pub use error::{IpcError, Result};
 pub use json::{from_json, to_json};
+pub use serialization::{from_env, AnyCodec, Serialization, CHANNEL_FD_ENV, SERIALIZATION_ENV};
 pub use value::Value;

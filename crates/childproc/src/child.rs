@@ -13,6 +13,9 @@ use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use childproc_ipc::{AnyCodec, Channel, IpcError, Sender, Value};
+use futures_util::StreamExt;
+
 use crate::error::{Error, Result};
 use crate::events::{Event, EventHub, Events};
 use crate::pipes::{ChildPipe, ChildStderr, ChildStdin, ChildStdout, StreamWatch};
@@ -224,6 +227,51 @@ pub(crate) struct Watch {
     pub(crate) cancel: Option<CancellationToken>,
     pub(crate) kill_signal: Signal,
     pub(crate) escalate_after: Option<Duration>,
+    /// Cancelled once the IPC reader emitted `Disconnect` (Close waits for it).
+    pub(crate) ipc_done: Option<CancellationToken>,
+}
+
+/// The parent's side of a child's IPC channel.
+pub(crate) struct Ipc {
+    sender: Sender<AnyCodec>,
+    /// Cancelled by `disconnect()`: the reader stops and closes the socket.
+    stop: CancellationToken,
+    /// Cancelled when the reader has emitted `Disconnect`.
+    pub(crate) done: CancellationToken,
+}
+
+/// Starts the task that turns the channel's frames into `Message` events, then one
+/// `Disconnect`; failed unawaited sends become `Error` events.
+pub(crate) fn start_ipc(shared: &Arc<Shared>, mut channel: Channel<AnyCodec>) -> Ipc {
+    let sender = channel.sender();
+    let weak = Arc::downgrade(shared);
+    sender.set_error_hook(move |e| {
+        if let Some(shared) = weak.upgrade() {
+            shared.hub.emit(Event::Error(Arc::new(Error::Ipc(e))));
+        }
+    });
+    let (stop, done) = (CancellationToken::new(), CancellationToken::new());
+    let (task_stop, task_done, shared) = (stop.clone(), done.clone(), shared.clone());
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                biased;
+                () = task_stop.cancelled() => break,
+                next = channel.next() => match next {
+                    Some(Ok(message)) => shared.hub.emit(Event::Message(message)),
+                    Some(Err(e)) => {
+                        shared.hub.emit(Event::Error(Arc::new(Error::Ipc(e))));
+                        break;
+                    }
+                    None => break,
+                },
+            }
+        }
+        channel.disconnect();
+        shared.hub.emit(Event::Disconnect);
+        task_done.cancel();
+    });
+    Ipc { sender, stop, done }
 }
 
 /// Starts the task that reaps the child and emits `Exit` and `Close` (and handles the timeout
@@ -240,6 +288,7 @@ async fn run_watch(shared: Arc<Shared>, watch: Watch) {
         cancel,
         kill_signal,
         escalate_after,
+        ipc_done,
     } = watch;
     let deadline = async {
         match timeout {
@@ -341,6 +390,9 @@ async fn run_watch(shared: Arc<Shared>, watch: Watch) {
     for s in streams {
         s.closed().await;
     }
+    if let Some(done) = ipc_done {
+        done.cancelled().await; // Disconnect comes before Close
+    }
     tracing::debug!(pid = shared.process.pid(), %status, "close");
     shared.hub.emit(Event::Close(status));
     shared.closed.send_replace(true);
@@ -366,6 +418,7 @@ pub struct ChildProcess {
     pub(crate) spawnargs: Vec<OsString>,
     pub(crate) kill_on_drop: bool,
     pub(crate) kill_signal: Signal,
+    pub(crate) ipc: Option<Ipc>,
 }
 
 impl fmt::Debug for ChildProcess {
@@ -409,6 +462,57 @@ impl ChildProcess {
     /// afterwards it returns `Ok(false)`.
     pub fn kill_tree(&self, signal: Signal) -> Result<bool> {
         self.shared.signal_group(signal)
+    }
+
+    /// Sends an IPC message (`subprocess.send(message, callback)`): resolves once it is
+    /// written — Node's callback. A closed channel (or none) is [`Error::Ipc`].
+    pub async fn send(&self, message: Value) -> Result<()> {
+        match &self.ipc {
+            Some(ipc) => Ok(ipc.sender.send(message).await?),
+            None => Err(Error::Ipc(IpcError::Closed)),
+        }
+    }
+
+    /// `subprocess.send(message)` without a callback: queues the message and returns Node's
+    /// boolean — `false` on a closed channel (with an `Error` event, as Node) or when more
+    /// than 128 KiB wait to be written (queued anyway: slow down). A write that fails later
+    /// becomes an `Error` event. `Err` only for a message that cannot be encoded.
+    pub fn send_nowait(&self, message: Value) -> Result<bool> {
+        match &self.ipc {
+            Some(ipc) if ipc.sender.connected() => Ok(ipc.sender.send_nowait(message)?),
+            _ => {
+                self.shared
+                    .hub
+                    .emit(Event::Error(Arc::new(Error::Ipc(IpcError::Closed))));
+                Ok(false)
+            }
+        }
+    }
+
+    /// Whether the IPC channel is open (`subprocess.connected`).
+    pub fn connected(&self) -> bool {
+        self.ipc.as_ref().is_some_and(|ipc| ipc.sender.connected())
+    }
+
+    /// Closes the IPC channel (`subprocess.disconnect()`): queued messages are still written,
+    /// then the child reads EOF; `Disconnect` follows. Disconnecting a closed channel emits an
+    /// `Error` event, as Node does.
+    pub fn disconnect(&self) {
+        match &self.ipc {
+            Some(ipc) if ipc.sender.connected() => {
+                ipc.sender.close();
+                ipc.stop.cancel();
+            }
+            _ => self
+                .shared
+                .hub
+                .emit(Event::Error(Arc::new(Error::Ipc(IpcError::Closed)))),
+        }
+    }
+
+    /// The IPC channel's sender (`subprocess.channel`), to send from other tasks.
+    pub fn channel(&self) -> Option<&Sender<AnyCodec>> {
+        self.ipc.as_ref().map(|ipc| &ipc.sender)
     }
 
     /// Whether escalation had to send SIGKILL after the grace period.

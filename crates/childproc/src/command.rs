@@ -3,19 +3,19 @@
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::child::{start_watch, ChildProcess, Shared, Watch};
+use childproc_ipc::{Channel, Serialization, CHANNEL_FD_ENV, SERIALIZATION_ENV};
+
+use crate::child::{start_ipc, start_watch, ChildProcess, Shared, Watch};
 use crate::error::{Error, Result};
 use crate::events::Event;
-use crate::pipes::{ChildPipe, ChildStderr, ChildStdin, ChildStdout, StreamWatch};
 use crate::signal::{Signal, SignalSpec};
-use crate::stdio::{Stdio, StdioShorthand};
+use crate::stdio::{wrap_parent_ends, ParentEnd, Stdio, StdioSet, StdioShorthand};
 use crate::sys::{self, SpawnFailure, SpawnPlan, Stage};
 
 /// The search path used when an explicit environment has no `PATH` (as `execvp` and Node).
@@ -52,6 +52,7 @@ pub struct Command {
     kill_group: bool,
     escalate_after: Option<Duration>,
     kill_on_parent_death: bool,
+    serialization: Serialization,
 }
 
 impl Command {
@@ -78,6 +79,7 @@ impl Command {
             kill_group: false,
             escalate_after: None,
             kill_on_parent_death: false,
+            serialization: Serialization::Json,
         }
     }
 
@@ -236,6 +238,13 @@ impl Command {
         self
     }
 
+    /// `serialization`: how IPC messages are encoded (`Json`, Node's default; `MsgPack` and
+    /// `LengthJson` for Rust peers). Only meaningful with a [`Stdio::Ipc`] entry.
+    pub fn serialization(&mut self, mode: Serialization) -> &mut Command {
+        self.serialization = mode;
+        self
+    }
+
     /// `stdio[0]`.
     pub fn stdin(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
         self.stdio.insert(0, cfg.into());
@@ -300,6 +309,11 @@ impl Command {
         self
     }
 
+    /// Replaces the program (for `fork`, which learns `execPath` last).
+    pub(crate) fn set_program(&mut self, program: &OsStr) {
+        self.program = program.to_owned();
+    }
+
     /// The program as given.
     pub fn get_program(&self) -> &OsStr {
         &self.program
@@ -325,7 +339,7 @@ impl Command {
             kill_signal,
         } = self.launch()?;
         let leads_group = self.detached || self.pgid == Some(0);
-        let (stdin, stdout, stderr, extra, streams) = match wrap_parent_ends(ends) {
+        let (stdin, stdout, stderr, extra, streams, ipc) = match wrap_parent_ends(ends) {
             Ok(wrapped) => wrapped,
             Err(e) => {
                 // Registering the pipes failed: do not leave the child running unwatched.
@@ -335,6 +349,10 @@ impl Command {
             }
         };
 
+        let channel = match ipc {
+            Some(stream) => Some(Channel::new(stream, self.serialization.codec()?)),
+            None => None,
+        };
         let shared = Shared::new(process, leads_group, self.kill_group);
         shared.hub.emit(Event::Spawn);
         let pid = shared.process.pid();
@@ -347,7 +365,11 @@ impl Command {
             cancel: self.cancel.clone(),
             kill_signal,
             escalate_after: self.escalate_after,
+            ipc_done: None,
         };
+        let ipc = channel.map(|c| start_ipc(&shared, c));
+        let mut watch = watch;
+        watch.ipc_done = ipc.as_ref().map(|i| i.done.clone());
         start_watch(shared.clone(), watch, span);
         Ok(ChildProcess {
             stdin,
@@ -359,6 +381,7 @@ impl Command {
             spawnargs: argv,
             kill_on_drop: self.kill_on_drop,
             kill_signal,
+            ipc,
         })
     }
 
@@ -383,7 +406,31 @@ impl Command {
                 reason: reason.into(),
             });
         }
-        let prepared = self.prepare()?;
+        let ipc_fds: Vec<i32> = self
+            .stdio
+            .iter()
+            .filter(|(_, s)| matches!(s, Stdio::Ipc))
+            .map(|(fd, _)| *fd)
+            .collect();
+        if ipc_fds.len() > 1 {
+            return Err(Error::Stdio(format!(
+                "more than one 'ipc' entry (fds {ipc_fds:?}); a child has at most one"
+            )));
+        }
+        if !ipc_fds.is_empty() {
+            self.serialization.codec()?;
+        }
+        let mut prepared = self.prepare()?;
+        if let Some(fd) = ipc_fds.first() {
+            // Node's child side finds the channel through these two variables.
+            prepared
+                .envp
+                .push(CString::new(format!("{CHANNEL_FD_ENV}={fd}")).expect("no NUL"));
+            let mode = self.serialization.env_value();
+            prepared
+                .envp
+                .push(CString::new(format!("{SERIALIZATION_ENV}={mode}")).expect("no NUL"));
+        }
         let io = StdioSet::open(&self.stdio)?;
         let plan = SpawnPlan {
             path: prepared.path,
@@ -551,6 +598,7 @@ impl Command {
             // The common case: the parent's environment as it is. Entries from the OS cannot
             // hold a NUL, and their keys no '='.
             return Ok(std::env::vars_os()
+                .filter(|(k, _)| !is_channel_var(k))
                 .filter_map(|(k, v)| {
                     let mut kv = k.into_vec();
                     kv.push(b'=');
@@ -562,7 +610,9 @@ impl Command {
         let mut vars: BTreeMap<OsString, OsString> = if self.env_clear {
             BTreeMap::new()
         } else {
-            std::env::vars_os().collect()
+            std::env::vars_os()
+                .filter(|(k, _)| !is_channel_var(k))
+                .collect()
         };
         for (k, v) in &self.env {
             match v {
@@ -596,6 +646,12 @@ where
     S: AsRef<OsStr>,
 {
     Command::new(program).args(args).spawn()
+}
+
+/// `NODE_CHANNEL_FD` / `NODE_CHANNEL_SERIALIZATION_MODE` describe *this* process's channel:
+/// never passed on by inheritance (Node deletes them from `process.env` at startup).
+fn is_channel_var(key: &OsStr) -> bool {
+    key == CHANNEL_FD_ENV || key == SERIALIZATION_ENV
 }
 
 struct Prepared {
@@ -650,95 +706,6 @@ fn resolve_program(file: &OsStr, path_var: &OsStr, cwd: Option<&Path>) -> io::Re
     }))
 }
 
-/// The fds for one spawn: what the child gets and the parent's ends.
-struct StdioSet<'a> {
-    entries: Vec<(i32, ChildEnd<'a>)>,
-}
-
-enum ChildEnd<'a> {
-    /// A fd that exists in the parent already (borrowed: user's fd, /dev/null, inherit).
-    Borrowed(BorrowedFd<'a>),
-    /// A fd made for this spawn, with the parent's end if it is a pipe.
-    Owned(OwnedFd, Option<ParentEnd>),
-}
-
-/// The parent's end of one stdio pipe.
-pub(crate) enum ParentEnd {
-    /// The write end of the child's stdin.
-    Stdin(OwnedFd),
-    /// The read end of the child's stdout or stderr.
-    Reader(OwnedFd),
-    /// The parent's socket of an extra pipe fd.
-    Duplex(std::os::unix::net::UnixStream),
-}
-
-type ParentEnds = (
-    Option<ChildStdin>,
-    Option<ChildStdout>,
-    Option<ChildStderr>,
-    BTreeMap<i32, ChildPipe>,
-    Vec<StreamWatch>,
-);
-
-impl<'a> StdioSet<'a> {
-    fn open(config: &'a BTreeMap<i32, Stdio>) -> Result<Self> {
-        let max = config.keys().copied().max().unwrap_or(2).max(2);
-        let mut entries = Vec::with_capacity(usize::try_from(max).unwrap_or(0) + 1);
-        static DEFAULT: Stdio = Stdio::Default;
-        for fd in 0..=max {
-            let cfg = config.get(&fd).unwrap_or(&DEFAULT);
-            let end = match cfg {
-                Stdio::Default | Stdio::Pipe | Stdio::Overlapped if fd <= 2 => {
-                    let (r, w) = sys::pipe()?;
-                    if fd == 0 {
-                        ChildEnd::Owned(r, Some(ParentEnd::Stdin(w)))
-                    } else {
-                        ChildEnd::Owned(w, Some(ParentEnd::Reader(r)))
-                    }
-                }
-                Stdio::Pipe | Stdio::Overlapped => {
-                    let (parent, child) = std::os::unix::net::UnixStream::pair()?;
-                    ChildEnd::Owned(child.into(), Some(ParentEnd::Duplex(parent)))
-                }
-                // Node leaves ignored fds above 2 closed in the child.
-                Stdio::Default | Stdio::Ignore | Stdio::Inherit if fd > 2 => continue,
-                Stdio::Default | Stdio::Ignore => ChildEnd::Borrowed(sys::dev_null()?),
-                Stdio::Inherit => ChildEnd::Borrowed(inherited(fd)?),
-                Stdio::Fd(owned) => ChildEnd::Borrowed(owned.as_fd()),
-                Stdio::ParentFd(n) => {
-                    let dup = sys::dup_parent_fd(*n).map_err(|e| {
-                        Error::Stdio(format!("stdio[{fd}]: parent fd {n} cannot be used: {e}"))
-                    })?;
-                    ChildEnd::Owned(dup, None)
-                }
-            };
-            entries.push((fd, end));
-        }
-        Ok(StdioSet { entries })
-    }
-
-    fn child_fds(&self) -> sys::FdMap<'_> {
-        self.entries
-            .iter()
-            .map(|(fd, end)| match end {
-                ChildEnd::Borrowed(b) => (*fd, *b),
-                ChildEnd::Owned(o, _) => (*fd, o.as_fd()),
-            })
-            .collect()
-    }
-
-    /// Closes the child's ends and returns the parent's.
-    fn into_parent_ends(self) -> Vec<(i32, ParentEnd)> {
-        self.entries
-            .into_iter()
-            .filter_map(|(fd, end)| match end {
-                ChildEnd::Owned(_child_end, Some(parent)) => Some((fd, parent)),
-                _ => None,
-            })
-            .collect()
-    }
-}
-
 /// A created child before the tokio side is attached.
 pub(crate) struct Launched {
     pub(crate) process: sys::Process,
@@ -747,42 +714,6 @@ pub(crate) struct Launched {
     pub(crate) file: OsString,
     pub(crate) argv: Vec<OsString>,
     pub(crate) kill_signal: Signal,
-}
-
-/// Wraps the parent's ends as tokio pipes.
-fn wrap_parent_ends(ends: Vec<(i32, ParentEnd)>) -> io::Result<ParentEnds> {
-    let (mut stdin, mut stdout, mut stderr) = (None, None, None);
-    let mut extra = BTreeMap::new();
-    let mut watches = Vec::new();
-    for (fd, parent) in ends {
-        match parent {
-            ParentEnd::Stdin(w) => stdin = Some(ChildStdin::new(w)?),
-            ParentEnd::Reader(r) if fd == 1 => {
-                let (s, w) = ChildStdout::new(r)?;
-                stdout = Some(s);
-                watches.push(w);
-            }
-            ParentEnd::Reader(r) => {
-                let (s, w) = ChildStderr::new(r)?;
-                stderr = Some(s);
-                watches.push(w);
-            }
-            ParentEnd::Duplex(sock) => {
-                let (p, w) = ChildPipe::new(sock)?;
-                extra.insert(fd, p);
-                watches.push(w);
-            }
-        }
-    }
-    Ok((stdin, stdout, stderr, extra, watches))
-}
-
-/// The parent's own fd `fd` for `'inherit'` (0–2), or `/dev/null` if the parent's is closed.
-fn inherited(fd: i32) -> io::Result<BorrowedFd<'static>> {
-    match sys::own_stdio(fd) {
-        Some(b) => Ok(b),
-        None => sys::dev_null(),
-    }
 }
 
 #[cfg(test)]

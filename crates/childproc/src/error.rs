@@ -89,6 +89,10 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// The IPC channel failed: closed, a malformed frame from the peer, a value that cannot
+    /// be sent.
+    #[error("ipc: {0}")]
+    Ipc(#[from] childproc_ipc::IpcError),
     /// An I/O error with no more specific home.
     #[error(transparent)]
     Io(#[from] io::Error),
@@ -109,6 +113,9 @@ impl Error {
             | Error::Stdio(_)
             | Error::InvalidOption { .. } => io::ErrorKind::InvalidInput,
             Error::Aborted => io::ErrorKind::Interrupted,
+            Error::Ipc(childproc_ipc::IpcError::Io(e)) => e.kind(),
+            Error::Ipc(childproc_ipc::IpcError::Closed) => io::ErrorKind::BrokenPipe,
+            Error::Ipc(_) => io::ErrorKind::InvalidData,
         }
     }
 

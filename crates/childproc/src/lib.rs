@@ -78,6 +78,7 @@ mod encoding;
 mod error;
 mod events;
 mod exec;
+mod fork;
 mod pipes;
 mod signal;
 mod stdio;
@@ -94,6 +95,7 @@ pub use exec::{
     exec, exec_file, Exec, ExecChild, ExecError, ExecFailure, ExecOutput, StdStream,
     DEFAULT_MAX_BUFFER,
 };
+pub use fork::{fork, fork_current_exe, fork_exe, Fork};
 pub use pipes::{ChildPipe, ChildStderr, ChildStdin, ChildStdout};
 pub use signal::{Signal, SignalSpec};
 pub use stdio::{Stdio, StdioShorthand};
@@ -123,3 +125,4 @@ pub fn __engine_stats() -> (&'static str, u64) {
 
 /// The IPC crate, re-exported: the [`Value`](ipc::Value) carried by [`Event::Message`].
 pub use childproc_ipc as ipc;
+pub use childproc_ipc::Serialization;

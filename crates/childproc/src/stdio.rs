@@ -1,7 +1,13 @@
 //! Node's `options.stdio`: what each of the child's fds is connected to.
 
+use std::collections::BTreeMap;
 use std::fs::File;
-use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+
+use crate::error::{Error, Result};
+use crate::pipes::{ChildPipe, StreamWatch};
+use crate::sys;
 
 use crate::pipes::{ChildStderr, ChildStdin, ChildStdout};
 
@@ -11,6 +17,7 @@ use crate::pipes::{ChildStderr, ChildStdin, ChildStdout};
 /// |---|---|
 /// | `'pipe'` | [`Stdio::Pipe`] (a pipe for fds 0–2; a duplex Unix socket for fds ≥ 3) |
 /// | `'overlapped'` | [`Stdio::Overlapped`] (the same as `Pipe` on Unix) |
+/// | `'ipc'` | [`Stdio::Ipc`] (at most one) |
 /// | `'ignore'` | [`Stdio::Ignore`] (`/dev/null` for fds 0–2; left closed above, as Node) |
 /// | `'inherit'` | [`Stdio::Inherit`] (the parent's same fd for 0–2; `Ignore` above) |
 /// | a Stream / an integer | [`Stdio::Fd`], from a `File`, socket, `OwnedFd`, another child's pipe, or [`Stdio::parent_fd`] |
@@ -37,6 +44,9 @@ pub enum Stdio {
     /// Node's `null`: a pipe for fds 0–2, ignore above.
     #[default]
     Default,
+    /// Node's `'ipc'`: the IPC channel (a Unix socket; `NODE_CHANNEL_FD` names this fd in the
+    /// child). At most one per command; see [`fork`](crate::fork).
+    Ipc,
 }
 
 impl Stdio {
@@ -120,5 +130,142 @@ impl StdioShorthand {
             StdioShorthand::Ignore => Stdio::Ignore,
             StdioShorthand::Inherit => Stdio::Inherit,
         }
+    }
+}
+
+/// The fds for one spawn: what the child gets and the parent's ends.
+pub(crate) struct StdioSet<'a> {
+    entries: Vec<(i32, ChildEnd<'a>)>,
+}
+
+enum ChildEnd<'a> {
+    /// A fd that exists in the parent already (borrowed: user's fd, /dev/null, inherit).
+    Borrowed(BorrowedFd<'a>),
+    /// A fd made for this spawn, with the parent's end if it is a pipe.
+    Owned(OwnedFd, Option<ParentEnd>),
+}
+
+/// The parent's end of one stdio pipe.
+pub(crate) enum ParentEnd {
+    /// The write end of the child's stdin.
+    Stdin(OwnedFd),
+    /// The read end of the child's stdout or stderr.
+    Reader(OwnedFd),
+    /// The parent's socket of an extra pipe fd.
+    Duplex(std::os::unix::net::UnixStream),
+    /// The parent's end of the IPC channel.
+    Ipc(std::os::unix::net::UnixStream),
+}
+
+pub(crate) type ParentEnds = (
+    Option<ChildStdin>,
+    Option<ChildStdout>,
+    Option<ChildStderr>,
+    BTreeMap<i32, ChildPipe>,
+    Vec<StreamWatch>,
+    Option<tokio::net::UnixStream>,
+);
+
+impl<'a> StdioSet<'a> {
+    pub(crate) fn open(config: &'a BTreeMap<i32, Stdio>) -> Result<Self> {
+        let max = config.keys().copied().max().unwrap_or(2).max(2);
+        let mut entries = Vec::with_capacity(usize::try_from(max).unwrap_or(0) + 1);
+        static DEFAULT: Stdio = Stdio::Default;
+        for fd in 0..=max {
+            let cfg = config.get(&fd).unwrap_or(&DEFAULT);
+            let end = match cfg {
+                Stdio::Default | Stdio::Pipe | Stdio::Overlapped if fd <= 2 => {
+                    let (r, w) = sys::pipe()?;
+                    if fd == 0 {
+                        ChildEnd::Owned(r, Some(ParentEnd::Stdin(w)))
+                    } else {
+                        ChildEnd::Owned(w, Some(ParentEnd::Reader(r)))
+                    }
+                }
+                Stdio::Pipe | Stdio::Overlapped => {
+                    let (parent, child) = std::os::unix::net::UnixStream::pair()?;
+                    ChildEnd::Owned(child.into(), Some(ParentEnd::Duplex(parent)))
+                }
+                Stdio::Ipc => {
+                    let (parent, child) = std::os::unix::net::UnixStream::pair()?;
+                    ChildEnd::Owned(child.into(), Some(ParentEnd::Ipc(parent)))
+                }
+                // Node leaves ignored fds above 2 closed in the child.
+                Stdio::Default | Stdio::Ignore | Stdio::Inherit if fd > 2 => continue,
+                Stdio::Default | Stdio::Ignore => ChildEnd::Borrowed(sys::dev_null()?),
+                Stdio::Inherit => ChildEnd::Borrowed(inherited(fd)?),
+                Stdio::Fd(owned) => ChildEnd::Borrowed(owned.as_fd()),
+                Stdio::ParentFd(n) => {
+                    let dup = sys::dup_parent_fd(*n).map_err(|e| {
+                        Error::Stdio(format!("stdio[{fd}]: parent fd {n} cannot be used: {e}"))
+                    })?;
+                    ChildEnd::Owned(dup, None)
+                }
+            };
+            entries.push((fd, end));
+        }
+        Ok(StdioSet { entries })
+    }
+
+    pub(crate) fn child_fds(&self) -> sys::FdMap<'_> {
+        self.entries
+            .iter()
+            .map(|(fd, end)| match end {
+                ChildEnd::Borrowed(b) => (*fd, *b),
+                ChildEnd::Owned(o, _) => (*fd, o.as_fd()),
+            })
+            .collect()
+    }
+
+    /// Closes the child's ends and returns the parent's.
+    pub(crate) fn into_parent_ends(self) -> Vec<(i32, ParentEnd)> {
+        self.entries
+            .into_iter()
+            .filter_map(|(fd, end)| match end {
+                ChildEnd::Owned(_child_end, Some(parent)) => Some((fd, parent)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Wraps the parent's ends as tokio pipes.
+pub(crate) fn wrap_parent_ends(ends: Vec<(i32, ParentEnd)>) -> io::Result<ParentEnds> {
+    let (mut stdin, mut stdout, mut stderr) = (None, None, None);
+    let mut extra = BTreeMap::new();
+    let mut watches = Vec::new();
+    let mut ipc = None;
+    for (fd, parent) in ends {
+        match parent {
+            ParentEnd::Stdin(w) => stdin = Some(ChildStdin::new(w)?),
+            ParentEnd::Reader(r) if fd == 1 => {
+                let (s, w) = ChildStdout::new(r)?;
+                stdout = Some(s);
+                watches.push(w);
+            }
+            ParentEnd::Reader(r) => {
+                let (s, w) = ChildStderr::new(r)?;
+                stderr = Some(s);
+                watches.push(w);
+            }
+            ParentEnd::Duplex(sock) => {
+                let (p, w) = ChildPipe::new(sock)?;
+                extra.insert(fd, p);
+                watches.push(w);
+            }
+            ParentEnd::Ipc(sock) => {
+                sock.set_nonblocking(true)?;
+                ipc = Some(tokio::net::UnixStream::from_std(sock)?);
+            }
+        }
+    }
+    Ok((stdin, stdout, stderr, extra, watches, ipc))
+}
+
+/// The parent's own fd `fd` for `'inherit'` (0–2), or `/dev/null` if the parent's is closed.
+fn inherited(fd: i32) -> io::Result<BorrowedFd<'static>> {
+    match sys::own_stdio(fd) {
+        Some(b) => Ok(b),
+        None => sys::dev_null(),
     }
 }

@@ -9,11 +9,11 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use crate::command::{Command, Launched, ParentEnd};
+use crate::command::{Command, Launched};
 use crate::encoding::{Data, Encoding};
 use crate::exec::{file_command, shell_command, StdStream, DEFAULT_MAX_BUFFER};
 use crate::signal::Signal;
-use crate::stdio::Stdio;
+use crate::stdio::{ParentEnd, Stdio};
 use crate::sys::{self, PollSet, Process, RawStatus};
 
 /// Node's `spawnSync(command, args)`: configure, then [`run`](SpawnSync::run).
@@ -241,6 +241,8 @@ impl Run {
                 ParentEnd::Stdin(_) => continue, // closed now: the child reads EOF
                 ParentEnd::Reader(r) => r,
                 ParentEnd::Duplex(s) => s.into(),
+                // No IPC in the sync API (Node refuses it there too): the channel just closes.
+                ParentEnd::Ipc(_) => continue,
             };
             let _ = sys::set_nonblocking(owned.as_fd());
             if fd == 0 {

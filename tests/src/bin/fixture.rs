@@ -122,6 +122,7 @@ fn main() {
         "exit" => std::process::exit(rest[0].parse().unwrap()),
         "kill-as-nobody" => kill_as_nobody(),
         "orphan-maker" => orphan_maker(),
+        "ipc-echo" => ipc_echo(),
         "exec-sync" => {
             // Runs exec_sync with default stdio: the child's stderr must reach ours.
             let out = childproc::exec_sync(&rest[0]).run();
@@ -227,4 +228,36 @@ fn orphan_maker() {
     println!("pid={}", child.pid());
     std::io::stdout().flush().unwrap();
     std::thread::sleep(Duration::from_secs(60));
+}
+
+/// The Rust twin of tests/node/echo.js: greets the parent over the inherited channel, echoes
+/// each message as `{echo: m}`, and disconnects on "bye".
+fn ipc_echo() {
+    use childproc_ipc::Value;
+    use futures_util::StreamExt;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut channel = childproc_ipc::from_env()
+            .expect("started without a channel")
+            .unwrap();
+        let tx = channel.sender();
+        let hello = Value::object([
+            ("hello", Value::from("from rust")),
+            ("pid", Value::from(std::process::id() as f64)),
+        ]);
+        tx.send(hello).await.unwrap();
+        while let Some(message) = channel.next().await {
+            let message = message.unwrap();
+            if message == Value::from("bye") {
+                break;
+            }
+            tx.send(Value::object([("echo", message)])).await.unwrap();
+        }
+        channel.disconnect();
+        // The variables were removed: our own children never see them.
+        assert!(std::env::var_os("NODE_CHANNEL_FD").is_none());
+    });
 }

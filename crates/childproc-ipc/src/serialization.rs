@@ -1,0 +1,146 @@
+//! Node's `serialization` option and the codec each mode uses, chosen at run time.
+
+use std::fmt;
+use std::str::FromStr;
+
+use bytes::BytesMut;
+use tokio_util::codec::{Decoder, Encoder};
+
+use crate::codec::{LengthJsonCodec, MsgPackCodec, NodeJsonCodec};
+use crate::error::IpcError;
+use crate::value::Value;
+
+/// How messages are framed and encoded on the channel (`NODE_CHANNEL_SERIALIZATION_MODE`).
+///
+/// `Json` is Node's default and what a Node peer speaks; the other Rust-only modes are for
+/// Rust↔Rust channels (a Node child refuses to start with them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Serialization {
+    /// Node's `'json'`: one `JSON.stringify` text per line.
+    #[default]
+    Json,
+    /// Node's `'advanced'` (V8 serialization): not supported yet.
+    Advanced,
+    /// Rust only: a u32 big-endian length, then JSON.
+    LengthJson,
+    /// Rust only: a u32 big-endian length, then MessagePack carrying every `Value` kind.
+    MsgPack,
+}
+
+impl Serialization {
+    /// The value of `NODE_CHANNEL_SERIALIZATION_MODE` for this mode.
+    pub fn env_value(self) -> &'static str {
+        match self {
+            Serialization::Json => "json",
+            Serialization::Advanced => "advanced",
+            Serialization::LengthJson => "json-length",
+            Serialization::MsgPack => "msgpack",
+        }
+    }
+
+    /// The codec for this mode, or an error for a mode not implemented yet.
+    pub fn codec(self) -> Result<AnyCodec, IpcError> {
+        match self {
+            Serialization::Json => Ok(AnyCodec::NodeJson(NodeJsonCodec::new())),
+            Serialization::LengthJson => Ok(AnyCodec::LengthJson(LengthJsonCodec::new())),
+            Serialization::MsgPack => Ok(AnyCodec::MsgPack(MsgPackCodec::new())),
+            Serialization::Advanced => Err(IpcError::Unsupported {
+                what: "serialization 'advanced' (V8 format) is not implemented yet".into(),
+            }),
+        }
+    }
+}
+
+impl FromStr for Serialization {
+    type Err = IpcError;
+    fn from_str(s: &str) -> Result<Self, IpcError> {
+        match s {
+            "json" => Ok(Serialization::Json),
+            "advanced" => Ok(Serialization::Advanced),
+            "json-length" => Ok(Serialization::LengthJson),
+            "msgpack" => Ok(Serialization::MsgPack),
+            other => Err(IpcError::Unsupported {
+                what: format!("serialization mode {other:?}"),
+            }),
+        }
+    }
+}
+
+impl fmt::Display for Serialization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.env_value())
+    }
+}
+
+/// The codec of a [`Serialization`] chosen at run time.
+#[derive(Debug, Clone)]
+pub enum AnyCodec {
+    /// Node's json lines.
+    NodeJson(NodeJsonCodec),
+    /// Length-delimited JSON.
+    LengthJson(LengthJsonCodec),
+    /// Length-delimited MessagePack.
+    MsgPack(MsgPackCodec),
+}
+
+impl Decoder for AnyCodec {
+    type Item = Value;
+    type Error = IpcError;
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Value>, IpcError> {
+        match self {
+            AnyCodec::NodeJson(c) => c.decode(src),
+            AnyCodec::LengthJson(c) => c.decode(src),
+            AnyCodec::MsgPack(c) => c.decode(src),
+        }
+    }
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Value>, IpcError> {
+        match self {
+            AnyCodec::NodeJson(c) => c.decode_eof(src),
+            AnyCodec::LengthJson(c) => c.decode_eof(src),
+            AnyCodec::MsgPack(c) => c.decode_eof(src),
+        }
+    }
+}
+
+impl Encoder<Value> for AnyCodec {
+    type Error = IpcError;
+    fn encode(&mut self, v: Value, dst: &mut BytesMut) -> Result<(), IpcError> {
+        match self {
+            AnyCodec::NodeJson(c) => c.encode(v, dst),
+            AnyCodec::LengthJson(c) => c.encode(v, dst),
+            AnyCodec::MsgPack(c) => c.encode(v, dst),
+        }
+    }
+}
+
+/// The environment variable naming the channel's fd.
+pub const CHANNEL_FD_ENV: &str = "NODE_CHANNEL_FD";
+/// The environment variable naming the serialization mode.
+pub const SERIALIZATION_ENV: &str = "NODE_CHANNEL_SERIALIZATION_MODE";
+
+/// The channel to the parent, if this process was started with one (`NODE_CHANNEL_FD`), as
+/// Node's child side finds it: both variables are read and removed from the environment (so
+/// this process's own children do not see them), and the fd becomes close-on-exec and
+/// non-blocking. `None` without a channel; `Some(Err)` naming what is wrong with the
+/// variables or the fd. Call it once, inside a tokio runtime.
+pub fn from_env() -> Option<Result<crate::channel::Channel<AnyCodec>, IpcError>> {
+    let fd = std::env::var(CHANNEL_FD_ENV).ok()?;
+    let mode = std::env::var(SERIALIZATION_ENV).unwrap_or_else(|_| "json".into());
+    std::env::remove_var(CHANNEL_FD_ENV);
+    std::env::remove_var(SERIALIZATION_ENV);
+    Some(open_parent_channel(&fd, &mode))
+}
+
+fn open_parent_channel(
+    fd: &str,
+    mode: &str,
+) -> Result<crate::channel::Channel<AnyCodec>, IpcError> {
+    let raw: i32 = fd.trim().parse().map_err(|_| IpcError::Malformed {
+        reason: format!("{CHANNEL_FD_ENV}={fd:?} is not a number"),
+    })?;
+    let codec = mode.parse::<Serialization>()?.codec()?;
+    let owned = crate::sys::take_inherited_socket(raw)?;
+    let stream = tokio::net::UnixStream::from_std(std::os::unix::net::UnixStream::from(owned))?;
+    Ok(crate::channel::Channel::new(stream, codec))
+}

@@ -1,0 +1,177 @@
+//! Node's `fork`: a child with an IPC channel at fd 3.
+
+use std::ffi::{OsStr, OsString};
+
+use childproc_ipc::Serialization;
+
+use crate::child::ChildProcess;
+use crate::command::Command;
+use crate::error::{Error, Result};
+use crate::stdio::Stdio;
+
+/// Node's `fork(modulePath, args)`: runs `[execPath, ...execArgv, modulePath, ...args]`
+/// (`execPath` defaults to `node`) with stdio `[inherit, inherit, inherit, ipc]` — or
+/// `[pipe, pipe, pipe, ipc]` with [`Fork::silent`] — and returns the child with its channel.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), childproc::Error> {
+/// use childproc::{ipc::Value, Event};
+/// use futures_util::StreamExt;
+/// let child = childproc::fork("worker.js", ["--fast"]).spawn()?;
+/// child.send(Value::object([("hello", Value::from("world"))])).await?;
+/// let mut events = child.events();
+/// while let Some(event) = events.next().await {
+///     if let Event::Message(m) = event {
+///         println!("PARENT got message: {m:?}");
+///         child.disconnect();
+///     }
+/// }
+/// # Ok(()) }
+/// ```
+pub fn fork<I, S>(module: impl AsRef<OsStr>, args: I) -> Fork
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    Fork::new(Some(module.as_ref().to_owned()), args)
+}
+
+/// Forks a program that is not a Node.js script — a Rust binary speaking the channel through
+/// `childproc_ipc::from_env()` — with the same channel, stdio and options as [`fork`]:
+/// `[program, ...args]`, no `execPath`.
+pub fn fork_exe<I, S>(program: impl AsRef<OsStr>, args: I) -> Fork
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut f = Fork::new(None, args);
+    f.exec_path = Some(program.as_ref().to_owned());
+    f
+}
+
+/// Forks the running executable with `args` (e.g. a role: `fork_current_exe(["worker"])`).
+pub fn fork_current_exe<I, S>(args: I) -> Result<Fork>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    Ok(fork_exe(std::env::current_exe()?, args))
+}
+
+/// A fork to configure, then [`spawn`](Fork::spawn).
+#[derive(Debug)]
+#[must_use = "a Fork does nothing until spawned"]
+pub struct Fork {
+    module: Option<OsString>,
+    args: Vec<OsString>,
+    exec_path: Option<OsString>,
+    exec_args: Vec<OsString>,
+    silent: bool,
+    stdio: Option<Vec<Stdio>>,
+    cmd: Command,
+}
+
+impl Fork {
+    fn new<I, S>(module: Option<OsString>, args: I) -> Fork
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Fork {
+            module,
+            args: args.into_iter().map(|a| a.as_ref().to_owned()).collect(),
+            exec_path: None,
+            exec_args: Vec::new(),
+            silent: false,
+            stdio: None,
+            cmd: Command::new("node"),
+        }
+    }
+
+    fn command_mut(&mut self) -> &mut Command {
+        &mut self.cmd
+    }
+
+    runner_options!();
+
+    forward! {
+        /// `detached`.
+        detached(on: bool);
+        /// `signal`: cancel to kill the child (an `Error(Aborted)` event follows).
+        abort_signal(token: crate::CancellationToken);
+        /// `serialization`: `Json` (Node's default) for Node children; `MsgPack` or
+        /// `LengthJson` for Rust children.
+        serialization(mode: Serialization);
+        /// Kill with the kill signal when the `ChildProcess` is dropped.
+        kill_on_drop(on: bool);
+        /// SIGKILL after this grace period if the kill signal did not end the child.
+        escalate_after(grace: std::time::Duration);
+        /// SIGKILL the child if this process dies.
+        kill_on_parent_death(on: bool);
+    }
+
+    /// `execPath`: the executable that runs the module (default `node`).
+    pub fn exec_path(mut self, path: impl AsRef<OsStr>) -> Self {
+        self.exec_path = Some(path.as_ref().to_owned());
+        self
+    }
+
+    /// `execArgv`: arguments for the executable, before the module path.
+    pub fn exec_args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.exec_args = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+        self
+    }
+
+    /// `silent`: pipe the child's stdin/stdout/stderr to the parent instead of inheriting.
+    pub fn silent(mut self, on: bool) -> Self {
+        self.silent = on;
+        self
+    }
+
+    /// `stdio`: overrides `silent`; must hold exactly one [`Stdio::Ipc`], as Node requires.
+    pub fn stdio<I, T>(mut self, entries: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<Stdio>,
+    {
+        self.stdio = Some(entries.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Starts the child with its channel.
+    pub fn spawn(self) -> Result<ChildProcess> {
+        let Fork {
+            module,
+            args,
+            exec_path,
+            exec_args,
+            silent,
+            stdio,
+            mut cmd,
+        } = self;
+        let stdio = match stdio {
+            Some(entries) => {
+                let ipc = entries.iter().filter(|s| matches!(s, Stdio::Ipc)).count();
+                if ipc != 1 {
+                    let reason =
+                        format!("the stdio array must hold exactly one ipc entry, not {ipc}");
+                    return Err(Error::InvalidOption {
+                        option: "stdio",
+                        reason,
+                    });
+                }
+                entries
+            }
+            None if silent => vec![Stdio::Pipe, Stdio::Pipe, Stdio::Pipe, Stdio::Ipc],
+            None => vec![Stdio::Inherit, Stdio::Inherit, Stdio::Inherit, Stdio::Ipc],
+        };
+        let program = exec_path.unwrap_or_else(|| "node".into());
+        cmd.set_program(&program);
+        cmd.args(exec_args).args(module).args(args).stdio(stdio);
+        cmd.spawn()
+    }
+}

@@ -1,0 +1,261 @@
+//! IPC in 'json' mode: Rust parent ↔ Node child, Rust parent ↔ Rust child, Node parent ↔ Rust
+//! child; event order; Node's internal messages; bad frames; disconnect from either side.
+
+mod common;
+
+use childproc::ipc::Value;
+use childproc::{fork, fork_exe, Command, Event, Serialization, Stdio};
+use common::{describe, guard, timeline, FIXTURE};
+use futures_util::StreamExt;
+
+fn node() -> bool {
+    let ok = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("skipping: `node` is not installed (.ci/run requires it)");
+    }
+    ok
+}
+
+fn script(name: &str) -> String {
+    format!("{}/node/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Talks to an echo child (Node or Rust): the greeting, one echo per message, then 'bye'.
+async fn echo_dialogue(child: &childproc::ChildProcess, greeting: &str) -> Vec<String> {
+    let mut events = child.events();
+    assert!(matches!(guard(events.next()).await, Some(Event::Spawn)));
+    let hello = match guard(events.next()).await {
+        Some(Event::Message(m)) => m,
+        other => panic!("expected the greeting, got {other:?}"),
+    };
+    assert_eq!(hello.get("hello"), Some(&Value::from(greeting)));
+    let payload = Value::object([
+        ("n", Value::from(1)),
+        ("s", Value::from("é€😀 \"quoted\"\n")),
+        (
+            "a",
+            Value::Array(vec![Value::Bool(true), Value::Null, Value::from(1.5)]),
+        ),
+        (
+            "o",
+            Value::object([("nested", Value::object([("deep", Value::from(-2.5e-7))]))]),
+        ),
+    ]);
+    child.send(payload.clone()).await.unwrap();
+    assert!(child.send_nowait(Value::from("second")).unwrap());
+    child.send(Value::from("bye")).await.unwrap();
+    let rest: Vec<Event> = guard(events.collect()).await;
+    let mut seen: Vec<String> = rest.iter().map(describe).collect();
+    assert_eq!(
+        rest.first()
+            .map(|e| matches!(e, Event::Message(m) if m.get("echo") == Some(&payload))),
+        Some(true)
+    );
+    seen[0] = "message echo(payload)".into();
+    seen
+}
+
+#[tokio::test]
+async fn rust_parent_forks_a_node_child_and_sees_message_disconnect_exit_close() {
+    if !node() {
+        return;
+    }
+    let child = fork(script("echo.js"), [] as [&str; 0]).spawn().unwrap();
+    assert!(child.connected());
+    let seen = echo_dialogue(&child, "from node").await;
+    assert_eq!(
+        seen,
+        [
+            "message echo(payload)",
+            "message Object([(\"echo\", String(\"second\"))])",
+            "disconnect",
+            "exit code 0",
+            "close code 0"
+        ]
+    );
+    assert!(!child.connected());
+    // After disconnect: send fails, send_nowait is false with an Error event (as Node).
+    assert!(child.send(Value::from(1)).await.is_err());
+    assert!(!child.send_nowait(Value::from(1)).unwrap());
+}
+
+#[tokio::test]
+async fn rust_parent_forks_a_rust_child_the_same_way() {
+    let child = fork_exe(FIXTURE, ["ipc-echo"]).spawn().unwrap();
+    let seen = echo_dialogue(&child, "from rust").await;
+    assert_eq!(
+        seen[1..],
+        [
+            "message Object([(\"echo\", String(\"second\"))])",
+            "disconnect",
+            "exit code 0",
+            "close code 0"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_rust_child_speaks_msgpack_too() {
+    let child = fork_exe(FIXTURE, ["ipc-echo"])
+        .serialization(Serialization::MsgPack)
+        .spawn()
+        .unwrap();
+    let mut events = child.events();
+    events.next().await;
+    assert!(matches!(
+        guard(events.next()).await,
+        Some(Event::Message(_))
+    ));
+    let rich = Value::Array(vec![
+        Value::Undefined,
+        Value::Number(f64::NAN),
+        Value::Number(-0.0),
+        Value::BigInt("123456789012345678901234567890".into()),
+        Value::Bytes(vec![0, 255]),
+        Value::Map(vec![(Value::from(1), Value::from("one"))]),
+        Value::Set(vec![Value::from("x")]),
+        Value::Date(0.0),
+        Value::RegExp {
+            source: "a+".into(),
+            flags: "g".into(),
+        },
+    ]);
+    child.send(rich.clone()).await.unwrap();
+    match guard(events.next()).await {
+        Some(Event::Message(m)) => {
+            let echoed = m.get("echo").unwrap();
+            // NaN != NaN: compare the debug forms, which show every kind and bit pattern.
+            assert_eq!(format!("{echoed:?}"), format!("{rich:?}"));
+        }
+        other => panic!("{other:?}"),
+    }
+    child.disconnect();
+    let rest: Vec<String> = guard(events.collect::<Vec<_>>())
+        .await
+        .iter()
+        .map(describe)
+        .collect();
+    assert_eq!(rest, ["disconnect", "exit code 0", "close code 0"]);
+}
+
+#[tokio::test]
+async fn a_node_parent_drives_a_rust_child() {
+    if !node() {
+        return;
+    }
+    let out = std::process::Command::new("node")
+        .args([&script("parent.js"), FIXTURE])
+        .output()
+        .unwrap();
+    let seen = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // [{"hello":"from rust","pid":<pid>}, <the echo>, "disconnect", "exit 0"] in Node's words.
+    let (greeting, rest) = seen
+        .trim()
+        .split_once("},")
+        .unwrap_or_else(|| panic!("{seen} / {stderr}"));
+    assert!(
+        greeting.starts_with(r#"[{"hello":"from rust","pid":"#),
+        "{seen} / {stderr}"
+    );
+    assert_eq!(
+        rest, r#"{"echo":{"n":1,"s":"é€😀","a":[true,null,1.5]}},"disconnect","exit 0"]"#,
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn ten_thousand_messages_from_node_arrive_in_order() {
+    if !node() {
+        return;
+    }
+    let child = fork(script("echo.js"), ["count", "10000"]).spawn().unwrap();
+    let events: Vec<Event> = guard(child.events().collect()).await;
+    let numbers: Vec<f64> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message(m) => m.get("i").and_then(Value::as_f64),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(numbers.len(), 10000, "messages lost");
+    assert!(
+        numbers.iter().enumerate().all(|(i, n)| *n == i as f64),
+        "messages out of order"
+    );
+    let tail: Vec<String> = events[events.len() - 3..].iter().map(describe).collect();
+    assert_eq!(tail, ["disconnect", "exit code 0", "close code 0"]);
+}
+
+#[tokio::test]
+async fn internal_messages_are_hidden_and_a_bad_frame_ends_the_channel_with_a_clear_error() {
+    // A child writing straight to its channel fd: a user message, an internal one, garbage.
+    let script = r#"printf '{"a":1}\n{"cmd":"NODE_HANDLE_ACK"}\n{"cmd":"NODE_"}\n{bad json\n{"never":1}\n' >&3; sleep 0.2"#;
+    let child = Command::new("sh")
+        .args(["-c", script])
+        .fd(3, Stdio::Ipc)
+        .spawn()
+        .unwrap();
+    let seen = timeline(&child).await;
+    assert_eq!(seen[0], "spawn");
+    assert_eq!(seen[1], "message Object([(\"a\", Number(1.0))])");
+    assert_eq!(seen[2], "message Object([(\"cmd\", String(\"NODE_\"))])");
+    assert!(
+        seen[3].starts_with("error ipc: malformed IPC message"),
+        "{seen:?}"
+    );
+    assert_eq!(seen[4..], ["disconnect", "exit code 0", "close code 0"]);
+}
+
+#[tokio::test]
+async fn the_parent_disconnecting_gives_the_child_eof() {
+    let child = fork_exe(FIXTURE, ["ipc-echo"]).spawn().unwrap();
+    let mut events = child.events();
+    events.next().await;
+    events.next().await; // the greeting
+    child.disconnect();
+    assert!(!child.connected());
+    let rest: Vec<String> = guard(events.collect::<Vec<_>>())
+        .await
+        .iter()
+        .map(describe)
+        .collect();
+    // The child saw EOF, left its loop and exited 0; Close still comes (Node never emits it here).
+    assert_eq!(rest, ["disconnect", "exit code 0", "close code 0"]);
+    // A second disconnect is an error event, as in Node.
+    child.disconnect();
+    assert!(timeline(&child)
+        .await
+        .iter()
+        .any(|e| e == "error ipc: channel closed"));
+}
+
+#[tokio::test]
+async fn bad_ipc_configuration_is_a_clear_error() {
+    let err = Command::new(FIXTURE)
+        .fd(3, Stdio::Ipc)
+        .fd(4, Stdio::Ipc)
+        .spawn()
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("more than one 'ipc' entry"),
+        "{err}"
+    );
+    let err = fork_exe(FIXTURE, ["ipc-echo"])
+        .stdio([Stdio::Pipe, Stdio::Pipe, Stdio::Pipe])
+        .spawn()
+        .unwrap_err();
+    assert!(err.to_string().contains("exactly one ipc entry"), "{err}");
+    let err = fork_exe(FIXTURE, ["ipc-echo"])
+        .serialization(Serialization::Advanced)
+        .spawn()
+        .unwrap_err();
+    assert!(err.to_string().contains("advanced"), "{err}");
+    // A child without a channel: send is an error, connected is false.
+    let plain = Command::new(FIXTURE).args(["exit", "0"]).spawn().unwrap();
+    assert!(!plain.connected());
+    assert!(plain.send(Value::Null).await.is_err());
+}
