@@ -123,6 +123,21 @@ fn main() {
         "kill-as-nobody" => kill_as_nobody(),
         "orphan-maker" => orphan_maker(),
         "ipc-echo" => ipc_echo(),
+        "fib-child" => ipc_serve(
+            |m| {
+                // seeds/002's fork-child in Rust: one answer, then disconnect.
+                let n = m
+                    .get("n")
+                    .and_then(childproc_ipc::Value::as_f64)
+                    .unwrap_or(0.0) as u32;
+                Some(childproc_ipc::Value::object([
+                    ("fib", childproc_ipc::Value::from(fib(n) as f64)),
+                    ("n", childproc_ipc::Value::from(n as f64)),
+                ]))
+            },
+            true,
+        ),
+        "sum-worker" => ipc_serve(sum_worker, false),
         "exec-sync" => {
             // Runs exec_sync with default stdio: the child's stderr must reach ours.
             let out = childproc::exec_sync(&rest[0]).run();
@@ -259,5 +274,57 @@ fn ipc_echo() {
         channel.disconnect();
         // The variables were removed: our own children never see them.
         assert!(std::env::var_os("NODE_CHANNEL_FD").is_none());
+    });
+}
+
+fn fib(n: u32) -> u64 {
+    if n <= 1 {
+        1
+    } else {
+        fib(n - 1) + fib(n - 2)
+    }
+}
+
+/// seeds/001's worker.js in Rust: `{id, cmd: 'sum', data}` → `{id, result}` or `{id, error}`.
+fn sum_worker(msg: &childproc_ipc::Value) -> Option<childproc_ipc::Value> {
+    use childproc_ipc::Value;
+    if msg.get("cmd") != Some(&Value::from("sum")) {
+        return None;
+    }
+    let id = msg.get("id").cloned().unwrap_or(Value::Null);
+    Some(match msg.get("data") {
+        Some(Value::Array(items)) => {
+            let sum: f64 = items.iter().filter_map(Value::as_f64).sum();
+            Value::object([("id", id), ("result", Value::from(sum))])
+        }
+        _ => Value::object([
+            ("id", id),
+            ("error", Value::from("msg.data.reduce is not a function")),
+        ]),
+    })
+}
+
+/// Answers each message from the parent with `answer(message)`; with `once`, disconnects
+/// after the first answer (as the seed's fork-child does).
+fn ipc_serve(answer: impl Fn(&childproc_ipc::Value) -> Option<childproc_ipc::Value>, once: bool) {
+    use futures_util::StreamExt;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut channel = childproc_ipc::from_env()
+            .expect("started without a channel")
+            .unwrap();
+        let tx = channel.sender();
+        while let Some(Ok(message)) = channel.next().await {
+            if let Some(reply) = answer(&message) {
+                tx.send(reply).await.unwrap();
+                if once {
+                    break;
+                }
+            }
+        }
+        channel.disconnect();
     });
 }
