@@ -7,6 +7,7 @@ use childproc::ipc::Value;
 use childproc::{fork, fork_exe, Command, Event, Serialization, Stdio};
 use common::{describe, guard, timeline, FIXTURE};
 use futures_util::StreamExt;
+use std::collections::HashMap;
 
 fn node() -> bool {
     let ok = std::process::Command::new("node")
@@ -258,4 +259,105 @@ async fn bad_ipc_configuration_is_a_clear_error() {
     let plain = Command::new(FIXTURE).args(["exit", "0"]).spawn().unwrap();
     assert!(!plain.connected());
     assert!(plain.send(Value::Null).await.is_err());
+}
+
+#[tokio::test]
+async fn a_child_dying_mid_message_is_an_orderly_disconnect_exit_close() {
+    // Complete frames first, then half a frame, then the child is gone.
+    let script = r#"printf '{"a":1}\n{"a":2}\n{"b":' >&3; exit 3"#;
+    let child = Command::new("sh")
+        .args(["-c", script])
+        .fd(3, Stdio::Ipc)
+        .spawn()
+        .unwrap();
+    let seen = timeline(&child).await;
+    assert_eq!(
+        seen[..3],
+        [
+            "spawn",
+            "message Object([(\"a\", Number(1.0))])",
+            "message Object([(\"a\", Number(2.0))])"
+        ]
+    );
+    assert!(
+        seen[3].starts_with("error ipc: IPC stream ended inside a frame"),
+        "{seen:?}"
+    );
+    assert_eq!(seen[4..], ["disconnect", "exit code 3", "close code 3"]);
+}
+
+#[tokio::test]
+async fn a_child_exiting_with_messages_in_flight_delivers_every_complete_one() {
+    // 2000 frames written in one go, then exit: the parent gets all of them, in order.
+    let script = r#"i=0; while [ $i -lt 2000 ]; do printf '{"i":%d}\n' $i; i=$((i+1)); done >&3"#;
+    let child = Command::new("sh")
+        .args(["-c", script])
+        .fd(3, Stdio::Ipc)
+        .spawn()
+        .unwrap();
+    let events: Vec<Event> = guard(child.events().collect()).await;
+    let got: Vec<f64> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message(m) => m.get("i").and_then(Value::as_f64),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(got.len(), 2000);
+    assert!(got.iter().enumerate().all(|(i, n)| *n == i as f64));
+    let tail: Vec<String> = events[events.len() - 3..].iter().map(describe).collect();
+    assert_eq!(tail, ["disconnect", "exit code 0", "close code 0"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sends_from_many_tasks_all_arrive_and_typed_messages_round_trip() {
+    #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+    struct Job {
+        task: u32,
+        seq: u32,
+        label: String,
+    }
+    let child = fork_exe(FIXTURE, ["ipc-echo"]).spawn().unwrap();
+    let mut events = child.events();
+    events.next().await; // spawn
+    events.next().await; // greeting
+    let sender = child.channel().unwrap().clone();
+    let tasks: Vec<_> = (0..8)
+        .map(|task| {
+            let sender = sender.clone();
+            tokio::spawn(async move {
+                for seq in 0..250 {
+                    let job = Job {
+                        task,
+                        seq,
+                        label: format!("t{task}-{seq}"),
+                    };
+                    sender
+                        .send(childproc::ipc::to_value(&job).unwrap())
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut per_task: HashMap<u32, Vec<u32>> = HashMap::new();
+    while per_task.values().map(Vec::len).sum::<usize>() < 2000 {
+        match guard(events.next()).await {
+            Some(Event::Message(m)) => {
+                let job: Job = childproc::ipc::from_value(m.get("echo").unwrap()).unwrap();
+                assert_eq!(job.label, format!("t{}-{}", job.task, job.seq));
+                per_task.entry(job.task).or_default().push(job.seq);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // Every message arrived once, and each task's messages kept their order.
+    for seqs in per_task.values() {
+        assert_eq!(seqs, &(0..250).collect::<Vec<_>>());
+    }
+    child.disconnect();
+    guard(child.closed()).await.unwrap();
 }

@@ -100,6 +100,18 @@ pub fn from_json<T: DeserializeOwned>(text: &[u8]) -> Result<T> {
     serde_json::from_str(text).map_err(|e| IpcError::malformed(e.to_string()))
 }
 
+/// A typed message as a [`Value`], through its JSON form: what a peer in `'json'` mode
+/// receives when you send `message`. Use it to send any `Serialize` type on a channel.
+pub fn to_value<T: Serialize + ?Sized>(message: &T) -> Result<Value> {
+    parse(&to_json(message)?)
+}
+
+/// A received [`Value`] as a typed message, through its JSON form (`Deserialize` types).
+/// Values JSON cannot hold (a `BigInt`, say) are an error naming them.
+pub fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T> {
+    from_json(stringify(value)?.as_bytes())
+}
+
 /// Writes `JSON.stringify(value)` to `out`. On error `out` may hold a partial text: callers
 /// roll it back.
 pub(crate) fn write_value<B: BufMut>(value: &Value, out: &mut B) -> Result<()> {

@@ -39,6 +39,6 @@ mod value;
 pub use channel::{is_internal, Channel, Sender, BACKLOG_LIMIT};
 pub use codec::{LengthJsonCodec, MsgPackCodec, NodeJsonCodec};
 pub use error::{IpcError, Result};
-pub use json::{from_json, to_json};
+pub use json::{from_json, from_value, to_json, to_value};
 pub use serialization::{from_env, AnyCodec, Serialization, CHANNEL_FD_ENV, SERIALIZATION_ENV};
 pub use value::Value;
