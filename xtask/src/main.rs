@@ -1,8 +1,9 @@
 //! Project tasks, run as `cargo xtask <task>` (the alias lives in `.cargo/config.toml`).
 //!
 //! - `cargo xtask ci`: the checks CI runs, in order, stopping at the first failure.
-//! - `cargo xtask bench [--quick]`: childproc side by side with tokio::process, std::process
-//!   and Node.js; prints the tables and rewrites their sections of docs/benchmarks.md.
+//! - `cargo xtask bench [--quick] [SECTION..]`: childproc side by side with tokio::process,
+//!   std::process and Node.js; prints the tables and rewrites their sections of
+//!   docs/benchmarks.md.
 #![allow(clippy::print_stdout)]
 
 mod bench;
@@ -20,8 +21,10 @@ usage: cargo xtask <task>
 
 tasks:
   ci                 cargo fmt --check, cargo clippy -D warnings, cargo test (stops at the first failure)
-  bench [--quick]    benchmarks vs tokio::process, std::process and Node.js;
-                     writes docs/benchmarks.md (--quick: 10x fewer iterations)
+  bench [--quick] [SECTION..]
+                     benchmarks vs tokio::process, std::process and Node.js;
+                     writes docs/benchmarks.md (--quick: 10x fewer iterations;
+                     SECTION: spawn, exec; default: all)
 ";
 
 fn main() -> ExitCode {

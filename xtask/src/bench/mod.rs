@@ -1,43 +1,79 @@
 //! `cargo xtask bench`: childproc side by side with tokio::process, std::process and
 //! Node.js, all measured in one run on one machine.
 //!
-//! Each section (today: spawn) measures every peer on the same work and returns a
+//! Each section (spawn, exec) measures every peer on the same work and returns a
 //! [`doc::Section`]; the run prints each table and rewrites only those sections of
 //! docs/benchmarks.md, between `<!-- bench:NAME -->` markers, keeping the rest of the file.
-//! A new section (exec, IPC, ...) is a new module with a `run` returning a `Section`, added
-//! to the list in [`run`].
+//! A new section (IPC, ...) is a new module with a `run` returning a `Section`, added to
+//! [`SECTIONS`] and to the match in [`run`].
 
 mod doc;
+mod exec;
 mod spawn;
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::runtime::Runtime;
 
 use crate::{workspace_root, BoxError};
+
+/// The sections, in the order a full run measures them.
+pub(crate) const SECTIONS: [&str; 2] = ["spawn", "exec"];
 
 /// What `cargo xtask bench` was asked to do.
 #[derive(Debug, Clone)]
 pub(crate) struct Options {
-    /// `--quick`: a tenth of the iterations, for a smoke run.
+    /// `--quick`: a tenth of the iterations (and smaller payloads), for a smoke run.
     pub(crate) quick: bool,
+    /// The sections named on the command line, in [`SECTIONS`] order; empty means all.
+    pub(crate) only: Vec<&'static str>,
 }
 
 impl Options {
-    /// Parses the arguments after `bench`.
+    /// Parses the arguments after `bench`: `--quick` and any section names.
     pub(crate) fn parse(args: &[String]) -> Result<Options, BoxError> {
-        let mut opts = Options { quick: false };
+        let mut opts = Options {
+            quick: false,
+            only: Vec::new(),
+        };
         for arg in args {
             match arg.as_str() {
                 "--quick" => opts.quick = true,
-                other => return Err(format!("bench: unknown argument `{other}`").into()),
+                name => match SECTIONS.iter().find(|s| **s == name) {
+                    Some(section) => opts.only.push(section),
+                    None => {
+                        return Err(format!(
+                            "bench: unknown argument `{name}` (sections: {})",
+                            SECTIONS.join(", ")
+                        )
+                        .into())
+                    }
+                },
             }
         }
+        opts.only
+            .sort_by_key(|s| SECTIONS.iter().position(|t| t == s));
+        opts.only.dedup();
         Ok(opts)
+    }
+
+    /// The sections this run measures, in order.
+    fn sections(&self) -> Vec<&'static str> {
+        if self.only.is_empty() {
+            SECTIONS.to_vec()
+        } else {
+            self.only.clone()
+        }
     }
 }
 
-/// Runs every benchmark section, prints the tables, and updates docs/benchmarks.md.
+/// Runs the requested benchmark sections, prints the tables, and updates
+/// docs/benchmarks.md after each section, so a failure later keeps what was measured.
 pub(crate) fn run(opts: &Options) -> Result<(), BoxError> {
     let env = Env::probe()?;
     println!("{}", env.machine.render());
@@ -45,11 +81,17 @@ pub(crate) fn run(opts: &Options) -> Result<(), BoxError> {
         println!("note: `node` was not found on PATH; the Node.js column is skipped\n");
     }
 
-    let sections = vec![env.machine.section(), spawn::run(opts, &env)?];
-
     let path = workspace_root().join("docs").join("benchmarks.md");
-    doc::update_file(&path, &sections)?;
-    println!("wrote {}", path.display());
+    doc::update_file(&path, &[env.machine.section()])?;
+    for name in opts.sections() {
+        let section = match name {
+            "spawn" => spawn::run(opts, &env)?,
+            "exec" => exec::run(opts, &env)?,
+            other => return Err(format!("bench: no section `{other}`").into()),
+        };
+        doc::update_file(&path, &[section])?;
+        println!("wrote the {name} section of {}\n", path.display());
+    }
     Ok(())
 }
 
@@ -250,9 +292,108 @@ impl Rate {
     }
 }
 
+/// The median of `rates` by rate (the upper middle one for an even count).
+pub(crate) fn median(rates: &[Rate]) -> Option<Rate> {
+    let mut sorted = rates.to_vec();
+    sorted.sort_by(|a, b| a.per_sec().total_cmp(&b.per_sec()));
+    sorted.get(sorted.len() / 2).copied()
+}
+
+/// The slowest and fastest of `rates`.
+pub(crate) fn spread(rates: &[Rate]) -> Option<(Rate, Rate)> {
+    let by_rate = |a: &&Rate, b: &&Rate| a.per_sec().total_cmp(&b.per_sec());
+    Some((
+        *rates.iter().min_by(by_rate)?,
+        *rates.iter().max_by(by_rate)?,
+    ))
+}
+
+/// The order peers run in during round `round`: `peers` rotated by the round number, so no
+/// peer always runs first (or right after the same neighbour).
+pub(crate) fn rotation<T: Copy>(peers: &[T], round: usize) -> Vec<T> {
+    if peers.is_empty() {
+        return Vec::new();
+    }
+    let start = round % peers.len();
+    peers[start..]
+        .iter()
+        .chain(&peers[..start])
+        .copied()
+        .collect()
+}
+
+/// Runs `op` `n` times on `rt` from `concurrency` tasks pulling from one counter.
+pub(crate) fn time_async<F, Fut>(
+    rt: &Runtime,
+    n: u64,
+    concurrency: usize,
+    op: F,
+) -> Result<Rate, BoxError>
+where
+    F: Fn() -> Fut + Copy + Send + 'static,
+    Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
+{
+    rt.block_on(async move {
+        let next = Arc::new(AtomicU64::new(0));
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..concurrency)
+            .map(|_| {
+                let next = Arc::clone(&next);
+                tokio::spawn(async move {
+                    while next.fetch_add(1, Ordering::Relaxed) < n {
+                        op().await?;
+                    }
+                    Ok::<(), BoxError>(())
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await??;
+        }
+        Ok(Rate {
+            count: n,
+            elapsed: start.elapsed(),
+        })
+    })
+}
+
+/// The unsigned integer field `name` of the one-line JSON object a Node.js script printed
+/// (`{"spawns":200,"elapsed_ns":5000}`); `script` names the script in errors.
+pub(crate) fn json_u64(out: &str, name: &str, script: &str) -> Result<u64, BoxError> {
+    let key = format!("\"{name}\":");
+    let at = out
+        .find(&key)
+        .ok_or_else(|| format!("{script} printed no `{name}`: {out:?}"))?;
+    let digits: String = out[at + key.len()..]
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    Ok(digits
+        .parse()
+        .map_err(|e| format!("{script} `{name}`: {e}: {out:?}"))?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rotation_starts_at_the_round() {
+        assert_eq!(rotation(&[1, 2, 3], 0), [1, 2, 3]);
+        assert_eq!(rotation(&[1, 2, 3], 1), [2, 3, 1]);
+        assert_eq!(rotation(&[1, 2, 3], 5), [3, 1, 2]);
+        assert!(rotation::<u8>(&[], 3).is_empty());
+    }
+
+    #[test]
+    fn json_fields() {
+        let out = "{\"bytes\":1024,\"elapsed_ns\": 77}\n";
+        assert_eq!(json_u64(out, "bytes", "x.js").unwrap(), 1024);
+        assert_eq!(json_u64(out, "elapsed_ns", "x.js").unwrap(), 77);
+        assert!(json_u64(out, "nope", "x.js").is_err());
+        assert!(json_u64("{\"bytes\":-1}", "bytes", "x.js").is_err());
+    }
 
     #[test]
     fn civil_from_days_known_dates() {
@@ -263,8 +404,17 @@ mod tests {
 
     #[test]
     fn options_parse() {
-        assert!(!Options::parse(&[]).unwrap().quick);
+        let all = Options::parse(&[]).unwrap();
+        assert!(!all.quick);
+        assert_eq!(all.sections(), SECTIONS);
         assert!(Options::parse(&["--quick".into()]).unwrap().quick);
         assert!(Options::parse(&["--nope".into()]).is_err());
+        let some = Options::parse(&["exec".into(), "--quick".into(), "spawn".into()]).unwrap();
+        assert!(some.quick);
+        assert_eq!(some.sections(), ["spawn", "exec"]);
+        assert_eq!(
+            Options::parse(&["exec".into()]).unwrap().sections(),
+            ["exec"]
+        );
     }
 }

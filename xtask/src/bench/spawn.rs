@@ -1,15 +1,11 @@
 //! The "spawn" section: spawn `/bin/true` and wait for it to exit, over and over, at
 //! concurrency 1 and 8, with childproc, tokio::process, std::process and Node.js.
 
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::runtime::Runtime;
-
 use super::doc::{Section, Table};
-use super::{Env, Options, Rate};
+use super::{json_u64, median, rotation, spread, time_async, Env, Options, Rate};
 use crate::BoxError;
 
 /// The program every peer spawns.
@@ -98,8 +94,7 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
         }
         let mut rounds: Vec<Vec<Rate>> = vec![Vec::new(); Peer::ALL.len()];
         for round in 0..ROUNDS {
-            let start = usize::try_from(round).unwrap_or(0) % peers.len();
-            for &peer in peers[start..].iter().chain(&peers[..start]) {
+            for peer in rotation(&peers, usize::try_from(round).unwrap_or(0)) {
                 let rate = measure(peer, per_round, false)?;
                 let idx = Peer::ALL.iter().position(|p| *p == peer).unwrap_or(0);
                 rounds[idx].push(rate);
@@ -166,22 +161,6 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
         name: "spawn",
         body,
     })
-}
-
-/// The slowest and fastest of `rates`.
-fn spread(rates: &[Rate]) -> Option<(Rate, Rate)> {
-    let by_rate = |a: &&Rate, b: &&Rate| a.per_sec().total_cmp(&b.per_sec());
-    Some((
-        *rates.iter().min_by(by_rate)?,
-        *rates.iter().max_by(by_rate)?,
-    ))
-}
-
-/// The median of `rates` by rate (the upper middle one for an even count).
-fn median(rates: &[Rate]) -> Option<Rate> {
-    let mut sorted = rates.to_vec();
-    sorted.sort_by(|a, b| a.per_sec().total_cmp(&b.per_sec()));
-    sorted.get(sorted.len() / 2).copied()
 }
 
 /// The results as a table: one row per concurrency.
@@ -288,36 +267,6 @@ fn check(ok: bool, peer: &str, status: &dyn std::fmt::Display) -> Result<(), Box
     }
 }
 
-/// Runs `op` `n` times on `rt` from `concurrency` tasks pulling from one counter.
-fn time_async<F, Fut>(rt: &Runtime, n: u64, concurrency: usize, op: F) -> Result<Rate, BoxError>
-where
-    F: Fn() -> Fut + Copy + Send + 'static,
-    Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
-{
-    rt.block_on(async move {
-        let next = Arc::new(AtomicU64::new(0));
-        let start = Instant::now();
-        let tasks: Vec<_> = (0..concurrency)
-            .map(|_| {
-                let next = Arc::clone(&next);
-                tokio::spawn(async move {
-                    while next.fetch_add(1, Ordering::Relaxed) < n {
-                        op().await?;
-                    }
-                    Ok::<(), BoxError>(())
-                })
-            })
-            .collect();
-        for task in tasks {
-            task.await??;
-        }
-        Ok(Rate {
-            count: n,
-            elapsed: start.elapsed(),
-        })
-    })
-}
-
 /// Runs [`std_once`] `n` times from `concurrency` OS threads pulling from one counter.
 fn time_threads(n: u64, concurrency: usize) -> Result<Rate, BoxError> {
     let next = AtomicU64::new(0);
@@ -354,20 +303,7 @@ fn time_node(env: &Env, n: u64, concurrency: usize) -> Result<Rate, BoxError> {
 
 /// Reads the JSON line `xtask/bench/spawn.js` prints: `{"spawns":N,...,"elapsed_ns":T}`.
 fn parse_node(out: &str, expected: u64) -> Result<Rate, BoxError> {
-    let field = |name: &str| -> Result<u64, BoxError> {
-        let key = format!("\"{name}\":");
-        let at = out
-            .find(&key)
-            .ok_or_else(|| format!("spawn.js printed no `{name}`: {out:?}"))?;
-        let digits: String = out[at + key.len()..]
-            .trim_start()
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        Ok(digits
-            .parse()
-            .map_err(|e| format!("spawn.js `{name}`: {e}: {out:?}"))?)
-    };
+    let field = |name: &str| json_u64(out, name, "spawn.js");
     let count = field("spawns")?;
     if count != expected {
         return Err(format!("spawn.js timed {count} spawns, expected {expected}").into());
