@@ -303,3 +303,25 @@ async fn bad_input_is_a_clear_error() {
     let err = exec("echo \0").await.unwrap_err();
     assert!(err.to_string().contains("NUL"), "{err}");
 }
+
+#[tokio::test]
+async fn collected_output_is_not_held_in_a_buffer_twice_its_size() {
+    let n = 9 * 1024 * 1024 + 123;
+    let out = guard(
+        exec_file(FIXTURE, ["spew", &n.to_string()])
+            .max_buffer(64 << 20)
+            .encoding(Encoding::Buffer),
+    )
+    .await
+    .unwrap();
+    let Data::Bytes(bytes) = out.stdout else {
+        panic!("bytes expected")
+    };
+    assert_eq!(bytes.len(), n);
+    // The reservation made just before EOF is given back: no doubled buffer is kept.
+    let (len, cap) = (bytes.len(), bytes.capacity());
+    assert!(
+        cap <= len + 64 * 1024,
+        "{len} bytes kept in a {cap}-byte buffer"
+    );
+}

@@ -302,14 +302,23 @@ async fn collect<R: AsyncRead + Unpin>(
     };
     loop {
         if bytes.capacity() - bytes.len() < 16 * 1024 {
-            bytes.reserve((bytes.len()).clamp(64 * 1024, 64 * 1024 * 1024));
+            // Grow by the current length (64 KiB to 64 MiB at a time), never past what the
+            // limit lets us keep (+1 byte to notice the overflow).
+            let step = bytes.len().clamp(64 * 1024, 64 * 1024 * 1024);
+            let room = max.saturating_add(1).saturating_sub(bytes.len()).max(1);
+            bytes.reserve_exact(step.min(room));
         }
         match stream.read_buf(&mut bytes).await {
             Ok(0) | Err(_) => {
+                // The last reservation was made before EOF was seen: give it back, so a 1 GiB
+                // output is not kept in a 2 GiB buffer (large blocks shrink in place).
+                if bytes.capacity() - bytes.len() > 64 * 1024 {
+                    bytes.shrink_to_fit();
+                }
                 return Collected {
                     bytes,
                     overflow: false,
-                }
+                };
             }
             Ok(_) if bytes.len() > max => {
                 bytes.truncate(max);
