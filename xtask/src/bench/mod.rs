@@ -8,6 +8,7 @@
 //! [`SECTIONS`] and to the match in [`run`].
 
 mod doc;
+mod engine;
 mod exec;
 mod spawn;
 
@@ -22,8 +23,10 @@ use tokio::runtime::Runtime;
 
 use crate::{workspace_root, BoxError};
 
+pub(crate) use engine::worker;
+
 /// The sections, in the order a full run measures them.
-pub(crate) const SECTIONS: [&str; 2] = ["spawn", "exec"];
+pub(crate) const SECTIONS: [&str; 3] = ["spawn", "exec", "engine"];
 
 /// What `cargo xtask bench` was asked to do.
 #[derive(Debug, Clone)]
@@ -87,6 +90,7 @@ pub(crate) fn run(opts: &Options) -> Result<(), BoxError> {
         let section = match name {
             "spawn" => spawn::run(opts, &env)?,
             "exec" => exec::run(opts, &env)?,
+            "engine" => engine::run(opts, &env)?,
             other => return Err(format!("bench: no section `{other}`").into()),
         };
         doc::update_file(&path, &[section])?;
