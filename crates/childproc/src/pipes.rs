@@ -9,7 +9,7 @@
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::pin::Pin;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
@@ -23,8 +23,17 @@ struct CloseToken(#[allow(dead_code)] oneshot::Sender<()>);
 
 /// The watcher's view of one readable end.
 pub(crate) struct StreamWatch {
-    fd: Weak<dyn AsFd + Send + Sync>,
+    fd: FdSource,
     dropped: oneshot::Receiver<()>,
+}
+
+/// Where the watcher finds the fd to duplicate once the child has exited.
+enum FdSource {
+    /// A stream shared through an `Arc` (extra pipes).
+    Weak(Weak<dyn AsFd + Send + Sync>),
+    /// The fd number of a stream the user owns outright (stdout, stderr), cleared under the
+    /// lock before that stream closes it, so it is open whenever the lock shows it.
+    Slot(Arc<Mutex<Option<RawFd>>>),
 }
 
 fn watched<T: AsFd + Send + Sync + 'static>(inner: T) -> (Arc<T>, CloseToken, StreamWatch) {
@@ -35,7 +44,7 @@ fn watched<T: AsFd + Send + Sync + 'static>(inner: T) -> (Arc<T>, CloseToken, St
         inner,
         CloseToken(tx),
         StreamWatch {
-            fd: weak,
+            fd: FdSource::Weak(weak),
             dropped: rx,
         },
     )
@@ -44,10 +53,16 @@ fn watched<T: AsFd + Send + Sync + 'static>(inner: T) -> (Arc<T>, CloseToken, St
 impl StreamWatch {
     /// Resolves once every writer of the stream has closed it, or the user dropped it.
     pub(crate) async fn closed(self) {
-        let dup = self
-            .fd
-            .upgrade()
-            .and_then(|s| s.as_fd().try_clone_to_owned().ok());
+        let dup = match &self.fd {
+            FdSource::Weak(weak) => weak
+                .upgrade()
+                .and_then(|s| s.as_fd().try_clone_to_owned().ok()),
+            FdSource::Slot(slot) => {
+                let fd = slot.lock().unwrap_or_else(|e| e.into_inner());
+                // The owner clears the slot under this lock before closing the fd.
+                fd.and_then(|raw| crate::sys::dup_parent_fd(raw).ok())
+            }
+        };
         let Some(dup) = dup else { return };
         let Ok(afd) = crate::sys::async_fd(dup, Interest::READABLE) else {
             return;
@@ -126,51 +141,67 @@ impl AsFd for ChildStdin {
 macro_rules! reader {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
+        ///
+        /// It owns its pipe outright and reads through tokio's own `AsyncRead` for pipes.
         #[derive(Debug)]
         pub struct $name {
-            inner: Arc<pipe::Receiver>,
+            /// `None` only once handed out by `into_owned_fd`.
+            inner: Option<pipe::Receiver>,
+            slot: Arc<Mutex<Option<RawFd>>>,
             _close: CloseToken,
         }
 
         impl $name {
             pub(crate) fn new(fd: OwnedFd) -> io::Result<(Self, StreamWatch)> {
-                let (inner, close, watch) = watched(pipe::Receiver::from_owned_fd(fd)?);
-                Ok(($name { inner, _close: close }, watch))
+                let inner = pipe::Receiver::from_owned_fd(fd)?;
+                let slot = Arc::new(Mutex::new(Some(inner.as_raw_fd())));
+                let (tx, rx) = oneshot::channel();
+                let watch = StreamWatch { fd: FdSource::Slot(slot.clone()), dropped: rx };
+                Ok(($name { inner: Some(inner), slot, _close: CloseToken(tx) }, watch))
+            }
+
+            fn pipe(&self) -> &pipe::Receiver {
+                self.inner.as_ref().expect("present until into_owned_fd")
             }
 
             /// The fd, in blocking mode, e.g. to become another child's stdin.
-            pub fn into_owned_fd(self) -> OwnedFd {
-                let $name { inner, _close } = self;
-                match Arc::try_unwrap(inner) {
-                    Ok(rx) => rx.into_blocking_fd().expect("clearing O_NONBLOCK on a pipe cannot fail"),
-                    // The close watcher holds it for an instant: duplicate instead.
-                    Err(shared) => crate::pipes::blocking_dup(shared.as_fd()),
-                }
+            pub fn into_owned_fd(mut self) -> OwnedFd {
+                let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+                *slot = None;
+                let rx = self.inner.take().expect("present until into_owned_fd");
+                drop(slot);
+                rx.into_blocking_fd().expect("clearing O_NONBLOCK on a pipe cannot fail")
+            }
+        }
+
+        impl Drop for $name {
+            fn drop(&mut self) {
+                // Clear the slot before the fd closes, so the watcher never duplicates a closed
+                // (or reused) fd number.
+                let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+                *slot = None;
+                drop(self.inner.take());
             }
         }
 
         impl AsyncRead for $name {
             fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-                let inner = &*self.inner;
-                loop {
-                    ready!(inner.poll_read_ready(cx))?;
-                    match inner.try_io(|| crate::sys::read_into(inner.as_fd(), buf)) {
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                        other => return Poll::Ready(other.map(drop)),
-                    }
+                match self.get_mut().inner.as_mut() {
+                    Some(rx) => Pin::new(rx).poll_read(cx, buf),
+                    None => Poll::Ready(Ok(())),
                 }
             }
         }
 
         impl AsFd for $name {
             fn as_fd(&self) -> BorrowedFd<'_> {
-                self.inner.as_fd()
+                self.pipe().as_fd()
             }
         }
 
         impl AsRawFd for $name {
             fn as_raw_fd(&self) -> RawFd {
-                self.inner.as_raw_fd()
+                self.pipe().as_raw_fd()
             }
         }
     };
@@ -184,13 +215,6 @@ reader!(
     /// The child's stderr (Node's `subprocess.stderr`).
     ChildStderr
 );
-
-fn blocking_dup(fd: BorrowedFd<'_>) -> OwnedFd {
-    let dup = fd.try_clone_to_owned().expect("dup of an open pipe fd");
-    // O_NONBLOCK lives on the shared file description: clear it for the new holder.
-    let _ = crate::sys::set_blocking(dup.as_fd());
-    dup
-}
 
 /// An extra stdio pipe (Node's `subprocess.stdio[n]` for n ≥ 3): a duplex Unix socket, so the
 /// child may read it, write it, or both.

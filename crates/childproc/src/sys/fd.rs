@@ -97,19 +97,6 @@ pub(crate) fn is_executable(path: &CStr) -> io::Result<bool> {
     }
 }
 
-/// Clears `O_NONBLOCK` (on the open file description, so every dup sees it).
-pub(crate) fn set_blocking(fd: BorrowedFd<'_>) -> io::Result<()> {
-    let raw = fd.as_raw_fd();
-    // SAFETY: F_GETFL/F_SETFL on a borrowed, open fd.
-    unsafe {
-        let flags = libc::fcntl(raw, libc::F_GETFL);
-        if flags < 0 || libc::fcntl(raw, libc::F_SETFL, flags & !libc::O_NONBLOCK) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
-}
-
 /// Registers an owned fd with tokio's reactor for `interest`.
 pub(crate) fn async_fd(fd: OwnedFd, interest: Interest) -> io::Result<AsyncFd<OwnedFd>> {
     // SAFETY: the AsyncFd takes ownership of `fd`, so it stays open and refers to the same
