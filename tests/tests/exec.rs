@@ -8,17 +8,6 @@ use childproc::{exec, exec_file, Data, Encoding, ExecFailure, Signal, StdStream}
 use common::{guard, FIXTURE};
 use tokio::io::AsyncWriteExt;
 
-fn node_available() -> bool {
-    let ok = std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("skipping: `node` is not installed (CI installs it; see .ci/run)");
-    }
-    ok
-}
-
 #[tokio::test]
 async fn manual_cat_js_missing_file_pipe_wc() {
     // exec('cat *.js missing_file | wc -l', …): cat complains on stderr, wc exits 0.
@@ -73,7 +62,7 @@ async fn manual_exec_and_exec_file_with_abort_are_abort_errors() {
 
 #[tokio::test]
 async fn manual_exec_file_node_version_and_get_version() {
-    if !node_available() {
+    if !common::node() {
         return;
     }
     // execFile('node', ['--version']) / the promisified getVersion().

@@ -5,24 +5,9 @@ mod common;
 
 use childproc::ipc::Value;
 use childproc::{fork, fork_exe, Command, Event, Serialization, Stdio};
-use common::{describe, guard, timeline, FIXTURE};
+use common::{describe, guard, node, script, timeline, FIXTURE};
 use futures_util::StreamExt;
 use std::collections::HashMap;
-
-fn node() -> bool {
-    let ok = std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("skipping: `node` is not installed (.ci/run requires it)");
-    }
-    ok
-}
-
-fn script(name: &str) -> String {
-    format!("{}/node/{name}", env!("CARGO_MANIFEST_DIR"))
-}
 
 /// Talks to an echo child (Node or Rust): the greeting, one echo per message, then 'bye'.
 async fn echo_dialogue(child: &childproc::ChildProcess, greeting: &str) -> Vec<String> {

@@ -8,23 +8,8 @@ use std::collections::HashMap;
 
 use childproc::ipc::Value;
 use childproc::{fork, fork_exe, ChildProcess, Event};
-use common::{guard, FIXTURE};
+use common::{guard, node, script, FIXTURE};
 use futures_util::StreamExt;
-
-fn node() -> bool {
-    let ok = std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("skipping: `node` is not installed (.ci/run requires it)");
-    }
-    ok
-}
-
-fn script(name: &str) -> String {
-    format!("{}/node/{name}", env!("CARGO_MANIFEST_DIR"))
-}
 
 /// `child1.send({n: 5}) … child.on('message', m => console.log('PARENT childN got message:', m))`
 async fn fibonacci_with(children: [ChildProcess; 3]) -> Vec<String> {

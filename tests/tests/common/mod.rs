@@ -48,3 +48,20 @@ pub fn describe(e: &Event) -> String {
         other => format!("{other:?}"),
     }
 }
+
+/// Whether the machine's Node.js is available; prints why a test skips when it is not.
+pub fn node() -> bool {
+    let ok = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("skipping: `node` is not installed (.ci/run requires it)");
+    }
+    ok
+}
+
+/// The path of a Node.js script in tests/node.
+pub fn script(name: &str) -> String {
+    format!("{}/node/{name}", env!("CARGO_MANIFEST_DIR"))
+}
