@@ -4,10 +4,12 @@
 //! - `cargo xtask bench [--quick] [SECTION..]`: childproc side by side with tokio::process,
 //!   std::process and Node.js; prints the tables and rewrites their sections of
 //!   docs/benchmarks.md.
+//! - `cargo xtask fuzz [SECONDS]`: every cargo-fuzz target in `fuzz/`, SECONDS each.
 #![allow(clippy::print_stdout)]
 
 mod bench;
 mod ci;
+mod fuzz;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,6 +27,8 @@ tasks:
                      benchmarks vs tokio::process, std::process and Node.js;
                      writes docs/benchmarks.md (--quick: 10x fewer iterations;
                      SECTION: spawn, exec, engine; default: all)
+  fuzz [SECONDS]     every cargo-fuzz target in fuzz/ for SECONDS each (default 10);
+                     needs cargo-fuzz, fails on a crash
 ";
 
 fn main() -> ExitCode {
@@ -35,6 +39,7 @@ fn main() -> ExitCode {
             Ok(opts) => bench::run(&opts),
             Err(e) => Err(e),
         },
+        Some("fuzz") => fuzz::parse(&args[1..]).and_then(fuzz::run),
         // Hidden: the engine section's measurements, in a parent process of their own.
         Some("bench-worker") => bench::worker(&args[1..]),
         Some("help" | "--help" | "-h") => {
