@@ -1,8 +1,9 @@
 //! [`LengthJsonCodec`]: JSON payloads behind a u32 big-endian length prefix.
 
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::BytesMut;
 use tokio_util::codec::{Decoder, Encoder};
 
+use super::frame;
 use crate::{json, IpcError, Value};
 
 /// Length-delimited JSON: `u32 big-endian N ‖ N bytes of JSON text`.
@@ -59,25 +60,7 @@ impl LengthJsonCodec {
     }
 
     fn encode_ref(&mut self, item: &Value, dst: &mut BytesMut) -> Result<(), IpcError> {
-        let start = dst.len();
-        dst.put_u32(0);
-        let result = json::write_value(item, dst).and_then(|()| {
-            let len = dst.len() - start - 4;
-            if len > self.max_frame {
-                return Err(IpcError::FrameTooLarge {
-                    len,
-                    max: self.max_frame,
-                });
-            }
-            // Cannot fail: max_frame <= u32::MAX.
-            let prefix = u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes();
-            dst[start..start + 4].copy_from_slice(&prefix);
-            Ok(())
-        });
-        if result.is_err() {
-            dst.truncate(start);
-        }
-        result
+        frame::encode_prefixed(dst, self.max_frame, |dst| json::write_value(item, dst))
     }
 }
 
@@ -92,37 +75,15 @@ impl Decoder for LengthJsonCodec {
     type Error = IpcError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Value>, IpcError> {
-        let Some(prefix) = src.get(..4) else {
-            return Ok(None);
-        };
-        let len = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
-        if len > self.max_frame {
-            return Err(IpcError::FrameTooLarge {
-                len,
-                max: self.max_frame,
-            });
+        match frame::split_prefixed(src, self.max_frame)? {
+            Some(payload) => json::parse(&payload).map(Some),
+            None => Ok(None),
         }
-        if src.len() < 4 + len {
-            return Ok(None);
-        }
-        src.advance(4);
-        let payload = src.split_to(len);
-        if payload.is_empty() {
-            return Err(IpcError::malformed("empty frame (length 0)"));
-        }
-        json::parse(&payload).map(Some)
     }
 
     fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Value>, IpcError> {
-        match self.decode(buf)? {
-            Some(value) => Ok(Some(value)),
-            None if buf.is_empty() => Ok(None),
-            None => {
-                let buffered = buf.len();
-                buf.clear();
-                Err(IpcError::Truncated { buffered })
-            }
-        }
+        let decoded = self.decode(buf)?;
+        frame::at_eof(decoded, buf)
     }
 }
 

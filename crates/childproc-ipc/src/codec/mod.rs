@@ -8,6 +8,7 @@
 //! | [`LengthJsonCodec`] | u32 big-endian length + JSON text | the same JSON subset |
 //! | [`MsgPackCodec`] | u32 big-endian length + MessagePack | every [`Value`](crate::Value), losslessly (extension types 1–7) |
 
+mod frame;
 mod length_json;
 mod msgpack;
 mod node_json;

@@ -4,10 +4,11 @@
 
 use std::io;
 
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::{BufMut, BytesMut};
 use rmp::Marker;
 use tokio_util::codec::{Decoder, Encoder};
 
+use super::frame;
 use crate::{IpcError, Result, Value};
 
 const EXT_UNDEFINED: i8 = 1;
@@ -104,23 +105,9 @@ impl MsgPackCodec {
     }
 
     fn encode_ref(&mut self, item: &Value, dst: &mut BytesMut) -> Result<()> {
-        let start = dst.len();
-        dst.put_u32(0);
-        let result = write_value(&mut Out(dst), item, 0).and_then(|()| {
-            let len = dst.len() - start - 4;
-            if len > self.max_frame {
-                return Err(IpcError::FrameTooLarge {
-                    len,
-                    max: self.max_frame,
-                });
-            }
-            patch_u32(dst, start, len);
-            Ok(())
-        });
-        if result.is_err() {
-            dst.truncate(start);
-        }
-        result
+        frame::encode_prefixed(dst, self.max_frame, |dst| {
+            write_value(&mut Out(dst), item, 0)
+        })
     }
 }
 
@@ -135,24 +122,9 @@ impl Decoder for MsgPackCodec {
     type Error = IpcError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Value>> {
-        let Some(prefix) = src.get(..4) else {
+        let Some(payload) = frame::split_prefixed(src, self.max_frame)? else {
             return Ok(None);
         };
-        let len = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
-        if len > self.max_frame {
-            return Err(IpcError::FrameTooLarge {
-                len,
-                max: self.max_frame,
-            });
-        }
-        if src.len() < 4 + len {
-            return Ok(None);
-        }
-        src.advance(4);
-        let payload = src.split_to(len);
-        if payload.is_empty() {
-            return Err(IpcError::malformed("empty frame (length 0)"));
-        }
         let mut reader = Reader {
             buf: &payload,
             pos: 0,
@@ -168,15 +140,8 @@ impl Decoder for MsgPackCodec {
     }
 
     fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Value>> {
-        match self.decode(buf)? {
-            Some(value) => Ok(Some(value)),
-            None if buf.is_empty() => Ok(None),
-            None => {
-                let buffered = buf.len();
-                buf.clear();
-                Err(IpcError::Truncated { buffered })
-            }
-        }
+        let decoded = self.decode(buf)?;
+        frame::at_eof(decoded, buf)
     }
 }
 

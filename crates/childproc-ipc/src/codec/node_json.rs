@@ -3,6 +3,7 @@
 use bytes::{Buf, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
+use super::frame;
 use crate::{json, IpcError, Value};
 
 /// Newline-delimited JSON exactly as Node.js's `'json'` IPC serialization writes and reads it.
@@ -133,16 +134,12 @@ impl Decoder for NodeJsonCodec {
     }
 
     fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Value>, IpcError> {
-        match self.decode(buf)? {
-            Some(value) => Ok(Some(value)),
-            None if buf.is_empty() => Ok(None),
-            None => {
-                let buffered = buf.len();
-                buf.clear();
-                self.scanned = 0;
-                Err(IpcError::Truncated { buffered })
-            }
+        let decoded = self.decode(buf)?;
+        let result = frame::at_eof(decoded, buf);
+        if buf.is_empty() {
+            self.scanned = 0; // nothing left to have scanned
         }
+        result
     }
 }
 
