@@ -9,6 +9,17 @@ use common::{describe, guard, node, script, timeline, FIXTURE};
 use futures_util::StreamExt;
 use std::collections::HashMap;
 
+/// The `i` of every `{i: n}` message, in arrival order.
+fn numbered_messages(events: &[Event]) -> Vec<f64> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message(m) => m.get("i").and_then(Value::as_f64),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Talks to an echo child (Node or Rust): the greeting, one echo per message, then 'bye'.
 async fn echo_dialogue(child: &childproc::ChildProcess, greeting: &str) -> Vec<String> {
     let mut events = child.events();
@@ -160,13 +171,7 @@ async fn ten_thousand_messages_from_node_arrive_in_order() {
     }
     let child = fork(script("echo.js"), ["count", "10000"]).spawn().unwrap();
     let events: Vec<Event> = guard(child.events().collect()).await;
-    let numbers: Vec<f64> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Message(m) => m.get("i").and_then(Value::as_f64),
-            _ => None,
-        })
-        .collect();
+    let numbers = numbered_messages(&events);
     assert_eq!(numbers.len(), 10000, "messages lost");
     assert!(
         numbers.iter().enumerate().all(|(i, n)| *n == i as f64),
@@ -281,13 +286,7 @@ async fn a_child_exiting_with_messages_in_flight_delivers_every_complete_one() {
         .spawn()
         .unwrap();
     let events: Vec<Event> = guard(child.events().collect()).await;
-    let got: Vec<f64> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Message(m) => m.get("i").and_then(Value::as_f64),
-            _ => None,
-        })
-        .collect();
+    let got = numbered_messages(&events);
     assert_eq!(got.len(), 2000);
     assert!(got.iter().enumerate().all(|(i, n)| *n == i as f64));
     let tail: Vec<String> = events[events.len() - 3..].iter().map(describe).collect();
