@@ -32,16 +32,20 @@ async fn until_dead(pid: u32) {
 }
 
 /// `sh -c '<fixture> <role…> & echo $!; wait'`: returns the child and the grandchild's pid.
-async fn sh_with_grandchild(cmd: &mut Command) -> (childproc::ChildProcess, u32) {
+/// A grandchild that announces itself ("ready", printed by `ignore-term` once SIGTERM is
+/// ignored) may do so before or after the shell's `echo`: both lines are awaited.
+async fn sh_with_grandchild(cmd: &mut Command, announces: bool) -> (childproc::ChildProcess, u32) {
     let mut child = cmd.spawn().unwrap();
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let pid: u32 = guard(lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let (mut pid, mut ready) = (None, !announces);
+    while pid.is_none() || !ready {
+        let line = guard(lines.next_line()).await.unwrap().unwrap();
+        match line.trim() {
+            "ready" => ready = true,
+            number => pid = Some(number.parse::<u32>().unwrap()),
+        }
+    }
+    let pid = pid.unwrap();
     assert!(alive(pid));
     (child, pid)
 }
@@ -58,6 +62,7 @@ async fn kill_tree_ends_the_sh_grandchild_of_the_manual_in_one_call() {
         Command::new("sh")
             .args(["-c", &sh_script("sleep 30000")])
             .process_group(0),
+        false,
     )
     .await;
     assert!(child.kill_tree(Signal::SIGTERM).unwrap());
@@ -72,6 +77,7 @@ async fn kill_tree_ends_the_sh_grandchild_of_the_manual_in_one_call() {
         Command::new("sh")
             .args(["-c", &sh_script("sleep 30000")])
             .detached(true),
+        false,
     )
     .await;
     assert!(child.kill_tree(Signal::SIGKILL).unwrap());
@@ -180,6 +186,7 @@ async fn kill_on_drop_kills_the_whole_group_and_escalates() {
             .kill_group(true)
             .kill_on_drop(true)
             .escalate_after(Duration::from_millis(100)),
+        true,
     )
     .await;
     let events = child.events();

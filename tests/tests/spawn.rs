@@ -222,3 +222,53 @@ async fn a_parent_fd_number_is_shared_with_the_child() {
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "into the file\n");
     std::fs::remove_file(&path).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_waiters_see_one_exit_whoever_reaps() {
+    // `wait()` reaps the child itself when it gets there before the watcher task: every
+    // waiter, the events and `try_status` must still agree, with exactly one Exit.
+    for _ in 0..50 {
+        let child = std::sync::Arc::new(
+            Command::new(FIXTURE)
+                .args(["exit", "7"])
+                .stdio_all(StdioShorthand::Ignore)
+                .spawn()
+                .unwrap(),
+        );
+        let waiters: Vec<_> = (0..4)
+            .map(|_| {
+                let child = child.clone();
+                tokio::spawn(async move { child.wait().await.unwrap() })
+            })
+            .collect();
+        for w in waiters {
+            assert_eq!(guard(w).await.unwrap().code(), Some(7));
+        }
+        assert_eq!(child.exit_code(), Some(7));
+        assert_eq!(
+            timeline(&child).await,
+            ["spawn", "exit code 7", "close code 7"]
+        );
+    }
+}
+
+#[tokio::test]
+#[allow(unsafe_code)]
+async fn a_child_reaped_behind_our_back_is_an_error_not_a_hang() {
+    let child = Command::new(FIXTURE)
+        .args(["sleep", "100"])
+        .stdio_all(StdioShorthand::Ignore)
+        .spawn()
+        .unwrap();
+    let pid = child.pid() as libc::pid_t;
+    // Someone else in the process reaps it, as a stray `waitpid(-1)` would. The test runtime
+    // has one thread, blocked here, so the watcher task cannot get there first.
+    let mut status = 0;
+    // SAFETY: waitpid on a child of this process, writing into a local.
+    let reaped = unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(reaped, pid);
+    let err = guard(child.wait()).await.unwrap_err();
+    assert!(err.to_string().contains(&pid.to_string()), "{err}");
+    let events = timeline(&child).await;
+    assert!(events.iter().any(|e| e.starts_with("error")), "{events:?}");
+}

@@ -110,10 +110,21 @@ pub(crate) struct Shared {
     dropped_kill: Notify,
     /// `(referenced, closed)`, changed together.
     refs: Mutex<(bool, bool)>,
+    /// Held while reaping and publishing the exit, and across a policy kill and the `Error`
+    /// that reports it, so that error comes before `Exit` whoever reaps.
+    exit: Mutex<()>,
+    /// The exit is only observed (not reaped) by the watcher until a group escalation is
+    /// over, so nobody else may reap it: `wait()` then waits for the watcher.
+    observe_only: bool,
 }
 
 impl Shared {
-    pub(crate) fn new(process: Process, leads_group: bool, kill_group: bool) -> Arc<Self> {
+    pub(crate) fn new(
+        process: Process,
+        leads_group: bool,
+        kill_group: bool,
+        escalates: bool,
+    ) -> Arc<Self> {
         REFERENCED.fetch_add(1, Ordering::SeqCst);
         Arc::new(Shared {
             process,
@@ -128,7 +139,31 @@ impl Shared {
             kill_group,
             dropped_kill: Notify::new(),
             refs: Mutex::new((true, false)),
+            exit: Mutex::new(()),
+            observe_only: kill_group && escalates,
         })
+    }
+
+    /// Reaps the child if it has exited, publishing the status (`wait()`) and emitting `Exit`
+    /// exactly once, whichever task gets here first. `Some` once the child has exited.
+    fn reap_now(&self) -> std::io::Result<Option<ExitStatus>> {
+        let _exit = self.exit.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(status) = *self.status.borrow() {
+            return Ok(Some(status));
+        }
+        let Some(raw) = self.process.try_wait()? else {
+            return Ok(None);
+        };
+        let status = ExitStatus::from_raw(raw);
+        tracing::debug!(pid = self.process.pid(), %status, "exit");
+        self.status.send_replace(Some(status));
+        self.hub.emit(Event::Exit(status));
+        Ok(Some(status))
+    }
+
+    /// Waits on the reactor until the child exits, then reaps it (see [`Shared::reap_now`]).
+    async fn reap(&self) -> std::io::Result<ExitStatus> {
+        self.process.wait_until(|| self.reap_now()).await
     }
 
     fn set_referenced(&self, want: bool) {
@@ -308,10 +343,16 @@ async fn run_watch(shared: Arc<Shared>, watch: Watch) {
     let dropped = shared.dropped_kill.notified();
     // Exit is observed without reaping: while a group escalation is pending the zombie keeps
     // the group id reserved, so the group SIGKILL cannot reach a stranger. Reaped below.
-    let observe_only = shared.kill_group && escalate_after.is_some();
-    let mut raw = None;
+    let observe_only = shared.observe_only;
+    let mut exit = None;
     {
-        let exited = shared.process.wait_exit(!observe_only);
+        let exited = shared.process.wait_until(|| {
+            if observe_only {
+                Ok(shared.process.has_exited()?.then_some(None))
+            } else {
+                Ok(shared.reap_now()?.map(Some))
+            }
+        });
         tokio::pin!(deadline, cancelled, dropped, exited);
         let (mut timed_out, mut aborted, mut drop_seen, mut escalated) =
             (false, false, false, false);
@@ -323,10 +364,10 @@ async fn run_watch(shared: Arc<Shared>, watch: Watch) {
                 r = &mut exited, if !observed => {
                     observed = true;
                     if let Ok(Some(status)) = r {
-                        raw = Some(status);
+                        exit = Some(status);
                     }
                     // On error, fall through to the reaping wait, which reports it.
-                    if raw.is_some() || r.is_err() || escalation.is_none() {
+                    if exit.is_some() || r.is_err() || escalation.is_none() {
                         break;
                     }
                 }
@@ -340,6 +381,7 @@ async fn run_watch(shared: Arc<Shared>, watch: Watch) {
                 () = &mut cancelled, if !aborted && !observed => {
                     aborted = true;
                     tracing::debug!(pid, signal = %kill_signal, "aborted: killing");
+                    let _exit = shared.exit.lock().unwrap_or_else(|e| e.into_inner());
                     if shared.policy_kill(kill_signal) {
                         shared.aborted.store(true, Ordering::SeqCst);
                         shared.hub.emit(Event::Error(Arc::new(Error::Aborted)));
@@ -368,25 +410,23 @@ async fn run_watch(shared: Arc<Shared>, watch: Watch) {
             }
         }
     }
-    let raw = match raw {
+    let status = match exit {
         Some(status) => Ok(status),
-        None => shared.process.wait().await,
+        None => shared.reap().await,
     };
-    let status = match raw {
-        Ok(raw) => ExitStatus::from_raw(raw),
+    let status = match status {
+        Ok(status) => status,
         Err(source) => {
             let pid = shared.process.pid();
             shared
                 .hub
                 .emit(Event::Error(Arc::new(Error::Wait { pid, source })));
+            shared.hub.end();
             shared.closed.send_replace(true);
             shared.mark_closed();
             return;
         }
     };
-    tracing::debug!(pid = shared.process.pid(), %status, "exit");
-    shared.status.send_replace(Some(status));
-    shared.hub.emit(Event::Exit(status));
     for s in streams {
         s.closed().await;
     }
@@ -561,15 +601,37 @@ impl ChildProcess {
     }
 
     /// Waits for the child to exit (the `'exit'` event) and returns how it ended.
+    ///
+    /// The waiting task is woken by the child's exit itself (its pidfd), and reaps it if the
+    /// watcher task has not yet: no second hop through the watcher.
     pub async fn wait(&self) -> Result<ExitStatus> {
-        let mut rx = self.shared.status.subscribe();
+        let shared = &*self.shared;
+        if let Some(status) = self.try_status() {
+            return Ok(status);
+        }
         let pid = self.pid();
-        let status = rx.wait_for(Option::is_some).await.map(|s| *s);
-        match status {
-            Ok(Some(s)) => Ok(s),
-            _ => Err(Error::Wait {
-                pid,
-                source: std::io::Error::other("the task watching the child ended"),
+        let wait_error = |source| Error::Wait { pid, source };
+        let mut status_rx = shared.status.subscribe();
+        let mut closed_rx = shared.closed.subscribe();
+        let direct = async {
+            if shared.observe_only {
+                std::future::pending().await
+            } else {
+                shared.reap().await
+            }
+        };
+        let published = async {
+            status_rx
+                .wait_for(Option::is_some)
+                .await
+                .ok()
+                .and_then(|s| *s)
+        };
+        tokio::select! {
+            r = direct => r.map_err(wait_error),
+            Some(status) = published => Ok(status),
+            _ = closed_rx.wait_for(|closed| *closed) => self.try_status().ok_or_else(|| {
+                wait_error(std::io::Error::other("the task watching the child ended without an exit status"))
             }),
         }
     }

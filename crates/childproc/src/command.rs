@@ -353,7 +353,12 @@ impl Command {
             Some(stream) => Some(Channel::new(stream, self.serialization.codec()?)),
             None => None,
         };
-        let shared = Shared::new(process, leads_group, self.kill_group);
+        let shared = Shared::new(
+            process,
+            leads_group,
+            self.kill_group,
+            self.escalate_after.is_some(),
+        );
         shared.hub.emit(Event::Spawn);
         let pid = shared.process.pid();
         let command = file.to_string_lossy();

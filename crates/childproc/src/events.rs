@@ -68,6 +68,14 @@ impl EventHub {
         }
     }
 
+    /// Ends every stream without a `Close`: the child's exit could not be observed (it was
+    /// reaped by someone else), so no `Exit` or `Close` will come.
+    pub(crate) fn end(&self) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.closed = true;
+        inner.subscribers.clear();
+    }
+
     pub(crate) fn subscribe(&self) -> Events {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -88,7 +96,8 @@ impl EventHub {
 /// A stream of a child's [`Event`]s, from [`ChildProcess::events`](crate::ChildProcess::events).
 ///
 /// Each call to `events()` returns an independent stream that starts with the history so far,
-/// so any number of consumers see the same order. The stream ends after `Close`.
+/// so any number of consumers see the same order. The stream ends after `Close` (or, if the
+/// child's exit could not be observed because something else reaped it, after that `Error`).
 #[derive(Debug)]
 pub struct Events {
     rx: mpsc::UnboundedReceiver<Event>,

@@ -4,7 +4,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
@@ -30,6 +30,10 @@ pub(crate) enum RawStatus {
 /// One child process of ours.
 #[derive(Debug)]
 pub(crate) struct Process {
+    /// The pidfd's registration with tokio's reactor, made by the first async waiter and
+    /// shared by every later one (a fd can be registered with one epoll only once). Declared
+    /// before `pidfd` so it is deregistered before the fd closes.
+    registered: OnceLock<Option<AsyncFd<RawRef>>>,
     pid: libc::pid_t,
     pidfd: Option<OwnedFd>,
     /// True once reaped. Without a pidfd, `kill` holds this lock so it can never signal a PID
@@ -54,6 +58,7 @@ pub(crate) fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
     Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
+#[derive(Debug)]
 struct RawRef(RawFd);
 impl AsRawFd for RawRef {
     fn as_raw_fd(&self) -> RawFd {
@@ -64,6 +69,7 @@ impl AsRawFd for RawRef {
 impl Process {
     pub(super) fn new(pid: libc::pid_t, pidfd: Option<OwnedFd>) -> Self {
         Process {
+            registered: OnceLock::new(),
             pid,
             pidfd,
             reaped: Mutex::new(false),
@@ -169,7 +175,7 @@ impl Process {
 
     /// Whether the child has exited, without reaping it (`waitid(WNOWAIT)`): the zombie keeps
     /// its pid, and so its process group id, reserved.
-    fn has_exited(&self) -> io::Result<bool> {
+    pub(crate) fn has_exited(&self) -> io::Result<bool> {
         // SAFETY: siginfo_t is plain data; waitid fills it.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         let flags = libc::WEXITED | libc::WNOWAIT | libc::WNOHANG;
@@ -181,31 +187,38 @@ impl Process {
         Ok(unsafe { info.si_pid() } != 0)
     }
 
-    /// Waits on tokio's reactor (through the pidfd, or on SIGCHLD without one) until the child
-    /// exits. With `reap`, reaps it and returns the status; without, leaves the zombie in
-    /// place (`waitid(WNOWAIT)`) and returns `None`.
-    pub(crate) async fn wait_exit(&self, reap: bool) -> io::Result<Option<RawStatus>> {
-        let check = || -> io::Result<Option<Option<RawStatus>>> {
-            if reap {
-                Ok(self.try_wait()?.map(Some))
-            } else {
-                Ok(self.has_exited()?.then_some(None))
-            }
-        };
+    /// The pidfd registered with the current runtime's reactor (once per process).
+    fn registration(&self, fd: &OwnedFd) -> io::Result<&AsyncFd<RawRef>> {
+        self.registered
+            .get_or_init(|| {
+                // SAFETY: the pidfd is owned by `self` and declared after `registered`, so it
+                // stays open and unchanged until the registration is dropped.
+                unsafe {
+                    AsyncFd::register_with_interest(RawRef(fd.as_raw_fd()), Interest::READABLE)
+                }
+                .ok()
+            })
+            .as_ref()
+            .ok_or_else(|| io::Error::other("could not register the pidfd with the runtime"))
+    }
+
+    /// Waits on tokio's reactor until `check` gives an answer: `check` runs each time the
+    /// child may have exited (its pidfd became readable, or a SIGCHLD arrived without one).
+    /// Several tasks may wait on one child at once; each runs its own `check`.
+    pub(crate) async fn wait_until<R>(
+        &self,
+        mut check: impl FnMut() -> io::Result<Option<R>>,
+    ) -> io::Result<R> {
         if let Some(fd) = &self.pidfd {
-            // SAFETY: the pidfd is owned by `self`, which outlives `afd` (dropped at the end of
-            // this borrow of `self`), so the fd stays open and unchanged while registered.
-            let afd = unsafe {
-                AsyncFd::register_with_interest(RawRef(fd.as_raw_fd()), Interest::READABLE)
-            }
-            .map_err(io::Error::from)?;
-            // No check before the first readiness: registering an already-readable pidfd
-            // reports it at once, so a child that exited early is still seen.
+            let afd = self.registration(fd)?;
+            // No check before the first readiness: a pidfd that was already readable when
+            // registered is reported at once, so a child that exited early is still seen.
             loop {
-                afd.readable().await?.clear_ready();
+                let mut ready = afd.readable().await?;
                 if let Some(r) = check()? {
                     return Ok(r);
                 }
+                ready.clear_ready();
             }
         }
         let mut sigchld = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())?;
@@ -214,14 +227,6 @@ impl Process {
                 return Ok(r);
             }
             sigchld.recv().await;
-        }
-    }
-
-    /// Waits for the child to exit and reaps it.
-    pub(crate) async fn wait(&self) -> io::Result<RawStatus> {
-        match self.wait_exit(true).await? {
-            Some(status) => Ok(status),
-            None => Err(io::Error::other("waitpid reported no status")),
         }
     }
 }
