@@ -345,3 +345,36 @@ async fn concurrent_sends_from_many_tasks_all_arrive_and_typed_messages_round_tr
     child.disconnect();
     guard(child.closed()).await.unwrap();
 }
+
+#[tokio::test]
+async fn typed_messages_go_out_with_json_and_come_back_with_from_value() {
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Job {
+        id: u32,
+        files: Vec<String>,
+    }
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Echo {
+        echo: Job,
+    }
+    let child = fork_exe(FIXTURE, ["ipc-echo"]).spawn().unwrap();
+    let mut events = child.events();
+    let job = Job {
+        id: 7,
+        files: vec!["a.rs".into(), "b.rs".into()],
+    };
+    guard(child.send(childproc::ipc::Json(&job))).await.unwrap();
+    let mut replies = Vec::new();
+    while let Some(event) = guard(events.next()).await {
+        if let Event::Message(m) = event {
+            if m.get("hello").is_none() {
+                replies.push(childproc::ipc::from_value::<Echo>(&m).unwrap());
+                break;
+            }
+        }
+    }
+    assert_eq!(replies, [Echo { echo: job }]);
+    // Plain values convert too: "bye" ends the echo child.
+    guard(child.send("bye")).await.unwrap();
+    assert!(guard(child.wait()).await.unwrap().success());
+}

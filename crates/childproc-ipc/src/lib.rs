@@ -30,6 +30,7 @@ pub mod channel;
 pub mod codec;
 mod error;
 pub mod json;
+mod message;
 pub mod serialization;
 mod sys;
 #[cfg(test)]
@@ -40,5 +41,6 @@ pub use channel::{is_internal, Channel, Sender, BACKLOG_LIMIT};
 pub use codec::{LengthJsonCodec, MsgPackCodec, NodeJsonCodec};
 pub use error::{IpcError, Result};
 pub use json::{from_json, from_value, to_json, to_value};
+pub use message::{IntoMessage, Json};
 pub use serialization::{from_env, AnyCodec, Serialization, CHANNEL_FD_ENV, SERIALIZATION_ENV};
 pub use value::Value;

@@ -13,7 +13,7 @@ use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use childproc_ipc::{AnyCodec, Channel, IpcError, Sender, Value};
+use childproc_ipc::{AnyCodec, Channel, IntoMessage, IpcError, Sender};
 use futures_util::StreamExt;
 
 use crate::error::{Error, Result};
@@ -506,7 +506,13 @@ impl ChildProcess {
 
     /// Sends an IPC message (`subprocess.send(message, callback)`): resolves once it is
     /// written — Node's callback. A closed channel (or none) is [`Error::Ipc`].
-    pub async fn send(&self, message: Value) -> Result<()> {
+    ///
+    /// `message` is a [`Value`](crate::ipc::Value) or anything that converts into one (`"hi"`,
+    /// `42`, `true`), or a typed `Serialize` message wrapped in [`Json`](crate::ipc::Json):
+    /// `child.send(Json(&request)).await?`. Decode typed replies with
+    /// [`ipc::from_value`](crate::ipc::from_value).
+    pub async fn send(&self, message: impl IntoMessage) -> Result<()> {
+        let message = message.into_message()?;
         match &self.ipc {
             Some(ipc) => Ok(ipc.sender.send(message).await?),
             None => Err(Error::Ipc(IpcError::Closed)),
@@ -517,7 +523,8 @@ impl ChildProcess {
     /// boolean — `false` on a closed channel (with an `Error` event, as Node) or when more
     /// than 128 KiB wait to be written (queued anyway: slow down). A write that fails later
     /// becomes an `Error` event. `Err` only for a message that cannot be encoded.
-    pub fn send_nowait(&self, message: Value) -> Result<bool> {
+    pub fn send_nowait(&self, message: impl IntoMessage) -> Result<bool> {
+        let message = message.into_message()?;
         match &self.ipc {
             Some(ipc) if ipc.sender.connected() => Ok(ipc.sender.send_nowait(message)?),
             _ => {
