@@ -272,3 +272,72 @@ async fn a_child_reaped_behind_our_back_is_an_error_not_a_hang() {
     let events = timeline(&child).await;
     assert!(events.iter().any(|e| e.starts_with("error")), "{events:?}");
 }
+
+#[tokio::test]
+async fn a_plain_child_costs_no_task_and_still_closes() {
+    // No timers, no cancellation, no IPC: no watcher task is started for spawn → wait → drop,
+    // and Close is still emitted (in place, its streams being closed).
+    let tasks = || {
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks()
+    };
+    let before = tasks();
+    let mut child = Command::new(FIXTURE).args(["out-err"]).spawn().unwrap();
+    assert_eq!(tasks(), before);
+    let out = stdout_string(&mut child).await;
+    assert!(!out.is_empty());
+    let mut stderr = child.stderr.take().unwrap();
+    let mut err = String::new();
+    stderr.read_to_string(&mut err).await.unwrap();
+    assert!(guard(child.closed()).await.unwrap().success());
+    assert_eq!(tasks(), before);
+    assert_eq!(
+        timeline(&child).await,
+        ["spawn", "exit code 0", "close code 0"]
+    );
+    drop(child);
+    assert_eq!(tasks(), before);
+}
+
+#[tokio::test]
+async fn a_child_nobody_awaits_is_still_seen_to_exit_and_reaped() {
+    // Polling the properties, as Node code reads `exitCode`, sees the exit.
+    let child = Command::new(FIXTURE)
+        .args(["exit", "3"])
+        .stdio_all(StdioShorthand::Ignore)
+        .spawn()
+        .unwrap();
+    guard(async {
+        while child.exit_code().is_none() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert_eq!(child.exit_code(), Some(3));
+    assert_eq!(child.signal_code(), None);
+
+    // Dropped while running and never awaited: still reaped, no zombie left.
+    let child = Command::new(FIXTURE)
+        .args(["sleep", "50"])
+        .stdio_all(StdioShorthand::Ignore)
+        .spawn()
+        .unwrap();
+    let pid = child.pid();
+    drop(child);
+    guard(async {
+        while std::fs::metadata(format!("/proc/{pid}")).is_ok() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+
+    // Held but never awaited: wait_referenced still sees it close.
+    let child = Command::new(FIXTURE)
+        .args(["sleep", "50"])
+        .stdio_all(StdioShorthand::Ignore)
+        .spawn()
+        .unwrap();
+    guard(childproc::wait_referenced()).await;
+    assert_eq!(child.exit_code(), Some(0));
+}

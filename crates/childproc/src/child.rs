@@ -6,7 +6,7 @@ use std::fmt;
 use std::os::fd::BorrowedFd;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
@@ -77,17 +77,37 @@ impl fmt::Display for ExitStatus {
 static REFERENCED: AtomicUsize = AtomicUsize::new(0);
 static REFERENCED_CHANGED: Notify = Notify::const_new();
 
+/// Children whose watcher task has not started (see [`Shared::lazy`]), keyed by the address
+/// of their `Shared`, so [`wait_referenced`] can start them.
+static UNWATCHED: Mutex<BTreeMap<usize, Weak<Shared>>> = Mutex::new(BTreeMap::new());
+
 /// Resolves once every *referenced* child has closed — the Rust counterpart of Node's event
 /// loop staying alive for its children. A child is referenced from spawn until `Close`,
 /// unless [`ChildProcess::unref`] was called; [`ChildProcess::ref_`] restores it.
 pub async fn wait_referenced() {
     loop {
         let changed = REFERENCED_CHANGED.notified();
+        // Children nobody watches yet must be watched to ever reach `Close`.
+        let unwatched = std::mem::take(&mut *lock(&UNWATCHED));
+        for shared in unwatched.values().filter_map(Weak::upgrade) {
+            shared.ensure_watch();
+        }
         if REFERENCED.load(Ordering::SeqCst) == 0 {
             return;
         }
         changed.await;
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A watcher task not started yet, with what it needs to start.
+struct Lazy {
+    watch: Watch,
+    span: tracing::Span,
+    handle: tokio::runtime::Handle,
 }
 
 /// State shared by a [`ChildProcess`] and the task that watches it.
@@ -116,6 +136,12 @@ pub(crate) struct Shared {
     /// The exit is only observed (not reaped) by the watcher until a group escalation is
     /// over, so nobody else may reap it: `wait()` then waits for the watcher.
     observe_only: bool,
+    /// The watcher task, until it is needed. A child without timers, cancellation or IPC gets
+    /// no task at spawn: `wait()` reaps it and `closed()` or the drop of the `ChildProcess`
+    /// emits `Close` in place when its streams are already closed (the common case: one task
+    /// and its cross-thread wake-ups less per child). `events()`, `closed()` with streams
+    /// still open, a drop before the exit, and [`wait_referenced`] start the task.
+    lazy: Mutex<Option<Lazy>>,
 }
 
 impl Shared {
@@ -141,7 +167,68 @@ impl Shared {
             refs: Mutex::new((true, false)),
             exit: Mutex::new(()),
             observe_only: kill_group && escalates,
+            lazy: Mutex::new(None),
         })
+    }
+
+    fn key(&self) -> usize {
+        std::ptr::from_ref(self) as usize
+    }
+
+    /// Starts the watcher task if it has not started yet.
+    fn ensure_watch(self: &Arc<Self>) {
+        let Some(lazy) = lock(&self.lazy).take() else {
+            return;
+        };
+        lock(&UNWATCHED).remove(&self.key());
+        let task = run_watch(self.clone(), lazy.watch).instrument(lazy.span);
+        lazy.handle.spawn(task);
+    }
+
+    /// For a child whose watcher never started: if it has exited and every stream is already
+    /// closed, emits `Close` here and returns true; otherwise (or if the watcher runs) false.
+    fn close_in_place(&self) -> bool {
+        let mut lazy = lock(&self.lazy);
+        let Some(pending) = lazy.as_mut() else {
+            return false;
+        };
+        let Ok(Some(status)) = self.reap_now() else {
+            return false;
+        };
+        if !pending
+            .watch
+            .streams
+            .iter_mut()
+            .all(StreamWatch::closed_now)
+        {
+            return false;
+        }
+        *lazy = None;
+        drop(lazy);
+        lock(&UNWATCHED).remove(&self.key());
+        tracing::debug!(pid = self.process.pid(), %status, "close");
+        self.hub.emit(Event::Close(status));
+        self.closed.send_replace(true);
+        self.mark_closed();
+        true
+    }
+
+    /// Finishes what needs the watcher: closes in place if it can, else starts the task.
+    fn close_or_watch(self: &Arc<Self>) {
+        if !self.close_in_place() {
+            self.ensure_watch();
+        }
+    }
+
+    /// The exit status if the child has exited, reaping it now if nobody has yet.
+    fn current_status(&self) -> Option<ExitStatus> {
+        if let Some(status) = *self.status.borrow() {
+            return Some(status);
+        }
+        if self.observe_only {
+            return None;
+        }
+        self.reap_now().ok().flatten()
     }
 
     /// Reaps the child if it has exited, publishing the status (`wait()`) and emitting `Exit`
@@ -309,11 +396,23 @@ pub(crate) fn start_ipc(shared: &Arc<Shared>, mut channel: Channel<AnyCodec>) ->
     Ipc { sender, stop, done }
 }
 
-/// Starts the task that reaps the child and emits `Exit` and `Close` (and handles the timeout
-/// and the cancellation token). It owns the reaping: a dropped `ChildProcess` never leaves a
-/// zombie while the runtime runs.
-pub(crate) fn start_watch(shared: Arc<Shared>, watch: Watch, span: tracing::Span) {
-    tokio::spawn(run_watch(shared, watch).instrument(span));
+/// Sets up the task that reaps the child and emits `Exit` and `Close` (and handles the
+/// timeout and the cancellation token): started now if `eager` (timers, cancellation, IPC),
+/// else when first needed (see [`Shared::lazy`]). A dropped `ChildProcess` never leaves a
+/// zombie while the runtime runs: its drop closes in place or starts the task.
+pub(crate) fn start_watch(shared: &Arc<Shared>, watch: Watch, span: tracing::Span, eager: bool) {
+    if eager {
+        tokio::spawn(run_watch(shared.clone(), watch).instrument(span));
+        return;
+    }
+    *lock(&shared.lazy) = Some(Lazy {
+        watch,
+        span,
+        handle: tokio::runtime::Handle::current(),
+    });
+    lock(&UNWATCHED).insert(shared.key(), Arc::downgrade(shared));
+    // A `wait_referenced` in progress must start this one's watcher too.
+    REFERENCED_CHANGED.notify_waiters();
 }
 
 async fn run_watch(shared: Arc<Shared>, watch: Watch) {
@@ -344,8 +443,8 @@ async fn run_watch(shared: Arc<Shared>, watch: Watch) {
     // Exit is observed without reaping: while a group escalation is pending the zombie keeps
     // the group id reserved, so the group SIGKILL cannot reach a stranger. Reaped below.
     let observe_only = shared.observe_only;
-    let mut exit = None;
-    {
+    let mut exit = *shared.status.borrow();
+    if exit.is_none() {
         let exited = shared.process.wait_until(|| {
             if observe_only {
                 Ok(shared.process.has_exited()?.then_some(None))
@@ -583,12 +682,12 @@ impl ChildProcess {
 
     /// The exit code once the child has exited on its own (`subprocess.exitCode`).
     pub fn exit_code(&self) -> Option<i32> {
-        self.shared.status.borrow().and_then(|s| s.code())
+        self.shared.current_status().and_then(|s| s.code())
     }
 
     /// The signal that ended the child, once it has (`subprocess.signalCode`).
     pub fn signal_code(&self) -> Option<Signal> {
-        self.shared.status.borrow().and_then(|s| s.signal())
+        self.shared.current_status().and_then(|s| s.signal())
     }
 
     /// The file that was executed (`subprocess.spawnfile`): the command, or the shell.
@@ -604,29 +703,29 @@ impl ChildProcess {
     /// A stream of this child's events; see [`Event`] for the order. Call it as often as you
     /// like: every stream replays the lifecycle so far.
     pub fn events(&self) -> Events {
+        self.shared.ensure_watch();
         self.shared.hub.subscribe()
     }
 
     /// Waits for the child to exit (the `'exit'` event) and returns how it ended.
     ///
     /// The waiting task is woken by the child's exit itself (its pidfd), and reaps it if the
-    /// watcher task has not yet: no second hop through the watcher.
+    /// watcher task has not: no hop through another task.
     pub async fn wait(&self) -> Result<ExitStatus> {
         let shared = &*self.shared;
-        if let Some(status) = self.try_status() {
+        if let Some(status) = *shared.status.borrow() {
             return Ok(status);
         }
         let pid = self.pid();
         let wait_error = |source| Error::Wait { pid, source };
+        if !shared.observe_only {
+            // Whoever reaps, the exit wakes every waiter on the pidfd, and `reap_now` then
+            // returns the published status (or the error that ended the watcher too).
+            return shared.reap().await.map_err(wait_error);
+        }
+        // A group escalation is pending: only the watcher may reap.
         let mut status_rx = shared.status.subscribe();
         let mut closed_rx = shared.closed.subscribe();
-        let direct = async {
-            if shared.observe_only {
-                std::future::pending().await
-            } else {
-                shared.reap().await
-            }
-        };
         let published = async {
             status_rx
                 .wait_for(Option::is_some)
@@ -635,10 +734,11 @@ impl ChildProcess {
                 .and_then(|s| *s)
         };
         tokio::select! {
-            r = direct => r.map_err(wait_error),
             Some(status) = published => Ok(status),
-            _ = closed_rx.wait_for(|closed| *closed) => self.try_status().ok_or_else(|| {
-                wait_error(std::io::Error::other("the task watching the child ended without an exit status"))
+            _ = closed_rx.wait_for(|closed| *closed) => (*shared.status.borrow()).ok_or_else(|| {
+                wait_error(std::io::Error::other(
+                    "the task watching the child ended without an exit status",
+                ))
             }),
         }
     }
@@ -646,6 +746,7 @@ impl ChildProcess {
     /// Waits for `Close`: the child has exited and all its stdio streams have closed.
     pub async fn closed(&self) -> Result<ExitStatus> {
         let status = self.wait().await?;
+        self.shared.close_or_watch();
         let mut rx = self.shared.closed.subscribe();
         let _ = rx.wait_for(|c| *c).await;
         Ok(status)
@@ -653,7 +754,7 @@ impl ChildProcess {
 
     /// The exit status if the child has exited, without waiting.
     pub fn try_status(&self) -> Option<ExitStatus> {
-        *self.shared.status.borrow()
+        self.shared.current_status()
     }
 
     /// Node's `subprocess.ref()`: the child counts again for [`wait_referenced`].
@@ -680,5 +781,7 @@ impl Drop for ChildProcess {
             self.shared.policy_kill(self.kill_signal);
             self.shared.dropped_kill.notify_one();
         }
+        // Nobody can wait for it any more: finish now, or let the watcher reap and close it.
+        self.shared.close_or_watch();
     }
 }

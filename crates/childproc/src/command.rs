@@ -375,7 +375,11 @@ impl Command {
         let ipc = channel.map(|c| start_ipc(&shared, c));
         let mut watch = watch;
         watch.ipc_done = ipc.as_ref().map(|i| i.done.clone());
-        start_watch(shared.clone(), watch, span);
+        let eager = watch.timeout.is_some()
+            || watch.cancel.is_some()
+            || watch.escalate_after.is_some()
+            || ipc.is_some();
+        start_watch(&shared, watch, span, eager);
         Ok(ChildProcess {
             stdin,
             stdout,

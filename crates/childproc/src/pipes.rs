@@ -51,6 +51,27 @@ fn watched<T: AsFd + Send + Sync + 'static>(inner: T) -> (Arc<T>, CloseToken, St
 }
 
 impl StreamWatch {
+    /// Whether the stream is already closed (as [`closed`](Self::closed) would resolve at
+    /// once), checked without waiting.
+    pub(crate) fn closed_now(&mut self) -> bool {
+        if !matches!(
+            self.dropped.try_recv(),
+            Err(oneshot::error::TryRecvError::Empty)
+        ) {
+            return true;
+        }
+        match &self.fd {
+            FdSource::Weak(weak) => weak
+                .upgrade()
+                .is_none_or(|s| crate::sys::hung_up(s.as_fd().as_raw_fd())),
+            FdSource::Slot(slot) => {
+                let fd = slot.lock().unwrap_or_else(|e| e.into_inner());
+                // The owner clears the slot under this lock before closing the fd.
+                fd.is_none_or(crate::sys::hung_up)
+            }
+        }
+    }
+
     /// Resolves once every writer of the stream has closed it, or the user dropped it.
     pub(crate) async fn closed(self) {
         let dup = match &self.fd {

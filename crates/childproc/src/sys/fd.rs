@@ -189,3 +189,17 @@ impl PollSet {
         self.fds.get(idx).is_some_and(|p| p.revents != 0)
     }
 }
+
+/// Whether every writer of the pipe or socket `fd` reads from is gone (`POLLHUP`), without
+/// waiting and without reading. (`poll` only looks at the fd: a number that is not open
+/// reports `POLLNVAL`, not a hang-up.)
+pub(crate) fn hung_up(fd: RawFd) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no timeout.
+    let r = unsafe { libc::poll(&mut p, 1, 0) };
+    r > 0 && p.revents & libc::POLLHUP != 0
+}
