@@ -10,6 +10,8 @@
 //                  detached  the same, in a new session (POSIX_SPAWN_SETSID / setsid())
 //                  fd        the same plus one end of a fresh pipe at fd 3
 //                  ipc       the same plus one end of a fresh socketpair at fd 3
+//                  sh        `/bin/sh -c /bin/true` instead, stdio as plain: the shell's own
+//                            cost, the floor of any `exec` (the exec section uses it)
 //   N            timed spawns per kind (after WARMUP untimed ones)
 //   CONCURRENCY  threads, each spawning /bin/true and waiting for it, pulling from one counter
 //   BIG_GIB      first allocate this many GiB and write one byte per 4 KiB page (0: none)
@@ -33,9 +35,12 @@
 
 extern char **environ;
 
-enum kind { PLAIN, DETACHED, FD, IPC };
+enum kind { PLAIN, DETACHED, FD, IPC, SH };
 
-static const char *PROGRAM = "/bin/true";
+static char *TRUE_ARGV[] = {"/bin/true", NULL};
+static char *SH_ARGV[] = {"/bin/sh", "-c", "/bin/true", NULL};
+
+static char **argv_of(enum kind k) { return k == SH ? SH_ARGV : TRUE_ARGV; }
 static int use_vfork;
 static int devnull;
 static enum kind current;
@@ -67,7 +72,7 @@ static pid_t spawn_posix(enum kind k, int extra) {
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t attr;
   pid_t pid;
-  char *argv[] = {(char *)PROGRAM, NULL};
+  char **argv = argv_of(k);
   posix_spawn_file_actions_init(&fa);
   posix_spawnattr_init(&attr);
   posix_spawn_file_actions_adddup2(&fa, devnull, 0);
@@ -75,7 +80,7 @@ static pid_t spawn_posix(enum kind k, int extra) {
   posix_spawn_file_actions_adddup2(&fa, devnull, 2);
   if (extra >= 0) posix_spawn_file_actions_adddup2(&fa, extra, 3);
   if (k == DETACHED) posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
-  int err = posix_spawn(&pid, PROGRAM, &fa, &attr, argv, environ);
+  int err = posix_spawn(&pid, argv[0], &fa, &attr, argv, environ);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   if (err != 0) {
@@ -86,7 +91,7 @@ static pid_t spawn_posix(enum kind k, int extra) {
 }
 
 static pid_t spawn_vfork(enum kind k, int extra) {
-  char *argv[] = {(char *)PROGRAM, NULL};
+  char **argv = argv_of(k);
   pid_t pid = vfork();
   if (pid < 0) die("vfork");
   if (pid == 0) {
@@ -94,7 +99,7 @@ static pid_t spawn_vfork(enum kind k, int extra) {
     if (k == DETACHED && setsid() < 0) _exit(126);
     if (dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(devnull, 2) < 0) _exit(126);
     if (extra >= 0 && dup2(extra, 3) < 0) _exit(126);
-    execve(PROGRAM, argv, environ);
+    execve(argv[0], argv, environ);
     _exit(127);
   }
   return pid;
@@ -111,7 +116,7 @@ static void once(enum kind k) {
   }
   if (keep >= 0) close(keep);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    fprintf(stderr, "rawspawn: %s ended with status %d\n", PROGRAM, status);
+    fprintf(stderr, "rawspawn: %s ended with status %d\n", argv_of(k)[0], status);
     exit(1);
   }
 }
@@ -193,6 +198,7 @@ int main(int argc, char **argv) {
     else if (strcmp(name, "detached") == 0) k = DETACHED;
     else if (strcmp(name, "fd") == 0) k = FD;
     else if (strcmp(name, "ipc") == 0) k = IPC;
+    else if (strcmp(name, "sh") == 0) k = SH;
     else {
       fprintf(stderr, "rawspawn: unknown kind %s\n", name);
       return 2;

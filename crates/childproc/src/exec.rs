@@ -229,10 +229,13 @@ impl ExecChild {
         let kill = || {
             child.kill(child.kill_signal);
         };
-        let (_, out, err) = tokio::join!(
+        // Waiting for the exit alongside the reads registers the pidfd now, so the exit is
+        // seen in the same reactor turn as the pipes' end-of-file, not one turn later.
+        let (_, out, err, _) = tokio::join!(
             feed,
             collect(stdout, self.max_buffer, &kill),
-            collect(stderr, self.max_buffer, &kill)
+            collect(stderr, self.max_buffer, &kill),
+            self.child.wait()
         );
         let overflowed = if out.overflow {
             Some(StdStream::Stdout)

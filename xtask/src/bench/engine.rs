@@ -455,7 +455,7 @@ fn parse_lines(out: &str, expected: &[(Peer, Kind, u64)]) -> Result<Vec<Sample>,
 }
 
 /// Compiles `rawspawn.c` into `target/rawspawn` with `cc -O2`.
-fn compile_rawspawn(scripts: &Path) -> Result<PathBuf, BoxError> {
+pub(super) fn compile_rawspawn(scripts: &Path) -> Result<PathBuf, BoxError> {
     let target = workspace_root().join("target");
     std::fs::create_dir_all(&target)?;
     let exe = target.join("rawspawn");

@@ -7,6 +7,7 @@
 //! - rate: exec of `/bin/true` per second at concurrency 1 and 8.
 
 use std::io::Read;
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Instant;
 
@@ -116,16 +117,20 @@ enum Execs {
     NodeExecFile,
     /// Node.js `exec('/bin/true')`, through `/bin/sh -c`.
     NodeExec,
+    /// C `posix_spawn` of `/bin/sh -c /bin/true` and `waitpid` (xtask/bench/rawspawn.c), no
+    /// pipes: the shell's own cost, which bounds every `exec`.
+    RawSh,
 }
 
 impl Execs {
     /// Every rate peer, in table order.
-    const ALL: [Execs; 5] = [
+    const ALL: [Execs; 6] = [
         Execs::ExecFile,
         Execs::Exec,
         Execs::Tokio,
         Execs::NodeExecFile,
         Execs::NodeExec,
+        Execs::RawSh,
     ];
 
     /// The name shown in output.
@@ -136,6 +141,7 @@ impl Execs {
             Execs::Tokio => "tokio output()",
             Execs::NodeExecFile => "Node.js execFile",
             Execs::NodeExec => "Node.js exec",
+            Execs::RawSh => "C posix_spawn sh -c",
         }
     }
 
@@ -569,6 +575,7 @@ impl RateResults {
             [
                 "exec_file ÷ Node execFile",
                 "exec ÷ Node exec",
+                "C sh ÷ Node exec",
                 "exec_file ÷ tokio",
             ]
             .map(String::from),
@@ -589,6 +596,11 @@ impl RateResults {
                     ));
                     row.push(ratio(
                         r.median(Execs::Exec),
+                        r.median(Execs::NodeExec),
+                        Rate::per_sec,
+                    ));
+                    row.push(ratio(
+                        r.median(Execs::RawSh),
                         r.median(Execs::NodeExec),
                         Rate::per_sec,
                     ));
@@ -640,8 +652,14 @@ impl RateResults {
              - childproc exec: `exec(\"{RATE_PROGRAM}\").await` (through `/bin/sh -c`)\n\
              - tokio output(): `tokio::process::Command::new(\"{RATE_PROGRAM}\").output().await`\n\
              - Node.js execFile: `execFile('{RATE_PROGRAM}', cb)`; Node.js exec: \
-             `exec('{RATE_PROGRAM}', cb)` (through `/bin/sh -c`)\n\n\
-             Execs per second; target: childproc exec_file ÷ Node.js execFile ≥ 2×.\n\n{}\n\
+             `exec('{RATE_PROGRAM}', cb)` (through `/bin/sh -c`)\n\
+             - C posix_spawn sh -c: `posix_spawn` of `/bin/sh -c {RATE_PROGRAM}` with stdio on\n\
+             `/dev/null`, then `waitpid`, from C on as many threads as the concurrency\n\
+             (`xtask/bench/rawspawn.c`, kind `sh`): no runtime, no pipes, nothing collected.\n\
+             It is what the shell alone costs, so \"C sh ÷ Node exec\" is the most any `exec`\n\
+             could gain on Node's: `/bin/sh` starts (and forks {RATE_PROGRAM}) on both sides.\n\n\
+             Execs per second; targets: childproc exec ÷ Node.js exec ≥ 2× (bounded by the\n\
+             C sh column), and childproc exec_file ÷ Node.js execFile ≥ 2×.\n\n{}\n\
              The spread of the rounds (slowest–fastest execs/s):\n\n{}",
             self.table().render(),
             self.spread_table().render()
@@ -653,9 +671,17 @@ impl RateResults {
 fn rate(opts: &Options, env: &Env, rt: &Runtime) -> Result<RateResults, BoxError> {
     let execs = if opts.quick { EXECS / 10 } else { EXECS };
     let per_round = execs / RATE_ROUNDS;
+    let rawspawn = match super::engine::compile_rawspawn(&env.scripts) {
+        Ok(exe) => Some(exe),
+        Err(e) => {
+            println!("exec rate: no C sh column: {e}");
+            None
+        }
+    };
     let peers: Vec<Execs> = Execs::ALL
         .into_iter()
         .filter(|p| !p.is_node() || env.node.is_some())
+        .filter(|p| *p != Execs::RawSh || rawspawn.is_some())
         .collect();
     println!(
         "exec rate: {RATE_PROGRAM}, {RATE_ROUNDS} rounds of {per_round} execs per peer and \
@@ -672,6 +698,8 @@ fn rate(opts: &Options, env: &Env, rt: &Runtime) -> Result<RateResults, BoxError
                 Execs::NodeExecFile | Execs::NodeExec if warmup => Ok(Rate::default()),
                 Execs::NodeExecFile => node_rate(env, "execFile", n, concurrency),
                 Execs::NodeExec => node_rate(env, "exec", n, concurrency),
+                Execs::RawSh if warmup => Ok(Rate::default()),
+                Execs::RawSh => raw_sh_rate(rawspawn.as_deref(), n, concurrency),
             }
         };
         for &peer in &peers {
@@ -737,6 +765,31 @@ async fn tokio_once() -> Result<(), BoxError> {
         return Err(format!("tokio: {RATE_PROGRAM} ended with {}", out.status).into());
     }
     check_empty("tokio output()", out.stdout.len(), out.stderr.len())
+}
+
+/// Runs `rawspawn posix_spawn sh` for `n` timed spawns of `/bin/sh -c /bin/true` (after its
+/// own warm-up).
+fn raw_sh_rate(exe: Option<&Path>, n: u64, concurrency: usize) -> Result<Rate, BoxError> {
+    let exe = exe.ok_or("rawspawn was not built")?;
+    let out = std::process::Command::new(exe)
+        .args(["posix_spawn", "sh"])
+        .args([n, WARMUP, concurrency as u64, 0].map(|v| v.to_string()))
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run rawspawn: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "rawspawn sh: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+        .into());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let count = json_u64(&text, "spawns", "rawspawn")?;
+    Ok(Rate {
+        count,
+        elapsed: std::time::Duration::from_nanos(json_u64(&text, "elapsed_ns", "rawspawn")?),
+    })
 }
 
 /// Runs `xtask/bench/exec.js rate FN ..` for `n` timed execs (after its own warm-up).
