@@ -577,7 +577,8 @@ impl ChildProcess {
     }
 
     /// The child's pidfd (Linux): a handle that always refers to this process, never to a
-    /// later process that reuses its PID. `None` where the kernel has no pidfds.
+    /// later process that reuses its PID. `None` where the kernel has no pidfds, and on other
+    /// Unixes.
     pub fn pidfd(&self) -> Option<BorrowedFd<'_>> {
         self.shared.process.pidfd()
     }

@@ -230,9 +230,11 @@ impl Command {
     }
 
     /// SIGKILL the child when this process dies, however it dies (SIGKILL included), through
-    /// `PR_SET_PDEATHSIG`. The kernel ties that signal to the *thread* that created the child,
-    /// so such children are created on a thread that lives as long as the process; a child
-    /// whose parent died before the setting took effect exits at once.
+    /// `PR_SET_PDEATHSIG` on Linux (FreeBSD: `procctl(PROC_PDEATHSIG_CTL)`). Linux ties that
+    /// signal to the *thread* that created the child, so such children are created on a
+    /// thread that lives as long as the process; a child whose parent died before the setting
+    /// took effect exits at once. Other systems have no such signal: there `spawn` fails with
+    /// [`std::io::ErrorKind::Unsupported`], naming this option.
     pub fn kill_on_parent_death(&mut self, on: bool) -> &mut Command {
         self.kill_on_parent_death = on;
         self
@@ -362,7 +364,7 @@ impl Command {
         shared.hub.emit(Event::Spawn);
         let pid = shared.process.pid();
         let command = file.to_string_lossy();
-        let span = tracing::debug_span!("child", %command, pid, engine = sys::ENGINE);
+        let span = tracing::debug_span!("child", %command, pid, engine = sys::engine_name());
         span.in_scope(|| tracing::debug!("spawn"));
         let watch = Watch {
             streams,

@@ -113,14 +113,20 @@ pub fn __force_no_pidfd(on: bool) {
     sys::force_no_pidfd(on);
 }
 
-/// The process-creation engine in use and how many children it has created, for tests that
-/// prove every option goes through the vfork-class path. Not part of the stable API.
+/// Makes every child spawned from now on go through the portable `fork`+`execve` engine, the
+/// only one on Unixes other than Linux, so tests run it on Linux too (children then have no
+/// pidfd, as there). No effect elsewhere. For tests; not part of the stable API.
+#[doc(hidden)]
+pub fn __force_portable_engine(on: bool) {
+    sys::force_portable_engine(on);
+}
+
+/// The process-creation engine that creates children now (`"clone-vfork"` on Linux, `"fork"`
+/// for the portable engine) and how many children it has created, for tests that prove which
+/// path every option takes. Not part of the stable API.
 #[doc(hidden)]
 pub fn __engine_stats() -> (&'static str, u64) {
-    (
-        sys::ENGINE,
-        sys::VFORK_SPAWNS.load(std::sync::atomic::Ordering::Relaxed),
-    )
+    sys::engine_stats()
 }
 
 /// The IPC crate, re-exported: the [`Value`](ipc::Value) carried by [`Event::Message`].

@@ -11,12 +11,27 @@ use tokio::io::Interest;
 /// A pipe, both ends close-on-exec: `(read, write)`.
 pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];
+    // Atomic where the OS has pipe2; Apple's systems lack it, so there the flag is set right
+    // after (a fork+exec by another thread in between could inherit the ends, as with std).
+    #[cfg(not(target_vendor = "apple"))]
     // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+    let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    #[cfg(target_vendor = "apple")]
+    // SAFETY: `fds` is a valid array of two ints for pipe to fill.
+    let r = unsafe { libc::pipe(fds.as_mut_ptr()) };
+    if r != 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: pipe2 succeeded, so both are open fds that nothing else owns.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    // SAFETY: the call succeeded, so both are open fds that nothing else owns.
+    let ends = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    #[cfg(target_vendor = "apple")]
+    for fd in [&ends.0, &ends.1] {
+        // SAFETY: F_SETFD on an fd we own.
+        if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(ends)
 }
 
 /// `/dev/null`, opened once for reading and writing and shared by every spawn (children get a

@@ -1,12 +1,13 @@
 //! The platform room: the only module that calls libc. Everything above it speaks in
 //! `OwnedFd`s, paths and `io::Error`s.
 //!
-//! - [`spawn`]: process creation (see `spawn.rs` for the engine and its child-side rules).
-//! - [`Process`]: a created child: its pid, its pidfd, waiting and signalling.
+//! - [`spawn`]: process creation, by the Linux engine (`spawn/linux.rs`) or the portable one
+//!   (`spawn/portable.rs`, every other Unix) behind one interface.
+//! - [`Process`]: a created child: its pid, its pidfd (Linux), waiting and signalling.
 //! - `fd.rs`: pipes, `/dev/null`, duplicating fds.
 
-#[cfg(not(target_os = "linux"))]
-compile_error!("childproc's process engine is Linux-only for now (see docs/design.md)");
+#[cfg(not(unix))]
+compile_error!("childproc's process engines need a Unix (see docs/design.md)");
 
 mod fd;
 mod process;
@@ -18,5 +19,6 @@ pub(crate) use fd::{
 };
 pub(crate) use process::{force_no_pidfd, Process, RawStatus};
 pub(crate) use spawn::{
-    spawn, spawn_kept, FdMap, SpawnFailure, SpawnPlan, Stage, ENGINE, VFORK_SPAWNS,
+    engine_name, engine_stats, force_portable_engine, spawn, spawn_kept, FdMap, SpawnFailure,
+    SpawnPlan, Stage,
 };

@@ -1,21 +1,33 @@
-//! A created child: waiting for it and signalling it, through its pidfd where there is one.
+//! A created child: waiting for it and signalling it, through its pidfd where there is one
+//! (Linux), else on SIGCHLD with `waitpid`/`kill(2)` under the reaping lock (every Unix).
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::ptr;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+#[cfg(target_os = "linux")]
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+#[cfg(target_os = "linux")]
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
+#[cfg(target_os = "linux")]
+use std::sync::OnceLock;
 
+#[cfg(target_os = "linux")]
 use tokio::io::unix::AsyncFd;
+#[cfg(target_os = "linux")]
 use tokio::io::Interest;
 
 /// Set to make every new child run without a pidfd (the fallback path), for tests.
+#[cfg(target_os = "linux")]
 pub(crate) static PIDFD_DISABLED: AtomicBool = AtomicBool::new(false);
-/// See `childproc::__force_no_pidfd`.
+/// See `childproc::__force_no_pidfd`. Other Unixes never have pidfds.
 pub(crate) fn force_no_pidfd(on: bool) {
+    #[cfg(target_os = "linux")]
     PIDFD_DISABLED.store(on, Ordering::Relaxed);
+    #[cfg(not(target_os = "linux"))]
+    let _ = on;
 }
 
+#[cfg(target_os = "linux")]
 static PIDFD_OPEN_UNSUPPORTED: AtomicBool = AtomicBool::new(false);
 
 /// How a child ended: exactly one of code or signal.
@@ -33,6 +45,7 @@ pub(crate) struct Process {
     /// The pidfd's registration with tokio's reactor, made by the first async waiter and
     /// shared by every later one (a fd can be registered with one epoll only once). Declared
     /// before `pidfd` so it is deregistered before the fd closes.
+    #[cfg(target_os = "linux")]
     registered: OnceLock<Option<AsyncFd<RawRef>>>,
     pid: libc::pid_t,
     pidfd: Option<OwnedFd>,
@@ -42,6 +55,7 @@ pub(crate) struct Process {
 }
 
 /// `pidfd_open(pid)`, or `None` where the kernel lacks it (or pidfds are disabled).
+#[cfg(target_os = "linux")]
 pub(crate) fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
     if PIDFD_DISABLED.load(Ordering::Relaxed) || PIDFD_OPEN_UNSUPPORTED.load(Ordering::Relaxed) {
         return None;
@@ -58,8 +72,10 @@ pub(crate) fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
     Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
+#[cfg(target_os = "linux")]
 #[derive(Debug)]
 struct RawRef(RawFd);
+#[cfg(target_os = "linux")]
 impl AsRawFd for RawRef {
     fn as_raw_fd(&self) -> RawFd {
         self.0
@@ -69,6 +85,7 @@ impl AsRawFd for RawRef {
 impl Process {
     pub(super) fn new(pid: libc::pid_t, pidfd: Option<OwnedFd>) -> Self {
         Process {
+            #[cfg(target_os = "linux")]
             registered: OnceLock::new(),
             pid,
             pidfd,
@@ -88,6 +105,7 @@ impl Process {
 
     /// Sends `sig`. `ESRCH` once the child has exited and been reaped.
     pub(crate) fn signal(&self, sig: i32) -> io::Result<()> {
+        #[cfg(target_os = "linux")]
         if let Some(fd) = &self.pidfd {
             // SAFETY: pidfd_send_signal on our own pidfd with no siginfo.
             let r = unsafe {
@@ -95,7 +113,7 @@ impl Process {
                     libc::SYS_pidfd_send_signal,
                     fd.as_raw_fd(),
                     sig,
-                    ptr::null::<libc::siginfo_t>(),
+                    std::ptr::null::<libc::siginfo_t>(),
                     0,
                 )
             };
@@ -188,6 +206,7 @@ impl Process {
     }
 
     /// The pidfd registered with the current runtime's reactor (once per process).
+    #[cfg(target_os = "linux")]
     fn registration(&self, fd: &OwnedFd) -> io::Result<&AsyncFd<RawRef>> {
         self.registered
             .get_or_init(|| {
@@ -209,6 +228,7 @@ impl Process {
         &self,
         mut check: impl FnMut() -> io::Result<Option<R>>,
     ) -> io::Result<R> {
+        #[cfg(target_os = "linux")]
         if let Some(fd) = &self.pidfd {
             let afd = self.registration(fd)?;
             // No check before the first readiness: a pidfd that was already readable when
