@@ -1,27 +1,16 @@
 //! Bad input: a clear error that names the offending thing, and nothing lost.
 
 mod common;
+mod scenarios;
 
 use std::io::ErrorKind;
 
-use childproc::{Command, Error, Event, Signal, Stdio};
+use childproc::{Command, Error, Event, Signal};
 use common::{guard, FIXTURE};
 
 #[tokio::test]
 async fn a_missing_program_is_not_found_and_named() {
-    let err = Command::new("no-such-program-xyz").spawn().unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::NotFound);
-    assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
-    assert!(
-        err.to_string().starts_with("spawn no-such-program-xyz"),
-        "{err}"
-    );
-    let io: std::io::Error = err.into();
-    assert_eq!(io.kind(), ErrorKind::NotFound);
-
-    let err = Command::new("/no/such/path").spawn().unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::NotFound);
-    assert!(err.to_string().contains("/no/such/path"), "{err}");
+    scenarios::missing_program().await;
 }
 
 #[tokio::test]
@@ -45,77 +34,12 @@ async fn a_file_that_is_not_executable_is_permission_denied() {
 
 #[tokio::test]
 async fn a_bad_cwd_is_named() {
-    let err = Command::new(FIXTURE)
-        .current_dir("/no/such/dir")
-        .spawn()
-        .unwrap_err();
-    assert!(matches!(err, Error::Cwd { .. }), "{err:?}");
-    assert_eq!(err.kind(), ErrorKind::NotFound);
-    assert!(err.to_string().contains("/no/such/dir"), "{err}");
-
-    let err = Command::new(FIXTURE)
-        .current_dir("/etc/hostname")
-        .spawn()
-        .unwrap_err();
-    assert!(err.to_string().contains("cwd /etc/hostname"), "{err}");
-    assert_eq!(err.raw_os_error(), Some(libc::ENOTDIR));
+    scenarios::bad_cwd().await;
 }
 
 #[tokio::test]
 async fn interior_nul_bytes_are_rejected_naming_the_input() {
-    type Configure = fn(&mut Command);
-    let build: [(Configure, &str); 5] = [
-        (
-            |c| {
-                c.arg("x");
-            },
-            "program",
-        ),
-        (
-            |c| {
-                c.args(["ok", "bad\0arg"]);
-            },
-            "argument 2",
-        ),
-        (
-            |c| {
-                c.argv0("x\0");
-            },
-            "argv0",
-        ),
-        (
-            |c| {
-                c.env("K\0", "v");
-            },
-            "environment key",
-        ),
-        (
-            |c| {
-                c.env("K", "v\0");
-            },
-            "environment value of K",
-        ),
-    ];
-    let cases = build.map(|(f, what)| {
-        let mut cmd = Command::new(if what == "program" { "a\0b" } else { FIXTURE });
-        f(&mut cmd);
-        (cmd, what)
-    });
-    for (mut cmd, what) in cases {
-        let err = cmd.spawn().unwrap_err();
-        assert!(matches!(err, Error::Nul { .. }), "{err:?}");
-        assert!(err.to_string().starts_with(what), "{what}: {err}");
-        assert_eq!(err.kind(), ErrorKind::InvalidInput);
-    }
-    let err = Command::new(FIXTURE)
-        .current_dir("/tmp\0x")
-        .spawn()
-        .unwrap_err();
-    assert!(err.to_string().starts_with("cwd contains a NUL"), "{err}");
-    let err = Command::new(FIXTURE).env("A=B", "v").spawn().unwrap_err();
-    assert!(err.to_string().contains("A=B"), "{err}");
-    let err = Command::new("").spawn().unwrap_err();
-    assert!(err.to_string().contains("program"), "{err}");
+    scenarios::nul_bytes().await;
 }
 
 #[tokio::test]
@@ -139,39 +63,12 @@ async fn an_unknown_kill_signal_is_named() {
 
 #[tokio::test]
 async fn bad_stdio_entries_are_named() {
-    let err = Command::new(FIXTURE)
-        .fd(4, Stdio::Pipe)
-        .fd(4, Stdio::Ignore)
-        .spawn()
-        .unwrap_err();
-    assert_eq!(err.to_string(), "invalid stdio: fd 4 is configured twice");
-    let err = Command::new(FIXTURE)
-        .fd(-1, Stdio::Pipe)
-        .spawn()
-        .unwrap_err();
-    assert_eq!(err.to_string(), "invalid stdio: fd -1 is negative");
-    let err = Command::new(FIXTURE)
-        .stdout(Stdio::parent_fd(987_654))
-        .spawn()
-        .unwrap_err();
-    assert!(
-        err.to_string()
-            .starts_with("invalid stdio: stdio[1]: parent fd 987654 cannot be used"),
-        "{err}"
-    );
+    scenarios::bad_stdio().await;
 }
 
 #[tokio::test]
 async fn ids_that_cannot_be_set_are_named() {
-    let err = Command::new(FIXTURE).uid(u32::MAX).spawn().unwrap_err();
-    assert!(err.to_string().contains("uid"), "{err}");
-    // A non-root process cannot become root: EPERM, reported by the child side of spawn.
-    let mut child = Command::new(FIXTURE)
-        .arg("spawn-as-root-from-nobody")
-        .spawn()
-        .unwrap();
-    let out = common::stdout_string(&mut child).await;
-    assert_eq!(out.trim(), "kind=PermissionDenied message=spawn true: cannot set uid 0: Operation not permitted (os error 1)");
+    scenarios::ids_that_cannot_be_set().await;
 }
 
 #[tokio::test]

@@ -2,11 +2,13 @@
 //! child; event order; Node's internal messages; bad frames; disconnect from either side.
 
 mod common;
+mod scenarios;
 
 use childproc::ipc::Value;
 use childproc::{fork, fork_exe, Command, Event, Serialization, Stdio};
 use common::{describe, guard, node, script, timeline, FIXTURE};
 use futures_util::StreamExt;
+use scenarios::echo_dialogue;
 use std::collections::HashMap;
 
 /// The `i` of every `{i: n}` message, in arrival order.
@@ -18,41 +20,6 @@ fn numbered_messages(events: &[Event]) -> Vec<f64> {
             _ => None,
         })
         .collect()
-}
-
-/// Talks to an echo child (Node or Rust): the greeting, one echo per message, then 'bye'.
-async fn echo_dialogue(child: &childproc::ChildProcess, greeting: &str) -> Vec<String> {
-    let mut events = child.events();
-    assert!(matches!(guard(events.next()).await, Some(Event::Spawn)));
-    let hello = match guard(events.next()).await {
-        Some(Event::Message(m)) => m,
-        other => panic!("expected the greeting, got {other:?}"),
-    };
-    assert_eq!(hello.get("hello"), Some(&Value::from(greeting)));
-    let payload = Value::object([
-        ("n", Value::from(1)),
-        ("s", Value::from("é€😀 \"quoted\"\n")),
-        (
-            "a",
-            Value::Array(vec![Value::Bool(true), Value::Null, Value::from(1.5)]),
-        ),
-        (
-            "o",
-            Value::object([("nested", Value::object([("deep", Value::from(-2.5e-7))]))]),
-        ),
-    ]);
-    child.send(payload.clone()).await.unwrap();
-    assert!(child.send_nowait(Value::from("second")).unwrap());
-    child.send(Value::from("bye")).await.unwrap();
-    let rest: Vec<Event> = guard(events.collect()).await;
-    let mut seen: Vec<String> = rest.iter().map(describe).collect();
-    assert_eq!(
-        rest.first()
-            .map(|e| matches!(e, Event::Message(m) if m.get("echo") == Some(&payload))),
-        Some(true)
-    );
-    seen[0] = "message echo(payload)".into();
-    seen
 }
 
 #[tokio::test]
@@ -81,17 +48,7 @@ async fn rust_parent_forks_a_node_child_and_sees_message_disconnect_exit_close()
 
 #[tokio::test]
 async fn rust_parent_forks_a_rust_child_the_same_way() {
-    let child = fork_exe(FIXTURE, ["ipc-echo"]).spawn().unwrap();
-    let seen = echo_dialogue(&child, "from rust").await;
-    assert_eq!(
-        seen[1..],
-        [
-            "message Object([(\"echo\", String(\"second\"))])",
-            "disconnect",
-            "exit code 0",
-            "close code 0"
-        ]
-    );
+    scenarios::ipc_fork_rust_child().await;
 }
 
 #[tokio::test]

@@ -1,75 +1,27 @@
 //! Each spawn option of Node's `spawn`, observed from inside a real child.
 
 mod common;
+mod scenarios;
 
 use std::time::Duration;
 
-use childproc::{Command, Event, Signal, Stdio};
+use childproc::{Command, Event, Signal};
 use common::{guard, stdout_string, timeline, FIXTURE};
-
-async fn output(cmd: &mut Command) -> String {
-    let mut child = cmd.spawn().unwrap();
-    stdout_string(&mut child).await
-}
+use scenarios::output;
 
 #[tokio::test]
 async fn args_reach_the_child_verbatim_and_argv0_is_settable() {
-    let out = output(Command::new(FIXTURE).args(["argv", "a b", "$HOME", "'; rm -rf /"])).await;
-    let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines, [FIXTURE, "argv", "a b", "$HOME", "'; rm -rf /"]);
-
-    let mut cmd = Command::new(FIXTURE);
-    cmd.arg("argv").argv0("custom-name");
-    let mut child = cmd.spawn().unwrap();
-    assert_eq!(child.spawnfile(), FIXTURE);
-    assert_eq!(child.spawnargs(), ["custom-name", "argv"]);
-    assert_eq!(stdout_string(&mut child).await, "custom-name\nargv\n");
+    scenarios::argv_and_argv0().await;
 }
 
 #[tokio::test]
 async fn cwd_is_the_childs_working_directory() {
-    let out = output(Command::new(FIXTURE).arg("cwd").current_dir("/usr")).await;
-    assert_eq!(out.trim(), "/usr");
-    // A relative program path resolves against the child's cwd, as execvp does.
-    let out = output(
-        Command::new("./bin/true")
-            .current_dir("/usr")
-            .stdout(Stdio::Pipe),
-    )
-    .await;
-    assert_eq!(out, "");
+    scenarios::cwd().await;
 }
 
 #[tokio::test]
 async fn env_inherits_by_default_and_an_explicit_env_replaces_it() {
-    std::env::set_var("CHILDPROC_TEST_INHERITED", "from-parent");
-    let out = output(
-        Command::new(FIXTURE)
-            .args(["env", "CHILDPROC_TEST_INHERITED", "EXTRA"])
-            .env("EXTRA", "1"),
-    )
-    .await;
-    assert_eq!(out, "CHILDPROC_TEST_INHERITED=from-parent\nEXTRA=1\n");
-
-    // Node's `env: {ONLY: 'x'}`: nothing else, not even PATH.
-    let out = output(
-        Command::new(FIXTURE)
-            .args(["env", "ONLY", "PATH", "CHILDPROC_TEST_INHERITED"])
-            .env_clear()
-            .env("ONLY", "x"),
-    )
-    .await;
-    assert_eq!(out, "ONLY=x\nPATH unset\nCHILDPROC_TEST_INHERITED unset\n");
-    let out = output(Command::new(FIXTURE).arg("env-count").env_clear()).await;
-    assert_eq!(out.trim(), "0");
-
-    let out = output(
-        Command::new(FIXTURE)
-            .args(["env", "CHILDPROC_TEST_INHERITED"])
-            .env_remove("CHILDPROC_TEST_INHERITED"),
-    )
-    .await;
-    assert_eq!(out, "CHILDPROC_TEST_INHERITED unset\n");
+    scenarios::env().await;
 }
 
 #[tokio::test]
@@ -97,70 +49,17 @@ async fn path_lookup_uses_the_given_env_else_the_default_path() {
 
 #[tokio::test]
 async fn shell_true_runs_through_bin_sh_and_a_shell_path_is_honoured() {
-    let mut child = Command::new("echo")
-        .args(["$((1+2))", "|", "tr", "3", "x"])
-        .shell(true)
-        .spawn()
-        .unwrap();
-    assert_eq!(child.spawnfile(), "/bin/sh");
-    assert_eq!(
-        child.spawnargs(),
-        ["/bin/sh", "-c", "echo $((1+2)) | tr 3 x"]
-    );
-    assert_eq!(stdout_string(&mut child).await, "x\n");
-
-    let out = output(Command::new("echo $0").shell_path("/bin/bash")).await;
-    assert_eq!(out, "/bin/bash\n");
+    scenarios::shell().await;
 }
 
 #[tokio::test]
 async fn uid_and_gid_drop_privileges() {
-    // SAFETY-free check that we can test this: the suite runs as root.
-    let out = output(Command::new(FIXTURE).arg("ids").uid(65534).gid(65534)).await;
-    assert_eq!(out.trim(), "uid=65534 gid=65534 groups=0");
-    let out = output(Command::new(FIXTURE).arg("ids").gid(123)).await;
-    assert!(out.starts_with("uid=0 gid=123 groups=0"), "{out}");
+    scenarios::uid_and_gid().await;
 }
 
 #[tokio::test]
 async fn timeout_kills_with_the_kill_signal() {
-    let child = Command::new(FIXTURE)
-        .args(["sleep", "30000"])
-        .timeout(Duration::from_millis(100))
-        .spawn()
-        .unwrap();
-    assert_eq!(
-        guard(child.closed()).await.unwrap().signal(),
-        Some(Signal::SIGTERM)
-    );
-    assert_eq!(
-        timeline(&child).await,
-        ["spawn", "exit signal SIGTERM", "close signal SIGTERM"]
-    );
-
-    let child = Command::new(FIXTURE)
-        .args(["sleep", "30000"])
-        .timeout(Duration::from_millis(100))
-        .kill_signal("SIGINT")
-        .spawn()
-        .unwrap();
-    assert_eq!(
-        guard(child.wait()).await.unwrap().signal(),
-        Some(Signal::SIGINT)
-    );
-    assert!(
-        child.killed(),
-        "a timeout kill counts as killed, as in Node"
-    );
-
-    // A child that exits first is not killed.
-    let child = Command::new(FIXTURE)
-        .args(["exit", "0"])
-        .timeout(Duration::from_secs(60))
-        .spawn()
-        .unwrap();
-    assert!(guard(child.wait()).await.unwrap().success());
-    assert!(!child.killed());
+    scenarios::timeout().await;
 }
 
 #[tokio::test]

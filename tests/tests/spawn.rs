@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use childproc::{Command, Signal, Stdio, StdioShorthand};
 mod common;
+mod scenarios;
 use common::{guard, stdout_string, timeline, FIXTURE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -27,28 +28,7 @@ async fn stdout_and_exit_code_of_a_real_program() {
 
 #[tokio::test]
 async fn the_child_gets_exactly_the_configured_fds() {
-    // Default stdio: 0, 1, 2 and nothing else, whatever the test harness has open.
-    let _leak_candidate = std::fs::File::open("/proc/self/status").unwrap();
-    let mut child = Command::new(FIXTURE).arg("fds").spawn().unwrap();
-    assert_eq!(stdout_string(&mut child).await.trim(), "0 1 2");
-
-    // An extra pipe at fd 4 (Node's ['pipe', null, null, null, 'pipe']): fd 3 stays closed.
-    let mut child = Command::new(FIXTURE)
-        .arg("fds")
-        .fd(4, Stdio::Pipe)
-        .spawn()
-        .unwrap();
-    assert_eq!(stdout_string(&mut child).await.trim(), "0 1 2 4");
-
-    // A user fd given at fd 3 and fd 7 (Node's positive integers / streams).
-    let file = std::fs::File::open("/dev/zero").unwrap();
-    let mut child = Command::new(FIXTURE)
-        .arg("fds")
-        .fd(3, Stdio::dup(&file).unwrap())
-        .fd(7, file)
-        .spawn()
-        .unwrap();
-    assert_eq!(stdout_string(&mut child).await.trim(), "0 1 2 3 7");
+    scenarios::exact_fds().await;
 }
 
 #[tokio::test]
@@ -77,48 +57,17 @@ async fn events_come_in_nodes_order() {
 
 #[tokio::test]
 async fn kill_sighup_is_the_close_signal() {
-    // Node: grep.kill('SIGHUP'); 'close' reports signal SIGHUP.
-    let child = Command::new("grep").arg("ssh").spawn().unwrap();
-    assert!(child.kill(Signal::SIGHUP));
-    assert!(child.killed());
-    let status = guard(child.closed()).await.unwrap();
-    assert_eq!(status.signal(), Some(Signal::SIGHUP));
-    assert_eq!(status.code(), None);
-    assert_eq!(child.signal_code(), Some(Signal::SIGHUP));
-    assert_eq!(
-        timeline(&child).await,
-        ["spawn", "exit signal SIGHUP", "close signal SIGHUP"]
-    );
-    // Killing an exited child is not an error: false, and no Error event.
-    assert!(!child.kill(Signal::SIGTERM));
-    assert_eq!(timeline(&child).await.len(), 3);
+    scenarios::kill_sighup().await;
 }
 
 #[tokio::test]
 async fn signals_are_reset_in_the_child() {
-    // grep, not the fixture: a Rust program ignores SIGPIPE itself at startup.
-    let mut child = Command::new("grep")
-        .args(["^Sig[BI]", "/proc/self/status"])
-        .spawn()
-        .unwrap();
-    let out = stdout_string(&mut child).await;
-    assert!(out.contains("SigBlk:\t0000000000000000"), "{out}");
-    assert!(out.contains("SigIgn:\t0000000000000000"), "{out}");
+    scenarios::signals_reset().await;
 }
 
 #[tokio::test]
 async fn detached_children_lead_a_new_session() {
-    let mut child = Command::new(FIXTURE)
-        .arg("sid")
-        .detached(true)
-        .spawn()
-        .unwrap();
-    let pid = child.pid();
-    let out = stdout_string(&mut child).await;
-    assert_eq!(out.trim(), format!("pid={pid} sid={pid} pgid={pid}"));
-    let mut attached = Command::new(FIXTURE).arg("sid").spawn().unwrap();
-    let out = stdout_string(&mut attached).await;
-    assert!(!out.contains(&format!("sid={}", attached.pid())), "{out}");
+    scenarios::detached().await;
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 fn main() {
+    same_engine_as_the_test();
     let args: Vec<String> = std::env::args().collect();
     let role = args.get(1).map(String::as_str).unwrap_or("");
     let rest = &args[2.min(args.len())..];
@@ -152,6 +153,20 @@ fn main() {
             std::process::exit(2);
         }
     }
+}
+
+/// Roles that spawn children of their own use the engine the test process uses: the test
+/// names it in `CHILDPROC_FIXTURE_ENGINE` (see `tests/tests/scenarios`).
+fn same_engine_as_the_test() {
+    let Some(engine) = std::env::var_os("CHILDPROC_FIXTURE_ENGINE") else {
+        return;
+    };
+    childproc::__force_portable_engine(engine == "fork");
+    assert_eq!(
+        childproc::__engine_stats().0,
+        engine,
+        "the fixture cannot use the test's engine"
+    );
 }
 
 /// The fds open in this process, sorted, without the one reading the directory.
