@@ -22,7 +22,8 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  ci                 cargo fmt --check, cargo clippy -D warnings, cargo test (stops at the first failure)
+  ci                 cargo fmt --check, cargo clippy -D warnings (also for macOS and FreeBSD,
+                     adding their targets with rustup), cargo test (stops at the first failure)
   bench [--quick] [SECTION..]
                      benchmarks vs tokio::process, std::process and Node.js;
                      writes docs/benchmarks.md (--quick: 10x fewer iterations;
