@@ -208,3 +208,54 @@ async fn inside_a_multi_thread_runtime_it_neither_panics_nor_deadlocks() {
     assert_eq!(r.status, Some(2));
     assert!(common::guard(child.wait()).await.unwrap().success());
 }
+
+/// Runs `f` on a thread and fails the test if it has not returned within 30 s (a hang).
+fn within_guard<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(common::GUARD)
+        .expect("the blocking call hung")
+}
+
+#[test]
+fn a_timeout_can_escalate_to_sigkill_for_the_child_and_its_whole_group() {
+    // The child ignores SIGTERM: without escalation spawnSync would wait 30 s for it.
+    let r = within_guard(|| {
+        spawn_sync(FIXTURE, ["ignore-term", "30000"])
+            .timeout(Duration::from_millis(200))
+            .escalate_after(Duration::from_millis(100))
+            .run()
+    });
+    assert_eq!(
+        (r.error, r.status, r.signal),
+        (Some(SyncFailure::Timeout), None, Some(Signal::SIGKILL))
+    );
+
+    // The manual's `sh -c` grandchild, ignoring SIGTERM too: the group gets SIGTERM, then
+    // SIGKILL after the grace period, and the run returns once the grandchild let go of
+    // stdout.
+    let script = format!("{FIXTURE} ignore-term 30000 & echo $!; wait");
+    let err = within_guard(move || {
+        exec_file_sync("sh", ["-c", &script])
+            .process_group(0)
+            .kill_group(true)
+            .timeout(Duration::from_millis(300))
+            .escalate_after(Duration::from_millis(100))
+            .encoding("utf8")
+            .run()
+            .unwrap_err()
+    });
+    assert_eq!(err.reason, ExecSyncFailure::Timeout);
+    let out = err.result.stdout.unwrap().to_string();
+    let grandchild = out
+        .lines()
+        .find_map(|l| l.trim().parse::<u32>().ok())
+        .expect("the grandchild's pid");
+    let stat = std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default();
+    assert!(
+        stat.is_empty() || stat.contains(") Z"),
+        "the grandchild survived: {stat}"
+    );
+}

@@ -475,6 +475,11 @@ impl Command {
         self.timeout
     }
 
+    /// Whether policy kills go to the whole group, and the escalation grace period.
+    pub(crate) fn get_kill_policy(&self) -> (bool, Option<Duration>) {
+        (self.kill_group, self.escalate_after)
+    }
+
     /// Whether `fd` was configured explicitly (the sync exec variants echo stderr only when
     /// it was not).
     pub(crate) fn has_stdio(&self, fd: i32) -> bool {

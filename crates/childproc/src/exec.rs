@@ -99,19 +99,7 @@ impl Exec {
         &mut self.cmd
     }
 
-    forward! {
-        /// `detached`: a new session (setsid).
-        detached(on: bool);
-        /// A process group for the child (`0`: a new one it leads).
-        process_group(pgid: i32);
-        /// Timeout, abort and overflow kills go to the whole process group.
-        kill_group(on: bool);
-        /// SIGKILL after this grace period if the kill signal did not end the child
-        /// ([`ExecError::escalated`] tells).
-        escalate_after(grace: std::time::Duration);
-        /// SIGKILL the child if this process dies.
-        kill_on_parent_death(on: bool);
-    }
+    termination_options!();
 
     /// `signal`: cancel the token to kill the child; the error says [`ExecFailure::Aborted`].
     pub fn abort_signal(mut self, token: CancellationToken) -> Self {

@@ -72,6 +72,25 @@ macro_rules! runner_options {
     };
 }
 
+/// The process-group and termination options beyond Node's, shared by the runner builders
+/// (exec and the sync trio); they need `command_mut`.
+macro_rules! termination_options {
+    () => {
+        forward! {
+            /// `detached`: a new session (setsid).
+            detached(on: bool);
+            /// A process group for the child (`0`: a new one it leads).
+            process_group(pgid: i32);
+            /// Timeout, abort and overflow kills go to the whole process group.
+            kill_group(on: bool);
+            /// SIGKILL after this grace period if the kill signal did not end the child.
+            escalate_after(grace: std::time::Duration);
+            /// SIGKILL the child if this process dies.
+            kill_on_parent_death(on: bool);
+        }
+    };
+}
+
 mod child;
 mod command;
 mod encoding;

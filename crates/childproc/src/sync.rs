@@ -116,6 +116,7 @@ impl SpawnSync {
     }
 
     runner_options!();
+    termination_options!();
 
     fn command_mut(&mut self) -> &mut Command {
         &mut self.cmd
@@ -147,10 +148,12 @@ impl SpawnSync {
     }
 
     /// Runs the child to completion: returns once it has exited and its pipes have closed
-    /// (after a timeout too: a child that ignores the kill signal is waited for, as in Node).
+    /// (after a timeout too: a child that ignores the kill signal is waited for, as in Node,
+    /// unless [`escalate_after`](Self::escalate_after) sends SIGKILL after a grace period).
     pub fn run(mut self) -> SpawnSyncResult {
         let echo = self.echo_stderr && !self.cmd.has_stdio(2);
         let timeout = self.cmd.get_timeout();
+        let (group, grace) = self.cmd.get_kill_policy();
         let launched = match self.cmd.launch() {
             Ok(l) => l,
             Err(e) => {
@@ -168,7 +171,18 @@ impl SpawnSync {
                 }
             }
         };
-        let run = Run::drive(launched, self.input.take(), self.max_buffer, timeout);
+        let policy = KillPolicy {
+            signal: launched.kill_signal,
+            group,
+            grace,
+        };
+        let run = Run::drive(
+            launched,
+            self.input.take(),
+            self.max_buffer,
+            timeout,
+            policy,
+        );
         if echo {
             if let Some((_, bytes)) = run.outputs.iter().find(|(fd, _)| *fd == 2) {
                 let _ = io::stderr().write_all(bytes);
@@ -225,13 +239,10 @@ impl Run {
         input: Option<Vec<u8>>,
         max: usize,
         timeout: Option<Duration>,
+        policy: KillPolicy,
     ) -> Run {
-        let Launched {
-            process,
-            ends,
-            kill_signal,
-            ..
-        } = launched;
+        let Launched { process, ends, .. } = launched;
+        let mut killer = Killer::new(&process, policy);
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut stdin: Option<File> = None;
         let mut readers = Vec::new();
@@ -258,9 +269,6 @@ impl Run {
         let input = input.unwrap_or_default();
         let mut written = 0;
         let (mut timed_out, mut overflow) = (false, None);
-        let kill = |process: &Process| {
-            let _ = process.signal(kill_signal.as_raw());
-        };
         let mut poll = PollSet::default();
         let mut chunk = vec![0u8; 64 * 1024];
         loop {
@@ -273,18 +281,19 @@ impl Run {
             if idx.iter().all(Option::is_none) && stdin_idx.is_none() {
                 break;
             }
-            let wait = if timed_out {
-                None
-            } else {
-                deadline.map(|d| d.saturating_duration_since(Instant::now()))
-            };
-            if poll.wait(wait).is_err() {
+            let now = Instant::now();
+            let wake = earliest(deadline.filter(|_| !timed_out), killer.escalate_if_due(now));
+            if poll
+                .wait(wake.map(|w| w.saturating_duration_since(now)))
+                .is_err()
+            {
                 break;
             }
             if !timed_out && deadline.is_some_and(|d| Instant::now() >= d) {
                 timed_out = true;
-                kill(&process);
+                killer.kill();
             }
+            killer.escalate_if_due(Instant::now());
             if let (Some(i), Some(w)) = (stdin_idx, stdin.as_mut()) {
                 if poll.ready(i) {
                     match w.write(&input[written..]) {
@@ -321,7 +330,7 @@ impl Run {
                                     } else {
                                         StdStream::Stdout
                                     });
-                                    kill(&process);
+                                    killer.kill();
                                 }
                                 break;
                             }
@@ -337,14 +346,7 @@ impl Run {
             }
         }
         drop(stdin);
-        let status = wait_with_deadline(
-            &process,
-            if timed_out { None } else { deadline },
-            &mut || {
-                timed_out = true;
-                kill(&process);
-            },
-        );
+        let status = reap(&mut killer, deadline.filter(|_| !timed_out), &mut timed_out);
         let failure = match (overflow, timed_out) {
             (Some(s), _) => Some(SyncFailure::MaxBuffer(s)),
             (None, true) => Some(SyncFailure::Timeout),
@@ -359,30 +361,112 @@ impl Run {
     }
 }
 
-/// Reaps the child, calling `on_deadline` once if it is still running at `deadline`.
-fn wait_with_deadline(
-    process: &Process,
-    deadline: Option<Instant>,
-    on_deadline: &mut dyn FnMut(),
-) -> RawStatus {
-    if let Some(deadline) = deadline {
-        loop {
-            if let Ok(Some(s)) = process.try_wait() {
-                return s;
+/// How a blocking run ends a child: the kill signal (on timeout or overflow), to the child
+/// or its whole group, then SIGKILL after a grace period if one is set.
+#[derive(Debug, Clone, Copy)]
+struct KillPolicy {
+    signal: Signal,
+    group: bool,
+    grace: Option<Duration>,
+}
+
+/// The kills of one blocking run, and the escalation timer.
+struct Killer<'a> {
+    process: &'a Process,
+    policy: KillPolicy,
+    escalate_at: Option<Instant>,
+    escalated: bool,
+}
+
+impl<'a> Killer<'a> {
+    fn new(process: &'a Process, policy: KillPolicy) -> Self {
+        Killer {
+            process,
+            policy,
+            escalate_at: None,
+            escalated: false,
+        }
+    }
+
+    fn send(&self, signal: i32) {
+        // Undeliverable (the child is gone) is fine here: it is what we wanted.
+        let _ = if self.policy.group {
+            self.process.signal_group(signal)
+        } else {
+            self.process.signal(signal)
+        };
+    }
+
+    /// The policy kill; arms the escalation timer the first time.
+    fn kill(&mut self) {
+        self.send(self.policy.signal.as_raw());
+        if self.escalate_at.is_none() {
+            self.escalate_at = self.policy.grace.map(|g| Instant::now() + g);
+        }
+    }
+
+    /// Sends SIGKILL once the grace period is over; otherwise returns when it will be.
+    fn escalate_if_due(&mut self, now: Instant) -> Option<Instant> {
+        match self.escalate_at {
+            Some(at) if !self.escalated && now >= at => {
+                self.send(libc::SIGKILL);
+                self.escalated = true;
+                None
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                on_deadline();
-                break;
+            Some(at) if !self.escalated => Some(at),
+            _ => None,
+        }
+    }
+
+    /// A group SIGKILL is still ahead: the leader must stay unreaped until then, since its pid
+    /// is the group's id and must not be reused before the group is signalled.
+    fn holds_group(&self) -> bool {
+        self.policy.group && self.escalate_at.is_some() && !self.escalated
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Reaps the child. At `deadline` (the timeout, if it has not fired yet) it sets `timed_out`
+/// and kills; an armed escalation sends SIGKILL when due, the group's leader staying unreaped
+/// until then.
+fn reap(killer: &mut Killer<'_>, mut deadline: Option<Instant>, timed_out: &mut bool) -> RawStatus {
+    let process = killer.process;
+    loop {
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            deadline = None;
+            *timed_out = true;
+            killer.kill();
+        }
+        let escalation = killer.escalate_if_due(now);
+        let exited = if killer.holds_group() {
+            process.has_exited().unwrap_or(true)
+        } else {
+            match process.try_wait() {
+                Ok(Some(status)) => return status,
+                Ok(None) => false,
+                Err(_) => break,
             }
-            match process.pidfd() {
-                Some(fd) => {
-                    let mut poll = PollSet::default();
-                    poll.add(fd, true);
-                    let _ = poll.wait(Some(left));
-                }
-                None => std::thread::sleep(left.min(Duration::from_millis(5))),
+        };
+        let Some(wake) = earliest(deadline, escalation) else {
+            break;
+        };
+        let left = wake.saturating_duration_since(now);
+        match process.pidfd() {
+            // The leader is gone but its group's SIGKILL is not due: just wait for it.
+            _ if exited => std::thread::sleep(left),
+            Some(fd) => {
+                let mut poll = PollSet::default();
+                poll.add(fd, true);
+                let _ = poll.wait(Some(left));
             }
+            None => std::thread::sleep(left.min(Duration::from_millis(5))),
         }
     }
     process.wait_blocking().unwrap_or(RawStatus::Exited(-1))
@@ -401,6 +485,7 @@ impl ExecSync {
     }
 
     runner_options!();
+    termination_options!();
 
     fn command_mut(&mut self) -> &mut Command {
         &mut self.0.cmd
