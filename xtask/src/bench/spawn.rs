@@ -128,6 +128,12 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
     let table = table(&rows);
     let spread = spread_table(&rows);
     println!("\n{}\n{}", table.render(), spread.render());
+    let pairs: Vec<(usize, Paired)> = CONCURRENCY
+        .into_iter()
+        .map(|c| Ok((c, paired(&rt, spawns, c)?)))
+        .collect::<Result<_, BoxError>>()?;
+    let paired_table = paired_table(&pairs);
+    println!("{}", paired_table.render());
     let node_note = match &env.node {
         Some(n) => format!(
             "and\n\
@@ -153,14 +159,92 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
          - Node.js: `child_process.spawn('{PROGRAM}', [], {{ stdio: 'ignore' }})` until `'exit'`\n\n\
          Spawns per second; a ratio is childproc's rate divided by the peer's.\n\n{}\n\
          The spread of the rounds (slowest–fastest spawns/s), to judge how much a ratio\n\
-         near 1 means on this machine:\n\n{}",
+         near 1 means on this machine:\n\n{}\n\
+         ### childproc and tokio::process, paired\n\n\
+         Rounds that far apart make a ratio near 1 a coin toss, so childproc and\n\
+         tokio::process are also measured *paired*: each loop alternates the two spawn by\n\
+         spawn ({spawns} of each, concurrency 1 and 8 on the same runtime), so any load hits\n\
+         both alike. The table gives the mean wall time of one spawn-and-wait each; the\n\
+         ratio is tokio's time divided by childproc's (above 1: childproc is faster).\n\n{}",
         table.render(),
-        spread.render()
+        spread.render(),
+        paired_table.render()
     );
     Ok(Section {
         name: "spawn",
         body,
     })
+}
+
+/// Paired timing of childproc and tokio::process: total wall time of each one's spawns.
+struct Paired {
+    childproc: std::time::Duration,
+    tokio: std::time::Duration,
+    each: u64,
+}
+
+/// Runs `n` spawn-and-waits of each of childproc and tokio::process from `concurrency` tasks,
+/// each task alternating the two, timing every spawn.
+fn paired(rt: &tokio::runtime::Runtime, n: u64, concurrency: usize) -> Result<Paired, BoxError> {
+    use std::time::Duration;
+    rt.block_on(async move {
+        let next = std::sync::Arc::new(AtomicU64::new(0));
+        let tasks: Vec<_> = (0..concurrency)
+            .map(|_| {
+                let next = next.clone();
+                tokio::spawn(async move {
+                    let (mut ours, mut theirs) = (Duration::ZERO, Duration::ZERO);
+                    while next.fetch_add(1, Ordering::Relaxed) < n {
+                        let t = Instant::now();
+                        childproc_once().await?;
+                        ours += t.elapsed();
+                        let t = Instant::now();
+                        tokio_once().await?;
+                        theirs += t.elapsed();
+                    }
+                    Ok::<_, BoxError>((ours, theirs))
+                })
+            })
+            .collect();
+        let mut total = Paired {
+            childproc: Duration::ZERO,
+            tokio: Duration::ZERO,
+            each: n,
+        };
+        for task in tasks {
+            let (ours, theirs) = task.await??;
+            total.childproc += ours;
+            total.tokio += theirs;
+        }
+        Ok(total)
+    })
+}
+
+/// The paired results: mean time per spawn-and-wait, and tokio's over childproc's.
+fn paired_table(pairs: &[(usize, Paired)]) -> Table {
+    let micros =
+        |d: std::time::Duration, n: u64| format!("{:.0} µs", d.as_secs_f64() * 1e6 / n as f64);
+    Table {
+        header: [
+            "Concurrency",
+            "childproc (mean per spawn)",
+            "tokio::process",
+            "tokio ÷ childproc",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows: pairs
+            .iter()
+            .map(|(c, p)| {
+                vec![
+                    c.to_string(),
+                    micros(p.childproc, p.each),
+                    micros(p.tokio, p.each),
+                    format!("{:.2}×", p.tokio.as_secs_f64() / p.childproc.as_secs_f64()),
+                ]
+            })
+            .collect(),
+    }
 }
 
 /// The results as a table: one row per concurrency.
