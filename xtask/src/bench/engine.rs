@@ -401,7 +401,7 @@ fn measure(
 }
 
 /// The stdout of `cmd`; a failure is an error carrying stderr.
-fn output(cmd: &mut StdCommand, what: &str) -> Result<String, BoxError> {
+pub(super) fn output(cmd: &mut StdCommand, what: &str) -> Result<String, BoxError> {
     let out = cmd
         .stdin(std::process::Stdio::null())
         .output()

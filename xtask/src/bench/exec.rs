@@ -771,20 +771,10 @@ async fn tokio_once() -> Result<(), BoxError> {
 /// own warm-up).
 fn raw_sh_rate(exe: Option<&Path>, n: u64, concurrency: usize) -> Result<Rate, BoxError> {
     let exe = exe.ok_or("rawspawn was not built")?;
-    let out = std::process::Command::new(exe)
-        .args(["posix_spawn", "sh"])
-        .args([n, WARMUP, concurrency as u64, 0].map(|v| v.to_string()))
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run rawspawn: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "rawspawn sh: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )
-        .into());
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["posix_spawn", "sh"])
+        .args([n, WARMUP, concurrency as u64, 0].map(|v| v.to_string()));
+    let text = super::engine::output(&mut cmd, "rawspawn sh")?;
     let count = json_u64(&text, "spawns", "rawspawn")?;
     Ok(Rate {
         count,
