@@ -30,6 +30,7 @@ pub mod channel;
 pub mod codec;
 mod error;
 pub mod json;
+mod scan;
 pub mod serialization;
 mod sys;
 #[cfg(test)]
