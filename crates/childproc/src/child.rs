@@ -253,10 +253,13 @@ pub(crate) fn start_ipc(shared: &Arc<Shared>, mut channel: Channel<AnyCodec>) ->
     let (stop, done) = (CancellationToken::new(), CancellationToken::new());
     let (task_stop, task_done, shared) = (stop.clone(), done.clone(), shared.clone());
     tokio::spawn(async move {
+        // One stop future for the whole loop, not one per message.
+        let stopped = task_stop.cancelled_owned();
+        tokio::pin!(stopped);
         loop {
             tokio::select! {
                 biased;
-                () = task_stop.cancelled() => break,
+                () = &mut stopped => break,
                 next = channel.next() => match next {
                     Some(Ok(message)) => shared.hub.emit(Event::Message(message)),
                     Some(Err(e)) => {
@@ -475,8 +478,9 @@ impl ChildProcess {
 
     /// `subprocess.send(message)` without a callback: queues the message and returns Node's
     /// boolean — `false` on a closed channel (with an `Error` event, as Node) or when more
-    /// than 128 KiB wait to be written (queued anyway: slow down). A write that fails later
-    /// becomes an `Error` event. `Err` only for a message that cannot be encoded.
+    /// than 128 KiB wait to be written (queued anyway: slow down). A write that fails, during
+    /// the call (then the result is `false`) or later, becomes an `Error` event. `Err` only for
+    /// a message that cannot be encoded.
     pub fn send_nowait(&self, message: Value) -> Result<bool> {
         match &self.ipc {
             Some(ipc) if ipc.sender.connected() => Ok(ipc.sender.send_nowait(message)?),
