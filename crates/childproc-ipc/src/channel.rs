@@ -13,7 +13,16 @@
 //!
 //! Messages whose `cmd` is `NODE_` plus at least one character are Node's internal protocol
 //! and are never delivered as user messages.
+//!
+//! Node keeps a process alive while a channel is open and referenced (`channel.ref()` /
+//! `channel.unref()`). A Rust program has no event loop to keep alive, so the reference has
+//! one concrete meaning here: [`wait_referenced`] resolves once no channel of the process is
+//! open and referenced. A channel is referenced from its creation; [`Sender::unref`] /
+//! [`Channel::unref`] take it out, `ref_` puts it back, and it stops counting for good once
+//! it closes (either side disconnects, a write fails, or every handle is dropped). Whether a
+//! channel is referenced changes nothing else: messages flow either way.
 
+mod refs;
 mod sender;
 mod socket;
 
@@ -80,6 +89,34 @@ where
         self.rx = None;
         self.tx.close();
     }
+}
+
+impl<C> Channel<C> {
+    /// Node's `process.channel.ref()`: see [`Sender::ref_`].
+    pub fn ref_(&self) {
+        self.tx.ref_();
+    }
+
+    /// Node's `process.channel.unref()`: see [`Sender::unref`].
+    pub fn unref(&self) {
+        self.tx.unref();
+    }
+
+    /// Whether this channel counts for [`wait_referenced`]: open and not unref'd.
+    pub fn is_referenced(&self) -> bool {
+        self.tx.is_referenced()
+    }
+}
+
+/// Resolves once no IPC channel of this process is open and referenced: what Node's event
+/// loop waits for on account of its channels (`channel.ref()` / `unref()`).
+///
+/// In a child program this is "until the parent disconnects, unless the channel was
+/// unref'd": `childproc_ipc::wait_referenced().await` at the end of `main` keeps the
+/// program running as long as a Node child with a `'message'` listener would. In a parent,
+/// `childproc::wait_referenced()` waits for this as well as for its referenced children.
+pub async fn wait_referenced() {
+    refs::wait().await;
 }
 
 /// True for Node's internal messages: an object whose `cmd` is a string `NODE_` + ≥ 1 char.

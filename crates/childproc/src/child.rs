@@ -77,14 +77,22 @@ impl fmt::Display for ExitStatus {
 static REFERENCED: AtomicUsize = AtomicUsize::new(0);
 static REFERENCED_CHANGED: Notify = Notify::const_new();
 
-/// Resolves once every *referenced* child has closed — the Rust counterpart of Node's event
-/// loop staying alive for its children. A child is referenced from spawn until `Close`,
-/// unless [`ChildProcess::unref`] was called; [`ChildProcess::ref_`] restores it.
+/// Resolves once every *referenced* child has closed and every *referenced* IPC channel has
+/// disconnected — the Rust counterpart of Node's event loop staying alive for its children
+/// and their channels. A child is referenced from spawn until `Close`, unless
+/// [`ChildProcess::unref`] was called; [`ChildProcess::ref_`] restores it. A channel is
+/// referenced while it is connected unless its handle ([`ChildProcess::channel`]) was
+/// unref'd, so, as in Node, `child.unref()` alone does not stop the wait for a child whose
+/// channel is still open: unref the channel too, or disconnect it.
 pub async fn wait_referenced() {
     loop {
         let changed = REFERENCED_CHANGED.notified();
         if REFERENCED.load(Ordering::SeqCst) == 0 {
-            return;
+            childproc_ipc::wait_referenced().await;
+            if REFERENCED.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            continue;
         }
         changed.await;
     }
@@ -514,7 +522,10 @@ impl ChildProcess {
         }
     }
 
-    /// The IPC channel's sender (`subprocess.channel`), to send from other tasks.
+    /// The IPC channel's handle (`subprocess.channel`): its sender, to send from other tasks,
+    /// and its [`ref_`](Sender::ref_) / [`unref`](Sender::unref) (Node's
+    /// `subprocess.channel.ref()` / `.unref()`: whether [`wait_referenced`] waits for the
+    /// channel while it is connected).
     pub fn channel(&self) -> Option<&Sender<AnyCodec>> {
         self.ipc.as_ref().map(|ipc| &ipc.sender)
     }

@@ -26,6 +26,7 @@ use bytes::{Buf, BytesMut};
 use tokio::sync::{oneshot, Notify};
 use tokio_util::codec::Encoder;
 
+use super::refs;
 use super::socket::{RoomWait, Socket};
 use crate::error::IpcError;
 use crate::value::Value;
@@ -33,7 +34,9 @@ use crate::value::Value;
 /// Node's backpressure threshold: `send` returns `false` once this many bytes are queued.
 pub const BACKLOG_LIMIT: usize = 128 * 1024;
 
-/// The sending side of a [`Channel`](super::Channel); cheap to clone.
+/// The sending side of a [`Channel`](super::Channel); cheap to clone. It is also the
+/// channel's handle for [`ref_`](Self::ref_) / [`unref`](Self::unref) (Node's
+/// `channel.ref()` / `channel.unref()`).
 pub struct Sender<C> {
     pub(super) shared: Arc<TxShared<C>>,
 }
@@ -50,8 +53,10 @@ impl<C> Clone for Sender<C> {
 pub(super) struct TxShared<C> {
     state: Mutex<TxState<C>>,
     /// Whether the channel is open: cleared by `close`, a failed write, or the reader
-    /// seeing the end of the stream.
+    /// seeing the end of the stream. Changed only under `referenced`'s lock.
     open: AtomicBool,
+    /// Whether the channel counts for [`wait_referenced`](super::wait_referenced) while open.
+    referenced: Mutex<bool>,
     /// Wakes the writer task.
     wake: Arc<Notify>,
     /// A failure of a `send_nowait` write, kept for [`Sender::take_error`].
@@ -194,6 +199,7 @@ fn copy_io_error(e: &io::Error) -> io::Error {
 
 impl<C> TxShared<C> {
     pub(super) fn new(socket: Arc<Socket>, codec: C) -> Arc<Self> {
+        refs::add();
         Arc::new(TxShared {
             state: Mutex::new(TxState {
                 codec,
@@ -207,6 +213,7 @@ impl<C> TxShared<C> {
                 closing: false,
             }),
             open: AtomicBool::new(true),
+            referenced: Mutex::new(true),
             wake: Arc::new(Notify::new()),
             error: Mutex::new(None),
             hook: Mutex::new(None),
@@ -229,9 +236,32 @@ impl<C> TxShared<C> {
         self.open.load(Ordering::SeqCst)
     }
 
-    /// Marks the channel closed: no more sends.
+    /// Marks the channel closed (no more sends; it stops counting for `wait_referenced`).
     pub(super) fn shut(&self) {
-        self.open.store(false, Ordering::SeqCst);
+        let referenced = self.referenced.lock().unwrap_or_else(|e| e.into_inner());
+        if self.open.swap(false, Ordering::SeqCst) && *referenced {
+            refs::remove();
+        }
+    }
+
+    fn set_referenced(&self, want: bool) {
+        let mut referenced = self.referenced.lock().unwrap_or_else(|e| e.into_inner());
+        if *referenced == want {
+            return;
+        }
+        *referenced = want;
+        if self.open.load(Ordering::SeqCst) {
+            if want {
+                refs::add();
+            } else {
+                refs::remove();
+            }
+        }
+    }
+
+    fn is_referenced(&self) -> bool {
+        let referenced = self.referenced.lock().unwrap_or_else(|e| e.into_inner());
+        *referenced && self.open.load(Ordering::SeqCst)
     }
 
     /// Hands the failures of unawaited frames to the hook (one call per frame), or keeps
@@ -249,7 +279,8 @@ impl<C> TxShared<C> {
 }
 
 impl<C> Drop for TxShared<C> {
-    /// The last handle is gone: the writer task ends.
+    /// The last handle is gone: the channel stops counting for `wait_referenced`, and the
+    /// writer task ends.
     fn drop(&mut self) {
         self.shut();
         self.wake.notify_one();
@@ -385,6 +416,26 @@ where
             drop(st);
             self.shared.wake.notify_one();
         }
+    }
+}
+
+impl<C> Sender<C> {
+    /// Node's `channel.ref()`: the channel counts again for
+    /// [`wait_referenced`](super::wait_referenced) while it is open.
+    pub fn ref_(&self) {
+        self.shared.set_referenced(true);
+    }
+
+    /// Node's `channel.unref()`: [`wait_referenced`](super::wait_referenced) no longer waits
+    /// for this channel. Messages still flow both ways.
+    pub fn unref(&self) {
+        self.shared.set_referenced(false);
+    }
+
+    /// Whether the channel counts for [`wait_referenced`](super::wait_referenced): it is
+    /// open and not unref'd.
+    pub fn is_referenced(&self) -> bool {
+        self.shared.is_referenced()
     }
 }
 
