@@ -23,6 +23,7 @@ use super::doc::Section;
 use super::{json_u64, rotation, Env, Options, Rate};
 use crate::BoxError;
 
+mod affinity;
 mod children;
 mod peers;
 mod report;
@@ -202,9 +203,6 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
         env,
         xtask: std::env::current_exe()?,
         plan,
-        rt: tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?,
     };
     let pairs: Vec<Pair> = Pair::ALL
         .into_iter()
@@ -212,21 +210,87 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
         .collect();
     println!(
         "ipc: {} rounds; per pair and round {} round trips ({} untimed first), {} messages of \
-         {SMALL_SIZE} B and {} of {BIG_SIZE} B each way\n",
+         {SMALL_SIZE} B and {} of {BIG_SIZE} B each way; then the round trips again with \
+         every process on one CPU\n",
         plan.rounds, plan.round_trips, plan.warmup, plan.small, plan.big
     );
     let started = Instant::now();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let workers = rt.metrics().num_workers();
+    let free = measure_rounds(&ctx, &pairs, plan, &rt, "")?;
+    drop(rt);
+    // The same round trips with the parent, its runtime's threads and every child pinned
+    // to one CPU: no wake-up has to cross to another (possibly sleeping) CPU, so this
+    // measures the software, where the free run also measures the machine's scheduler.
+    let one_cpu = std::thread::scope(|s| {
+        s.spawn(|| -> Result<Option<Results>, BoxError> {
+            let cpu = match affinity::pin_current_thread() {
+                Ok(cpu) => cpu,
+                Err(e) => {
+                    println!("note: cannot pin to one CPU ({e}); one-CPU round trips skipped\n");
+                    return Ok(None);
+                }
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let only_round_trips = Plan {
+                small: 0,
+                big: 0,
+                ..plan
+            };
+            let label = format!(" (CPU {cpu} only)");
+            measure_rounds(&ctx, &pairs, only_round_trips, &rt, &label).map(Some)
+        })
+        .join()
+        .map_err(|_| "the one-CPU measuring thread panicked")?
+    })?;
+    println!(
+        "ipc: measured in {:.0} s\n",
+        started.elapsed().as_secs_f64()
+    );
+
+    // The raw pairs only do round trips.
+    let messaging: Vec<Pair> = pairs
+        .iter()
+        .copied()
+        .filter(|p| !matches!(p, Pair::Raw | Pair::TokioRaw))
+        .collect();
+    let tables = report::Tables {
+        round_trips_one_cpu: one_cpu.as_ref().map(|r| r.round_trip_table(&pairs)),
+        round_trips: free.round_trip_table(&pairs),
+        out: free.one_way_table(&messaging, Metric::SmallOut, Metric::BigOut),
+        inward: free.one_way_table(&messaging, Metric::SmallIn, Metric::BigIn),
+        spreads: free.spread_table(&pairs, one_cpu.as_ref()),
+    };
+    println!("{}", tables.render_plain());
+    Ok(Section {
+        name: "ipc",
+        body: report::body(&ctx, &free, one_cpu.as_ref(), workers, &tables),
+    })
+}
+
+/// Every pair, `plan.rounds` times in a rotating order, on `rt`; prints each round.
+fn measure_rounds(
+    ctx: &Ctx<'_>,
+    pairs: &[Pair],
+    plan: Plan,
+    rt: &Runtime,
+    label: &str,
+) -> Result<Results, BoxError> {
     let mut results = Results::new();
     for round in 0..plan.rounds {
-        for pair in rotation(&pairs, round) {
-            let sample = measure(&ctx, pair)?;
+        for pair in rotation(pairs, round) {
+            let sample = measure(ctx, pair, plan, rt)?;
             let shown: Vec<String> = Metric::ALL
                 .iter()
                 .zip(&sample)
                 .filter_map(|(m, r)| r.map(|r| format!("{} {:.0}/s", m.key(), r.per_sec())))
                 .collect();
             println!(
-                "  round {}: {:<36} {}",
+                "  round {}{label}: {:<36} {}",
                 round + 1,
                 pair.name(),
                 shown.join(", ")
@@ -234,38 +298,8 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
             results.add(pair, &sample);
         }
     }
-    println!(
-        "ipc: measured in {:.0} s\n",
-        started.elapsed().as_secs_f64()
-    );
-
-    let workers = ctx.rt.metrics().num_workers();
-    let round_trips = results.round_trip_table(&pairs);
-    // The raw pairs only do round trips.
-    let messaging: Vec<Pair> = pairs
-        .iter()
-        .copied()
-        .filter(|p| !matches!(p, Pair::Raw | Pair::TokioRaw))
-        .collect();
-    let out = results.one_way_table(&messaging, Metric::SmallOut, Metric::BigOut);
-    let inward = results.one_way_table(&messaging, Metric::SmallIn, Metric::BigIn);
-    let spreads = results.spread_table(&pairs);
-    println!(
-        "{}\n{}\n{}\n{}",
-        round_trips.render(),
-        out.render(),
-        inward.render(),
-        spreads.render()
-    );
-    Ok(Section {
-        name: "ipc",
-        body: report::body(
-            &ctx,
-            &results,
-            workers,
-            [&round_trips, &out, &inward, &spreads],
-        ),
-    })
+    println!();
+    Ok(results)
 }
 
 /// What measuring needs.
@@ -273,14 +307,12 @@ struct Ctx<'a> {
     env: &'a Env,
     /// This executable, forked as the Rust child.
     xtask: PathBuf,
+    /// The plan of the full measurement.
     plan: Plan,
-    /// The Rust parent's runtime.
-    rt: Runtime,
 }
 
-/// One round of one pair.
-fn measure(ctx: &Ctx<'_>, pair: Pair) -> Result<Sample, BoxError> {
-    let plan = ctx.plan;
+/// One round of one pair, the Rust parent on `rt`; metrics `plan` counts 0 of are skipped.
+fn measure(ctx: &Ctx<'_>, pair: Pair, plan: Plan, rt: &Runtime) -> Result<Sample, BoxError> {
     let serialization = match pair {
         Pair::RustLengthJson => Serialization::LengthJson,
         Pair::RustMsgPack => Serialization::MsgPack,
@@ -294,7 +326,7 @@ fn measure(ctx: &Ctx<'_>, pair: Pair) -> Result<Sample, BoxError> {
                 childproc::fork_exe(&ctx.xtask, ["bench-worker", "ipc-child"])
             };
             let fork = fork.serialization(serialization).kill_on_drop(true);
-            ctx.rt.block_on(async move {
+            rt.block_on(async move {
                 let child = fork.spawn()?;
                 let task = tokio::spawn(async move { peers::rust_parent(&child, plan).await });
                 tokio::time::timeout(GUARD, task)
@@ -321,7 +353,7 @@ fn measure(ctx: &Ctx<'_>, pair: Pair) -> Result<Sample, BoxError> {
             let rate = if pair == Pair::Raw {
                 peers::raw_round_trips(&ctx.xtask, plan)?
             } else {
-                peers::tokio_round_trips(ctx, plan)?
+                peers::tokio_round_trips(&ctx.xtask, plan, rt)?
             };
             sample[Metric::RoundTrips.index()] = Some(rate);
             Ok(sample)
@@ -336,6 +368,9 @@ fn parse_node(out: &str, plan: Plan) -> Result<Sample, BoxError> {
         let count = json_u64(out, metric.key(), "ipc.js")?;
         if count != metric.count(plan) {
             return Err(format!("ipc.js timed {count} {}", metric.key()).into());
+        }
+        if count == 0 {
+            continue;
         }
         let ns = json_u64(out, &format!("{}_ns", metric.key()), "ipc.js")?;
         sample[metric.index()] = Some(Rate {

@@ -106,9 +106,18 @@ impl Results {
         }
     }
 
-    /// The slowest and fastest round of every pair and metric.
-    pub(super) fn spread_table(&self, pairs: &[Pair]) -> Table {
+    /// The slowest and fastest round of every pair and metric, and of the one-CPU round
+    /// trips if measured.
+    pub(super) fn spread_table(&self, pairs: &[Pair], one_cpu: Option<&Results>) -> Table {
+        let cell = |rounds: &[Rate]| {
+            spread(rounds).map_or_else(dash, |(lo, hi)| {
+                format!("{:.0}–{:.0}", lo.per_sec(), hi.per_sec())
+            })
+        };
         let mut header = vec!["Pair".to_string()];
+        if one_cpu.is_some() {
+            header.push("round trips/s, one CPU".to_string());
+        }
         header.extend(
             [
                 "round trips/s",
@@ -125,15 +134,46 @@ impl Results {
                 .iter()
                 .map(|&p| {
                     let mut row = vec![p.name().to_string()];
-                    row.extend(Metric::ALL.map(|m| {
-                        spread(self.rounds(p, m)).map_or_else(dash, |(lo, hi)| {
-                            format!("{:.0}–{:.0}", lo.per_sec(), hi.per_sec())
-                        })
-                    }));
+                    if let Some(one_cpu) = one_cpu {
+                        row.push(cell(one_cpu.rounds(p, Metric::RoundTrips)));
+                    }
+                    row.extend(Metric::ALL.map(|m| cell(self.rounds(p, m))));
                     row
                 })
                 .collect(),
         }
+    }
+}
+
+/// The section's tables.
+pub(super) struct Tables {
+    /// Round trips with every process on one CPU, if that could be arranged.
+    pub(super) round_trips_one_cpu: Option<Table>,
+    /// Round trips, free to use every CPU.
+    pub(super) round_trips: Table,
+    /// One way, parent → child.
+    pub(super) out: Table,
+    /// One way, child → parent.
+    pub(super) inward: Table,
+    /// The spread of the rounds.
+    pub(super) spreads: Table,
+}
+
+impl Tables {
+    /// Every table, for the terminal.
+    pub(super) fn render_plain(&self) -> String {
+        [
+            self.round_trips_one_cpu.as_ref(),
+            Some(&self.round_trips),
+            Some(&self.out),
+            Some(&self.inward),
+            Some(&self.spreads),
+        ]
+        .into_iter()
+        .flatten()
+        .map(Table::render)
+        .collect::<Vec<_>>()
+        .join("\n")
     }
 }
 
@@ -144,9 +184,10 @@ fn dash() -> String {
 /// The Markdown of the section.
 pub(super) fn body(
     ctx: &Ctx<'_>,
-    results: &Results,
+    free: &Results,
+    one_cpu: Option<&Results>,
     workers: usize,
-    tables: [&Table; 4],
+    tables: &Tables,
 ) -> String {
     let p = ctx.plan;
     let node = ctx
@@ -154,15 +195,44 @@ pub(super) fn body(
         .node
         .as_ref()
         .map_or("not found", |n| n.version.as_str());
-    let [round_trips, out, inward, spreads] = tables;
-    let vs = |pair: Pair, other: Pair, m: Metric| results.ratio(pair, other, m);
     let rust = [Pair::RustJson, Pair::RustLengthJson, Pair::RustMsgPack];
-    let against = |other: Pair, m: Metric| {
+    let against = |results: &Results, other: Pair, m: Metric| {
         rust.iter()
             .zip(["json", "json-length", "msgpack"])
-            .map(|(&pair, name)| format!("{name} {}", vs(pair, other, m)))
+            .map(|(&pair, name)| format!("{name} {}", results.ratio(pair, other, m)))
             .collect::<Vec<_>>()
             .join(", ")
+    };
+    let rt = Metric::RoundTrips;
+    let (one_cpu_table, one_cpu_targets) = match (one_cpu, &tables.round_trips_one_cpu) {
+        (Some(results), Some(table)) => (
+            format!(
+                "Every process on one CPU (the parent, its runtime's threads and the child \
+                 pinned\nwith `sched_setaffinity`): no wake-up crosses to another, possibly \
+                 sleeping, CPU, so\nthis measures the software. Fresh children, {} round \
+                 trips per pair and round.\n\n{}\n\
+                 Free to use both CPUs (the same children as the one-way runs below):\n\n",
+                p.round_trips,
+                table.render()
+            ),
+            format!(
+                "- Rust ↔ Rust ÷ raw socketpair ≥ 0.85×: one CPU {}; both CPUs {}\n\
+                 - Rust ↔ Rust ÷ Node ↔ Node json ≈ 1.8×: one CPU {}; both CPUs {}\n",
+                against(results, Pair::Raw, rt),
+                against(free, Pair::Raw, rt),
+                against(results, Pair::NodeJson, rt),
+                against(free, Pair::NodeJson, rt),
+            ),
+        ),
+        _ => (
+            String::new(),
+            format!(
+                "- Rust ↔ Rust ÷ raw socketpair ≥ 0.85×: {}\n\
+                 - Rust ↔ Rust ÷ Node ↔ Node json ≈ 1.8×: {}\n",
+                against(free, Pair::Raw, rt),
+                against(free, Pair::NodeJson, rt),
+            ),
+        ),
     };
     format!(
         "## IPC\n\n\
@@ -195,31 +265,31 @@ pub(super) fn body(
            current-thread runtime): what any channel on a tokio reactor starts from\n\n\
          {} rounds; the rounds interleave the pairs in a rotating order and each table shows\n\
          the median round. These numbers come from a 2-core virtual machine shared with other\n\
-         work, and will be re-measured on a quiet machine. Round trips there swing by up to 10×\n\
-         from one minute to the next for every pair alike (how fast a sleeping virtual CPU is\n\
-         woken up), so only the ratios within one run mean anything.\n\n\
-         ### Round trips\n\n{}\n\
-         Targets: Rust ↔ Rust ÷ raw socketpair ≥ 0.85× ({}); ÷ Node ↔ Node json ≈ 1.8×\n\
-         ({}). A round trip costs each side of a childproc channel one `epoll_wait`, one\n\
-         `recv` and one `send`, against one blocking `read` and one `write` for the raw pair:\n\
-         see docs/ipc.md for why that is the floor on a tokio reactor.\n\n\
+         work, and will be re-measured on a quiet machine. There, a wake-up that crosses to the\n\
+         other CPU often costs tens of microseconds, and whether the two processes of a pair\n\
+         share a CPU changes from run to run: round trips free to use both CPUs swing by up\n\
+         to 10×, for every pair alike, which the one-CPU table avoids.\n\n\
+         ### Round trips\n\n{one_cpu_table}{}\n\
+         Targets, in this run:\n\n{one_cpu_targets}\n\
+         A round trip costs each side of a childproc channel one `epoll_wait`, one `recv` and\n\
+         one `send`, against one blocking `read` and one `write` for the raw pair: see\n\
+         docs/ipc.md for why that is the floor on a tokio reactor.\n\n\
          ### One way, parent → child\n\n{}\n\
          ### One way, child → parent\n\n{}\n\
-         Target: small-message throughput ≥ 5× Node ↔ Node json: parent → child {}; child →\n\
-         parent {}.\n\n\
+         Target, in this run: small-message throughput ≥ 5× Node ↔ Node json:\n\n\
+         - parent → child: {}\n\
+         - child → parent: {}\n\n\
          The spread of the rounds (slowest–fastest, per second):\n\n{}",
         p.warmup,
         p.round_trips,
         p.small,
         p.big,
         p.rounds,
-        round_trips.render(),
-        against(Pair::Raw, Metric::RoundTrips),
-        against(Pair::NodeJson, Metric::RoundTrips),
-        out.render(),
-        inward.render(),
-        against(Pair::NodeJson, Metric::SmallOut),
-        against(Pair::NodeJson, Metric::SmallIn),
-        spreads.render(),
+        tables.round_trips.render(),
+        tables.out.render(),
+        tables.inward.render(),
+        against(free, Pair::NodeJson, Metric::SmallOut),
+        against(free, Pair::NodeJson, Metric::SmallIn),
+        tables.spreads.render(),
     )
 }
