@@ -6,7 +6,7 @@ mod scenarios;
 
 use childproc::ipc::Value;
 use childproc::{fork, fork_exe, Command, Event, Serialization, Stdio};
-use common::{describe, guard, node, script, timeline, FIXTURE};
+use common::{describe, described, guard, node, script, stdout_string, timeline, FIXTURE};
 use futures_util::StreamExt;
 use scenarios::echo_dialogue;
 use std::collections::HashMap;
@@ -87,12 +87,10 @@ async fn a_rust_child_speaks_msgpack_too() {
         other => panic!("{other:?}"),
     }
     child.disconnect();
-    let rest: Vec<String> = guard(events.collect::<Vec<_>>())
-        .await
-        .iter()
-        .map(describe)
-        .collect();
-    assert_eq!(rest, ["disconnect", "exit code 0", "close code 0"]);
+    assert_eq!(
+        described(events).await,
+        ["disconnect", "exit code 0", "close code 0"]
+    );
 }
 
 #[tokio::test]
@@ -166,13 +164,11 @@ async fn the_parent_disconnecting_gives_the_child_eof() {
     events.next().await; // the greeting
     child.disconnect();
     assert!(!child.connected());
-    let rest: Vec<String> = guard(events.collect::<Vec<_>>())
-        .await
-        .iter()
-        .map(describe)
-        .collect();
     // The child saw EOF, left its loop and exited 0; Close still comes (Node never emits it here).
-    assert_eq!(rest, ["disconnect", "exit code 0", "close code 0"]);
+    assert_eq!(
+        described(events).await,
+        ["disconnect", "exit code 0", "close code 0"]
+    );
     // A second disconnect is an error event, as in Node.
     child.disconnect();
     assert!(timeline(&child)
@@ -334,4 +330,50 @@ async fn typed_messages_go_out_with_json_and_come_back_with_from_value() {
     // Plain values convert too: "bye" ends the echo child.
     guard(child.send("bye")).await.unwrap();
     assert!(guard(child.wait()).await.unwrap().success());
+}
+
+/// The child side of `channel.ref()`/`unref()`: the fixture's `main` ends when
+/// `childproc_ipc::wait_referenced()` resolves.
+#[tokio::test]
+async fn a_rust_childs_wait_referenced_holds_until_the_parent_disconnects_or_it_unrefs() {
+    // Referenced (the default): the child outlives an exchange, and ends when we disconnect.
+    let mut child = fork_exe(FIXTURE, ["ipc-held"])
+        .silent(true)
+        .spawn()
+        .unwrap();
+    let mut events = child.events();
+    child.send(Value::from("ping")).await.unwrap();
+    let seen: Vec<String> = vec![
+        describe(&guard(events.next()).await.unwrap()),
+        describe(&guard(events.next()).await.unwrap()),
+    ];
+    assert_eq!(
+        seen,
+        ["spawn", "message String(\"ping\")"],
+        "the child is still there"
+    );
+    child.disconnect();
+    assert_eq!(
+        described(events).await,
+        ["disconnect", "exit code 0", "close code 0"]
+    );
+    assert_eq!(stdout_string(&mut child).await, "released\n");
+
+    // Unref'd by the child itself: it ends while we are still connected.
+    let mut child = fork_exe(FIXTURE, ["ipc-held"])
+        .silent(true)
+        .spawn()
+        .unwrap();
+    child.send(Value::from("unref")).await.unwrap();
+    assert_eq!(
+        timeline(&child).await,
+        [
+            "spawn",
+            "message String(\"unref\")",
+            "disconnect",
+            "exit code 0",
+            "close code 0"
+        ]
+    );
+    assert_eq!(stdout_string(&mut child).await, "released\n");
 }

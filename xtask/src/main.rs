@@ -27,7 +27,7 @@ tasks:
   bench [--quick] [SECTION..]
                      benchmarks vs tokio::process, std::process and Node.js;
                      writes docs/benchmarks.md (--quick: 10x fewer iterations;
-                     SECTION: spawn, exec, engine; default: all)
+                     SECTION: spawn, exec, engine, ipc; default: all)
   fuzz [SECONDS]     every cargo-fuzz target in fuzz/ for SECONDS each (default 10);
                      needs cargo-fuzz, fails on a crash
 ";
@@ -41,7 +41,7 @@ fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Some("fuzz") => fuzz::parse(&args[1..]).and_then(fuzz::run),
-        // Hidden: the engine section's measurements, in a parent process of their own.
+        // Hidden: measurements in a process of their own (engine spawners, IPC children).
         Some("bench-worker") => bench::worker(&args[1..]),
         Some("help" | "--help" | "-h") => {
             print!("{USAGE}");

@@ -1,8 +1,8 @@
 //! Node's IPC channel: messages over a Unix stream socket.
 //!
 //! A [`Channel`] owns one end of the socket. Incoming messages are a `futures::Stream`;
-//! outgoing ones go through a cloneable [`Sender`] whose writes are queued to one writer task,
-//! so sends never interleave and a slow peer never blocks the caller:
+//! outgoing ones go through a cloneable [`Sender`], which writes frames in call order and
+//! never blocks the caller (see its module for how writes are batched):
 //!
 //! - [`Sender::send`] resolves once the frame is written (Node's `send` callback);
 //! - [`Sender::send_nowait`] queues and returns Node's boolean: `false` when the channel is
@@ -13,67 +13,39 @@
 //!
 //! Messages whose `cmd` is `NODE_` plus at least one character are Node's internal protocol
 //! and are never delivered as user messages.
+//!
+//! Node keeps a process alive while a channel is open and referenced (`channel.ref()` /
+//! `channel.unref()`). A Rust program has no event loop to keep alive, so the reference has
+//! one concrete meaning here: [`wait_referenced`] resolves once no channel of the process is
+//! open and referenced. A channel is referenced from its creation; [`Sender::unref`] /
+//! [`Channel::unref`] take it out, `ref_` puts it back, and it stops counting for good once
+//! it closes (either side disconnects, a write fails, or every handle is dropped). Whether a
+//! channel is referenced changes nothing else: messages flow either way.
+
+mod refs;
+mod sender;
+mod socket;
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use bytes::BytesMut;
 use futures_core::Stream;
-use tokio::io::AsyncWriteExt;
-use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
-use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::{Decoder, Encoder, FramedRead};
 
 use crate::error::IpcError;
 use crate::value::Value;
-
-/// Node's backpressure threshold: `send` returns `false` once this many bytes are queued.
-pub const BACKLOG_LIMIT: usize = 128 * 1024;
+use sender::TxShared;
+pub use sender::{Sender, BACKLOG_LIMIT};
+use socket::{Reader, Socket};
 
 /// One end of an IPC channel: receive by polling it as a `Stream`, send through [`sender`].
 ///
 /// [`sender`]: Channel::sender
 pub struct Channel<C> {
-    rx: Option<FramedRead<OwnedReadHalf, C>>,
+    rx: Option<FramedRead<Reader, C>>,
     tx: Sender<C>,
     ended: bool,
-}
-
-/// The sending side of a [`Channel`]; cheap to clone.
-pub struct Sender<C> {
-    shared: Arc<TxShared<C>>,
-}
-
-impl<C> Clone for Sender<C> {
-    fn clone(&self) -> Self {
-        Sender {
-            shared: self.shared.clone(),
-        }
-    }
-}
-
-struct TxShared<C> {
-    codec: Mutex<C>,
-    jobs: mpsc::UnboundedSender<Job>,
-    backlog: AtomicUsize,
-    open: AtomicBool,
-    /// A failure of a `send_nowait` write, kept for [`Sender::take_error`].
-    error: Mutex<Option<IpcError>>,
-    /// If set, receives those failures instead.
-    hook: Mutex<Option<ErrorHook>>,
-}
-
-type ErrorHook = Box<dyn Fn(IpcError) + Send + Sync>;
-
-enum Job {
-    Frame {
-        bytes: BytesMut,
-        done: Option<oneshot::Sender<Result<(), IpcError>>>,
-    },
-    Close,
 }
 
 impl<C> Channel<C>
@@ -85,24 +57,21 @@ where
         + 'static,
 {
     /// A channel over `stream` speaking `codec`. Must be called inside a tokio runtime (a
-    /// writer task is started).
-    pub fn new(stream: UnixStream, codec: C) -> Self {
-        let (read, write) = stream.into_split();
-        let (jobs, queue) = mpsc::unbounded_channel();
-        let shared = Arc::new(TxShared {
-            codec: Mutex::new(codec.clone()),
-            jobs,
-            backlog: AtomicUsize::new(0),
-            open: AtomicBool::new(true),
-            error: Mutex::new(None),
-            hook: Mutex::new(None),
-        });
-        tokio::spawn(write_loop(write, queue, Arc::downgrade(&shared)));
-        Channel {
-            rx: Some(FramedRead::new(read, codec)),
+    /// writer task is started); fails only if the socket cannot be registered with it.
+    pub fn new(stream: UnixStream, codec: C) -> Result<Self, IpcError> {
+        Self::from_std(stream.into_std()?, codec)
+    }
+
+    /// [`Channel::new`] for a standard library socket, which must be non-blocking.
+    pub fn from_std(stream: std::os::unix::net::UnixStream, codec: C) -> Result<Self, IpcError> {
+        let socket = Socket::new(stream)?;
+        let shared = TxShared::new(socket.clone(), codec.clone());
+        shared.start_writer();
+        Ok(Channel {
+            rx: Some(FramedRead::new(Reader(socket), codec)),
             tx: Sender { shared },
             ended: false,
-        }
+        })
     }
 
     /// A sender for this channel (clone it freely).
@@ -122,168 +91,32 @@ where
     }
 }
 
-impl<C> Sender<C>
-where
-    C: Encoder<Value, Error = IpcError>,
-{
-    /// Whether the channel is open for sending.
-    pub fn connected(&self) -> bool {
-        self.shared.open.load(Ordering::SeqCst)
+impl<C> Channel<C> {
+    /// Node's `process.channel.ref()`: see [`Sender::ref_`].
+    pub fn ref_(&self) {
+        self.tx.ref_();
     }
 
-    /// Bytes queued but not yet written.
-    pub fn backlog(&self) -> usize {
-        self.shared.backlog.load(Ordering::SeqCst)
+    /// Node's `process.channel.unref()`: see [`Sender::unref`].
+    pub fn unref(&self) {
+        self.tx.unref();
     }
 
-    fn encode(&self, value: Value) -> Result<BytesMut, IpcError> {
-        let mut bytes = BytesMut::new();
-        let mut codec = self.shared.codec.lock().unwrap_or_else(|e| e.into_inner());
-        codec.encode(value, &mut bytes)?;
-        Ok(bytes)
-    }
-
-    fn enqueue(
-        &self,
-        bytes: BytesMut,
-        done: Option<oneshot::Sender<Result<(), IpcError>>>,
-    ) -> Result<usize, IpcError> {
-        if !self.connected() {
-            return Err(IpcError::Closed);
-        }
-        let len = bytes.len();
-        let backlog = self.shared.backlog.fetch_add(len, Ordering::SeqCst) + len;
-        if self.shared.jobs.send(Job::Frame { bytes, done }).is_err() {
-            self.shared.backlog.fetch_sub(len, Ordering::SeqCst);
-            return Err(IpcError::Closed);
-        }
-        Ok(backlog)
-    }
-
-    /// Sends `value`; resolves once it is written to the socket (Node's `send` callback).
-    /// Fails with [`IpcError::Closed`] on a closed channel, or the write's error.
-    pub async fn send(&self, value: Value) -> Result<(), IpcError> {
-        let bytes = self.encode(value)?;
-        let (done, written) = oneshot::channel();
-        self.enqueue(bytes, Some(done))?;
-        written.await.unwrap_or(Err(IpcError::Closed))
-    }
-
-    /// Queues `value` without waiting: Node's `send()` return value. `Ok(false)` when the
-    /// channel is closed (nothing queued) or the backlog passed [`BACKLOG_LIMIT`] (queued
-    /// anyway). `Err` only when the value cannot be encoded (Node throws there). A later write
-    /// failure is kept for [`take_error`](Self::take_error).
-    pub fn send_nowait(&self, value: Value) -> Result<bool, IpcError> {
-        let bytes = self.encode(value)?;
-        match self.enqueue(bytes, None) {
-            Ok(backlog) => Ok(backlog < BACKLOG_LIMIT),
-            Err(_) => Ok(false),
-        }
-    }
-
-    /// Routes the failures of `send_nowait` writes (which nobody awaits) to `hook` instead of
-    /// keeping them for [`take_error`](Self::take_error): Node's `'error'` event.
-    pub fn set_error_hook(&self, hook: impl Fn(IpcError) + Send + Sync + 'static) {
-        *self.shared.hook.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(hook));
-    }
-
-    /// The error of a `send_nowait` whose write failed, if any (taken once).
-    pub fn take_error(&self) -> Option<IpcError> {
-        self.shared
-            .error
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-    }
-
-    /// Stops accepting sends; what is queued is still written, then the write side closes.
-    pub fn close(&self) {
-        if self.shared.open.swap(false, Ordering::SeqCst) {
-            let _ = self.shared.jobs.send(Job::Close);
-        }
+    /// Whether this channel counts for [`wait_referenced`]: open and not unref'd.
+    pub fn is_referenced(&self) -> bool {
+        self.tx.is_referenced()
     }
 }
 
-async fn write_loop<C>(
-    mut write: OwnedWriteHalf,
-    mut queue: mpsc::UnboundedReceiver<Job>,
-    shared: std::sync::Weak<TxShared<C>>,
-) {
-    // Frames queued while a write is in progress go out together in one write (up to
-    // BATCH bytes): far fewer syscalls for many small messages, same bytes on the wire.
-    const BATCH: usize = 64 * 1024;
-    let mut batch = BytesMut::new();
-    let mut waiters = Vec::new();
-    let mut closing = false;
-    while let Some(job) = queue.recv().await {
-        let Job::Frame { bytes, done } = job else {
-            break;
-        };
-        batch.unsplit(bytes);
-        waiters.push(done);
-        while batch.len() < BATCH {
-            match queue.try_recv() {
-                Ok(Job::Frame { bytes, done }) => {
-                    batch.unsplit(bytes);
-                    waiters.push(done);
-                }
-                Ok(Job::Close) => {
-                    closing = true;
-                    break;
-                }
-                Err(_) => break,
-            }
-        }
-        let result = write.write_all(&batch).await.map_err(IpcError::from);
-        let Some(shared) = shared.upgrade() else {
-            break;
-        };
-        shared.backlog.fetch_sub(batch.len(), Ordering::SeqCst);
-        batch.clear();
-        let failed = result.as_ref().err().map(ToString::to_string);
-        for done in waiters.drain(..) {
-            let outcome = match &failed {
-                None => Ok(()),
-                Some(msg) => Err(IpcError::Io(std::io::Error::new(
-                    std::io::ErrorKind::BrokenPipe,
-                    msg.clone(),
-                ))),
-            };
-            match done {
-                Some(done) => drop(done.send(outcome)),
-                None => {
-                    if let Err(e) = outcome {
-                        match &*shared.hook.lock().unwrap_or_else(|e| e.into_inner()) {
-                            Some(hook) => hook(e),
-                            None => {
-                                *shared.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e)
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        if failed.is_some() {
-            // The peer is gone: fail everything still queued.
-            shared.open.store(false, Ordering::SeqCst);
-            queue.close();
-            while let Some(job) = queue.recv().await {
-                if let Job::Frame {
-                    bytes,
-                    done: Some(done),
-                } = job
-                {
-                    shared.backlog.fetch_sub(bytes.len(), Ordering::SeqCst);
-                    let _ = done.send(Err(IpcError::Closed));
-                }
-            }
-            return;
-        }
-        if closing {
-            break;
-        }
-    }
-    let _ = write.shutdown().await;
+/// Resolves once no IPC channel of this process is open and referenced: what Node's event
+/// loop waits for on account of its channels (`channel.ref()` / `unref()`).
+///
+/// In a child program this is "until the parent disconnects, unless the channel was
+/// unref'd": `childproc_ipc::wait_referenced().await` at the end of `main` keeps the
+/// program running as long as a Node child with a `'message'` listener would. In a parent,
+/// `childproc::wait_referenced()` waits for this as well as for its referenced children.
+pub async fn wait_referenced() {
+    refs::wait().await;
 }
 
 /// True for Node's internal messages: an object whose `cmd` is a string `NODE_` + ≥ 1 char.
@@ -313,12 +146,12 @@ where
                 Some(Ok(v)) => return Poll::Ready(Some(Ok(v))),
                 Some(Err(e)) => {
                     this.ended = true;
-                    this.tx.shared.open.store(false, Ordering::SeqCst);
+                    this.tx.shared.shut();
                     return Poll::Ready(Some(Err(e)));
                 }
                 None => {
                     this.ended = true;
-                    this.tx.shared.open.store(false, Ordering::SeqCst);
+                    this.tx.shared.shut();
                     return Poll::Ready(None);
                 }
             }
@@ -329,6 +162,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::BytesMut;
     use futures_util::StreamExt;
 
     /// A line codec for strings only: enough to test the channel's mechanics.
@@ -370,23 +204,31 @@ mod tests {
         }
     }
 
+    /// Reads `n` messages from `rx` in a task of its own.
+    fn read_n(mut rx: Channel<Lines>, n: usize) -> tokio::task::JoinHandle<Vec<Value>> {
+        tokio::spawn(async move {
+            let mut got = Vec::new();
+            while got.len() < n {
+                got.push(rx.next().await.unwrap().unwrap());
+            }
+            got
+        })
+    }
+
     fn pair() -> (Channel<Lines>, Channel<Lines>) {
         let (a, b) = UnixStream::pair().unwrap();
-        (Channel::new(a, Lines), Channel::new(b, Lines))
+        (
+            Channel::new(a, Lines).unwrap(),
+            Channel::new(b, Lines).unwrap(),
+        )
     }
 
     #[tokio::test]
     async fn messages_arrive_in_order_and_send_resolves_when_written() {
-        let (a, mut b) = pair();
+        let (a, b) = pair();
         // Read concurrently: an unread socket fills after a few hundred small frames (the
         // kernel accounts a whole buffer per write), and then awaited sends wait, as they must.
-        let reader = tokio::spawn(async move {
-            let mut got = Vec::new();
-            while got.len() < 1000 {
-                got.push(b.next().await.unwrap().unwrap());
-            }
-            got
-        });
+        let reader = read_n(b, 1000);
         let tx = a.sender();
         for i in 0..1000 {
             if i % 2 == 0 {
@@ -472,6 +314,71 @@ mod tests {
         let err = a.sender().send_nowait(Value::Null).unwrap_err();
         assert!(matches!(err, IpcError::Unsupported { .. }));
         assert_eq!(a.sender().backlog(), 0);
+    }
+
+    #[tokio::test]
+    async fn big_frames_that_fill_the_socket_arrive_whole_and_in_order() {
+        // Frames far larger than the socket buffer: written partly by the sender's call,
+        // the rest by the writer task as the peer drains the socket.
+        let (a, b) = pair();
+        let frames: Vec<String> = (0..40)
+            .map(|i| {
+                char::from(b'a' + i % 26)
+                    .to_string()
+                    .repeat(100_000 + i as usize)
+            })
+            .collect();
+        let want = frames.clone();
+        let reader = read_n(b, 40);
+        let tx = a.sender();
+        for (i, frame) in frames.into_iter().enumerate() {
+            if i % 3 == 0 {
+                tx.send(Value::from(frame)).await.unwrap();
+            } else {
+                tx.send_nowait(Value::from(frame)).unwrap();
+            }
+        }
+        let got = reader.await.unwrap();
+        assert!(got == want.into_iter().map(Value::from).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn disconnect_writes_a_full_queue_before_the_eof() {
+        let (mut a, mut b) = pair();
+        let tx = a.sender();
+        let big = "z".repeat(300_000); // more than the socket holds: the rest waits in the queue
+        for _ in 0..4 {
+            tx.send_nowait(Value::from(big.as_str())).unwrap();
+        }
+        a.disconnect();
+        assert!(!tx.send_nowait(Value::from("late")).unwrap());
+        for _ in 0..4 {
+            assert_eq!(b.next().await.unwrap().unwrap(), Value::from(big.as_str()));
+        }
+        assert!(b.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn writes_to_a_vanished_peer_fail_with_the_error() {
+        let (a, b) = pair();
+        drop(b);
+        let tx = a.sender();
+        // The first write finds the peer gone: an unawaited send reports it (Node's 'error').
+        assert!(!tx.send_nowait(Value::from("x")).unwrap());
+        assert!(matches!(tx.take_error(), Some(IpcError::Io(_))));
+        assert!(!tx.connected());
+        assert!(matches!(
+            tx.send(Value::from("y")).await,
+            Err(IpcError::Closed)
+        ));
+        // An awaited send gets the write's own error.
+        let (c, d) = pair();
+        drop(d);
+        let err = c.sender().send(Value::from("z")).await.unwrap_err();
+        assert!(
+            matches!(err, IpcError::Io(ref e) if e.kind() == std::io::ErrorKind::BrokenPipe),
+            "{err}"
+        );
     }
 
     #[test]

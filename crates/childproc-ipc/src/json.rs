@@ -221,10 +221,16 @@ fn write_u8_decimal<B: BufMut>(b: u8, out: &mut B) {
 
 fn write_str<B: BufMut>(s: &str, out: &mut B) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let bytes = s.as_bytes();
     out.put_u8(b'"');
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    let mut rest = s.as_bytes();
+    loop {
+        // Copy the run that needs no escape (multi-byte UTF-8 included) in one go.
+        let plain = crate::scan::plain_len(rest);
+        out.put_slice(&rest[..plain]);
+        let Some(&b) = rest.get(plain) else {
+            break;
+        };
+        rest = &rest[plain + 1..];
         let escape: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -233,22 +239,15 @@ fn write_str<B: BufMut>(s: &str, out: &mut B) {
             b'\n' => b"\\n",
             b'\r' => b"\\r",
             b'\t' => b"\\t",
-            0x00..=0x1f => {
-                out.put_slice(&bytes[start..i]);
+            _ => {
                 out.put_slice(b"\\u00");
                 out.put_u8(HEX[usize::from(b >> 4)]);
                 out.put_u8(HEX[usize::from(b & 0xf)]);
-                start = i + 1;
                 continue;
             }
-            // Multi-byte UTF-8 sequences only hold bytes >= 0x80: copied raw.
-            _ => continue,
         };
-        out.put_slice(&bytes[start..i]);
         out.put_slice(escape);
-        start = i + 1;
     }
-    out.put_slice(&bytes[start..]);
     out.put_u8(b'"');
 }
 
@@ -534,6 +533,7 @@ impl Parser<'_> {
         let mut out = String::new();
         let mut start = self.pos;
         loop {
+            self.pos += crate::scan::plain_len(&bytes[self.pos.min(bytes.len())..]);
             let Some(&b) = bytes.get(self.pos) else {
                 return Err(IpcError::malformed(format!(
                     "unterminated string starting at column {}",

@@ -31,13 +31,14 @@ pub mod codec;
 mod error;
 pub mod json;
 mod message;
+mod scan;
 pub mod serialization;
 mod sys;
 #[cfg(test)]
 mod test_support;
 mod value;
 
-pub use channel::{is_internal, Channel, Sender, BACKLOG_LIMIT};
+pub use channel::{is_internal, wait_referenced, Channel, Sender, BACKLOG_LIMIT};
 pub use codec::{LengthJsonCodec, MsgPackCodec, NodeJsonCodec};
 pub use error::{IpcError, Result};
 pub use json::{from_json, from_value, to_json, to_value};

@@ -140,7 +140,6 @@ fn open_parent_channel(
         reason: format!("{CHANNEL_FD_ENV}={fd:?} is not a number"),
     })?;
     let codec = mode.parse::<Serialization>()?.codec()?;
-    let owned = crate::sys::take_inherited_socket(raw)?;
-    let stream = tokio::net::UnixStream::from_std(std::os::unix::net::UnixStream::from(owned))?;
-    Ok(crate::channel::Channel::new(stream, codec))
+    let owned = crate::sys::take_inherited_socket(raw)?; // now non-blocking
+    crate::channel::Channel::from_std(std::os::unix::net::UnixStream::from(owned), codec)
 }

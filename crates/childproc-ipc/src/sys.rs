@@ -1,9 +1,14 @@
-//! The IPC crate's only platform code: taking ownership of the inherited channel fd.
+//! The IPC crate's only platform code: taking ownership of the inherited channel fd, and
+//! the channel socket's registration with tokio and its reads.
 
 #![allow(unsafe_code)]
 
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+
+use tokio::io::unix::AsyncFd;
+use tokio::io::{Interest, ReadBuf};
 
 /// Takes ownership of `fd`, which must be an open socket this process inherited, and makes it
 /// close-on-exec and non-blocking (as Node does), so grandchildren never inherit it.
@@ -35,4 +40,35 @@ pub(crate) fn take_inherited_socket(fd: RawFd) -> io::Result<OwnedFd> {
         }
     }
     Ok(owned)
+}
+
+/// Registers `socket` with the current tokio runtime for `interest` only.
+pub(crate) fn register(socket: UnixStream, interest: Interest) -> io::Result<AsyncFd<UnixStream>> {
+    // SAFETY: a `UnixStream` owns its fd, keeps it open until it is dropped (which the
+    // `AsyncFd` does only after deregistering) and always returns that same fd from
+    // `as_raw_fd`.
+    unsafe { AsyncFd::register_with_interest(socket, interest) }.map_err(|e| e.into_parts().1)
+}
+
+/// One `recv` from `socket` into the unfilled part of `buf`, without initializing it first.
+/// Returns the bytes read (0 at end of stream).
+pub(crate) fn recv_into(socket: &UnixStream, buf: &mut ReadBuf<'_>) -> io::Result<usize> {
+    // SAFETY: we only write into these bytes (recv does) and never read them; `assume_init`
+    // below covers exactly the bytes recv reported writing.
+    let unfilled = unsafe { buf.unfilled_mut() };
+    // SAFETY: the pointer and length describe writable memory owned by `buf`; recv writes at
+    // most that many bytes and does not keep the pointer.
+    let n = unsafe {
+        libc::recv(
+            socket.as_raw_fd(),
+            unfilled.as_mut_ptr().cast(),
+            unfilled.len(),
+            0,
+        )
+    };
+    let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
+    // SAFETY: recv initialized the first `n` unfilled bytes.
+    unsafe { buf.assume_init(n) };
+    buf.advance(n);
+    Ok(n)
 }

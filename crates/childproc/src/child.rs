@@ -81,9 +81,13 @@ static REFERENCED_CHANGED: Notify = Notify::const_new();
 /// of their `Shared`, so [`wait_referenced`] can start them.
 static UNWATCHED: Mutex<BTreeMap<usize, Weak<Shared>>> = Mutex::new(BTreeMap::new());
 
-/// Resolves once every *referenced* child has closed — the Rust counterpart of Node's event
-/// loop staying alive for its children. A child is referenced from spawn until `Close`,
-/// unless [`ChildProcess::unref`] was called; [`ChildProcess::ref_`] restores it.
+/// Resolves once every *referenced* child has closed and every *referenced* IPC channel has
+/// disconnected — the Rust counterpart of Node's event loop staying alive for its children
+/// and their channels. A child is referenced from spawn until `Close`, unless
+/// [`ChildProcess::unref`] was called; [`ChildProcess::ref_`] restores it. A channel is
+/// referenced while it is connected unless its handle ([`ChildProcess::channel`]) was
+/// unref'd, so, as in Node, `child.unref()` alone does not stop the wait for a child whose
+/// channel is still open: unref the channel too, or disconnect it.
 pub async fn wait_referenced() {
     loop {
         let changed = REFERENCED_CHANGED.notified();
@@ -93,7 +97,11 @@ pub async fn wait_referenced() {
             shared.ensure_watch();
         }
         if REFERENCED.load(Ordering::SeqCst) == 0 {
-            return;
+            childproc_ipc::wait_referenced().await;
+            if REFERENCED.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            continue;
         }
         changed.await;
     }
@@ -375,10 +383,13 @@ pub(crate) fn start_ipc(shared: &Arc<Shared>, mut channel: Channel<AnyCodec>) ->
     let (stop, done) = (CancellationToken::new(), CancellationToken::new());
     let (task_stop, task_done, shared) = (stop.clone(), done.clone(), shared.clone());
     tokio::spawn(async move {
+        // One stop future for the whole loop, not one per message.
+        let stopped = task_stop.cancelled_owned();
+        tokio::pin!(stopped);
         loop {
             tokio::select! {
                 biased;
-                () = task_stop.cancelled() => break,
+                () = &mut stopped => break,
                 next = channel.next() => match next {
                     Some(Ok(message)) => shared.hub.emit(Event::Message(message)),
                     Some(Err(e)) => {
@@ -621,8 +632,9 @@ impl ChildProcess {
 
     /// `subprocess.send(message)` without a callback: queues the message and returns Node's
     /// boolean — `false` on a closed channel (with an `Error` event, as Node) or when more
-    /// than 128 KiB wait to be written (queued anyway: slow down). A write that fails later
-    /// becomes an `Error` event. `Err` only for a message that cannot be encoded.
+    /// than 128 KiB wait to be written (queued anyway: slow down). A write that fails, during
+    /// the call (then the result is `false`) or later, becomes an `Error` event. `Err` only for
+    /// a message that cannot be encoded.
     pub fn send_nowait(&self, message: impl IntoMessage) -> Result<bool> {
         let message = message.into_message()?;
         match &self.ipc {
@@ -657,7 +669,10 @@ impl ChildProcess {
         }
     }
 
-    /// The IPC channel's sender (`subprocess.channel`), to send from other tasks.
+    /// The IPC channel's handle (`subprocess.channel`): its sender, to send from other tasks,
+    /// and its [`ref_`](Sender::ref_) / [`unref`](Sender::unref) (Node's
+    /// `subprocess.channel.ref()` / `.unref()`: whether [`wait_referenced`] waits for the
+    /// channel while it is connected).
     pub fn channel(&self) -> Option<&Sender<AnyCodec>> {
         self.ipc.as_ref().map(|ipc| &ipc.sender)
     }

@@ -341,19 +341,29 @@ impl Command {
             kill_signal,
         } = self.launch()?;
         let leads_group = self.detached || self.pgid == Some(0);
-        let (stdin, stdout, stderr, extra, streams, ipc) = match wrap_parent_ends(ends) {
+        let serialization = self.serialization;
+        let wrapped =
+            wrap_parent_ends(ends).and_then(|(stdin, stdout, stderr, extra, streams, ipc)| {
+                let channel = match ipc {
+                    Some(stream) => Some(
+                        serialization
+                            .codec()
+                            .and_then(|codec| Channel::from_std(stream, codec))
+                            .map_err(std::io::Error::other)?,
+                    ),
+                    None => None,
+                };
+                Ok((stdin, stdout, stderr, extra, streams, channel))
+            });
+        let (stdin, stdout, stderr, extra, streams, channel) = match wrapped {
             Ok(wrapped) => wrapped,
             Err(e) => {
-                // Registering the pipes failed: do not leave the child running unwatched.
+                // Registering the pipes or the channel failed: do not leave the child running
+                // unwatched.
                 let _ = process.signal(libc::SIGKILL);
                 let _ = process.wait_blocking();
                 return Err(Error::Io(e));
             }
-        };
-
-        let channel = match ipc {
-            Some(stream) => Some(Channel::new(stream, self.serialization.codec()?)),
-            None => None,
         };
         let shared = Shared::new(
             process,

@@ -56,10 +56,22 @@ impl EventHub {
     pub(crate) fn emit(&self, event: Event) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let is_close = matches!(event, Event::Close(_));
-        inner
-            .subscribers
-            .retain(|tx| tx.send(event.clone()).is_ok());
-        if !matches!(event, Event::Message(_)) || !inner.subscribed_once {
+        let keep = !matches!(event, Event::Message(_)) || !inner.subscribed_once;
+        // Every subscriber gets a clone, except that the last one gets the event itself
+        // when the history does not keep it: one message, no copy, for the usual single
+        // subscriber.
+        let mut event = Some(event);
+        let (count, mut seen) = (inner.subscribers.len(), 0);
+        inner.subscribers.retain(|tx| {
+            seen += 1;
+            let copy = if seen == count && !keep {
+                event.take()
+            } else {
+                event.clone()
+            };
+            copy.is_some_and(|e| tx.send(e).is_ok())
+        });
+        if let (true, Some(event)) = (keep, event) {
             inner.history.push(event);
         }
         if is_close {

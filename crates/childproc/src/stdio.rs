@@ -163,7 +163,8 @@ pub(crate) type ParentEnds = (
     Option<ChildStderr>,
     BTreeMap<i32, ChildPipe>,
     Vec<StreamWatch>,
-    Option<tokio::net::UnixStream>,
+    // The channel's end, non-blocking, for `childproc_ipc::Channel::from_std`.
+    Option<std::os::unix::net::UnixStream>,
 );
 
 impl<'a> StdioSet<'a> {
@@ -255,7 +256,7 @@ pub(crate) fn wrap_parent_ends(ends: Vec<(i32, ParentEnd)>) -> io::Result<Parent
             }
             ParentEnd::Ipc(sock) => {
                 sock.set_nonblocking(true)?;
-                ipc = Some(tokio::net::UnixStream::from_std(sock)?);
+                ipc = Some(sock);
             }
         }
     }

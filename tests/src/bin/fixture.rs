@@ -124,6 +124,7 @@ fn main() {
         "kill-as-nobody" => kill_as_nobody(),
         "orphan-maker" => orphan_maker(),
         "ipc-echo" => ipc_echo(),
+        "ipc-held" => ipc_held(),
         "fib-child" => ipc_serve(
             |m| {
                 // seeds/002's fork-child in Rust: one answer, then disconnect.
@@ -265,14 +266,7 @@ fn orphan_maker() {
 fn ipc_echo() {
     use childproc_ipc::Value;
     use futures_util::StreamExt;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let mut channel = childproc_ipc::from_env()
-            .expect("started without a channel")
-            .unwrap();
+    on_parent_channel(|mut channel| async move {
         let tx = channel.sender();
         let hello = Value::object([
             ("hello", Value::from("from rust")),
@@ -289,6 +283,46 @@ fn ipc_echo() {
         channel.disconnect();
         // The variables were removed: our own children never see them.
         assert!(std::env::var_os("NODE_CHANNEL_FD").is_none());
+    });
+}
+
+/// `process.channel.ref()`/`unref()` in a Rust child: `main` ends when
+/// `childproc_ipc::wait_referenced()` resolves, i.e. when the parent disconnects or when the
+/// channel is unref'd. Messages are echoed by a task of their own; `"unref"` unrefs the
+/// channel (after answering `"unref"`), so the child exits with the parent still connected.
+fn ipc_held() {
+    use childproc_ipc::Value;
+    use futures_util::StreamExt;
+    on_parent_channel(|mut channel| async move {
+        assert!(channel.is_referenced());
+        let tx = channel.sender();
+        tokio::spawn(async move {
+            while let Some(Ok(message)) = channel.next().await {
+                tx.send(message.clone()).await.unwrap();
+                if message == Value::from("unref") {
+                    channel.unref();
+                    assert!(!channel.is_referenced() && channel.connected());
+                }
+            }
+        });
+        childproc_ipc::wait_referenced().await;
+    });
+    println!("released");
+}
+
+/// Runs `body` on a current-thread runtime with the channel to the parent.
+fn on_parent_channel<F: std::future::Future<Output = ()>>(
+    body: impl FnOnce(childproc_ipc::Channel<childproc_ipc::AnyCodec>) -> F,
+) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let channel = childproc_ipc::from_env()
+            .expect("started without a channel")
+            .unwrap();
+        body(channel).await;
     });
 }
 
@@ -323,14 +357,7 @@ fn sum_worker(msg: &childproc_ipc::Value) -> Option<childproc_ipc::Value> {
 /// after the first answer (as the seed's fork-child does).
 fn ipc_serve(answer: impl Fn(&childproc_ipc::Value) -> Option<childproc_ipc::Value>, once: bool) {
     use futures_util::StreamExt;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let mut channel = childproc_ipc::from_env()
-            .expect("started without a channel")
-            .unwrap();
+    on_parent_channel(|mut channel| async move {
         let tx = channel.sender();
         while let Some(Ok(message)) = channel.next().await {
             if let Some(reply) = answer(&message) {

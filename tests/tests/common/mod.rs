@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use childproc::{ChildProcess, Event};
+use childproc::{ChildProcess, Event, Events};
 use futures_util::StreamExt;
 use tokio::io::AsyncReadExt;
 
@@ -32,7 +32,12 @@ pub async fn stdout_string(child: &mut ChildProcess) -> String {
 
 /// Every event of a child until Close, as short names: `spawn`, `exit code 0`, `close signal SIGHUP`…
 pub async fn timeline(child: &ChildProcess) -> Vec<String> {
-    let events: Vec<Event> = guard(child.events().collect()).await;
+    described(child.events()).await
+}
+
+/// The rest of an event stream, until Close, as short names (see [`describe`]).
+pub async fn described(events: Events) -> Vec<String> {
+    let events: Vec<Event> = guard(events.collect()).await;
     events.iter().map(describe).collect()
 }
 

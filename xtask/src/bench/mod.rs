@@ -1,15 +1,17 @@
 //! `cargo xtask bench`: childproc side by side with tokio::process, std::process and
 //! Node.js, all measured in one run on one machine.
 //!
-//! Each section (spawn, exec) measures every peer on the same work and returns a
+//! Each section (spawn, exec, engine, ipc) measures every peer on the same work and returns a
 //! [`doc::Section`]; the run prints each table and rewrites only those sections of
 //! docs/benchmarks.md, between `<!-- bench:NAME -->` markers, keeping the rest of the file.
-//! A new section (IPC, ...) is a new module with a `run` returning a `Section`, added to
-//! [`SECTIONS`] and to the match in [`run`].
+//! A new section is a new module with a `run` returning a `Section`, added to [`SECTIONS`]
+//! and to the match in [`run`]. Sections whose measurements need a process of their own
+//! run this binary as `xtask bench-worker ROLE ..` (see [`worker`]).
 
 mod doc;
 mod engine;
 mod exec;
+mod ipc;
 mod spawn;
 
 use std::future::Future;
@@ -23,10 +25,8 @@ use tokio::runtime::Runtime;
 
 use crate::{workspace_root, BoxError};
 
-pub(crate) use engine::worker;
-
 /// The sections, in the order a full run measures them.
-pub(crate) const SECTIONS: [&str; 3] = ["spawn", "exec", "engine"];
+pub(crate) const SECTIONS: [&str; 4] = ["spawn", "exec", "engine", "ipc"];
 
 /// What `cargo xtask bench` was asked to do.
 #[derive(Debug, Clone)]
@@ -91,12 +91,24 @@ pub(crate) fn run(opts: &Options) -> Result<(), BoxError> {
             "spawn" => spawn::run(opts, &env)?,
             "exec" => exec::run(opts, &env)?,
             "engine" => engine::run(opts, &env)?,
+            "ipc" => ipc::run(opts, &env)?,
             other => return Err(format!("bench: no section `{other}`").into()),
         };
         doc::update_file(&path, &[section])?;
         println!("wrote the {name} section of {}\n", path.display());
     }
     Ok(())
+}
+
+/// `xtask bench-worker ROLE ..`: the measurements a section runs in a process of its own
+/// (`engine`: the Rust spawners; `ipc-child`, `ipc-raw`, `ipc-tokio`: the IPC section's
+/// children).
+pub(crate) fn worker(args: &[String]) -> Result<(), BoxError> {
+    match args.first().map(String::as_str) {
+        Some("engine") => engine::worker(args),
+        Some("ipc-child" | "ipc-raw" | "ipc-tokio") => ipc::worker(args),
+        _ => Err("usage: xtask bench-worker engine|ipc-child|ipc-raw|ipc-tokio ..".into()),
+    }
 }
 
 /// What every section needs: where things are, the machine, and Node.js if present.

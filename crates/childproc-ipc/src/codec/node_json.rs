@@ -102,7 +102,7 @@ impl Decoder for NodeJsonCodec {
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Value>, IpcError> {
         let scanned = self.scanned.min(src.len());
-        let Some(found) = src[scanned..].iter().position(|&b| b == b'\n') else {
+        let Some(found) = crate::scan::find(&src[scanned..], b'\n') else {
             self.scanned = src.len();
             if src.len() > self.max_frame {
                 return Err(IpcError::FrameTooLarge {
