@@ -377,3 +377,38 @@ async fn a_rust_childs_wait_referenced_holds_until_the_parent_disconnects_or_it_
     );
     assert_eq!(stdout_string(&mut child).await, "released\n");
 }
+
+#[tokio::test]
+async fn exit_follows_disconnect_unless_a_grandchild_holds_the_channel() {
+    // The child's end closes with it: every message, then Disconnect, then Exit (as Node).
+    for _ in 0..20 {
+        let child = Command::new("sh")
+            .args(["-c", r#"printf '{"a":1}\n' >&3; exit 4"#])
+            .fd(3, Stdio::Ipc)
+            .spawn()
+            .unwrap();
+        assert_eq!(
+            timeline(&child).await,
+            [
+                "spawn",
+                "message Object([(\"a\", Number(1.0))])",
+                "disconnect",
+                "exit code 4",
+                "close code 4"
+            ]
+        );
+    }
+    // A grandchild keeps the channel open: Exit is not held back for it.
+    let script = format!("{FIXTURE} sleep 300 & exit 0");
+    let child = Command::new("sh")
+        .args(["-c", &script])
+        .fd(3, Stdio::Ipc)
+        .spawn()
+        .unwrap();
+    assert!(guard(child.wait()).await.unwrap().success());
+    assert!(child.connected(), "the grandchild still holds the channel");
+    assert_eq!(
+        timeline(&child).await,
+        ["spawn", "exit code 0", "disconnect", "close code 0"]
+    );
+}

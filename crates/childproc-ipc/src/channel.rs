@@ -27,6 +27,7 @@ mod sender;
 mod socket;
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
@@ -91,7 +92,36 @@ where
     }
 }
 
+/// Tells whether a channel's peer has hung up, without reading: see
+/// [`Channel::hangup_probe`].
+#[derive(Clone)]
+pub struct HangupProbe(Arc<Socket>);
+
+impl HangupProbe {
+    /// Whether the peer has closed its end of the socket (or shut down its writing). The
+    /// messages it sent before may still be unread: the channel's stream ends after them.
+    pub fn peer_closed(&self) -> bool {
+        self.0.peer_closed()
+    }
+}
+
+impl std::fmt::Debug for HangupProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("HangupProbe").finish_non_exhaustive()
+    }
+}
+
 impl<C> Channel<C> {
+    /// A handle that tells whether the peer has hung up, to keep after the channel moved into
+    /// a task (the core uses it to order a child's exit after its channel's end). `None` once
+    /// the channel has ended. It keeps the socket's fd open but changes nothing else: the
+    /// channel still closes when it is disconnected or its handles are dropped.
+    pub fn hangup_probe(&self) -> Option<HangupProbe> {
+        self.rx
+            .as_ref()
+            .map(|rx| HangupProbe(rx.get_ref().0.clone()))
+    }
+
     /// Node's `process.channel.ref()`: see [`Sender::ref_`].
     pub fn ref_(&self) {
         self.tx.ref_();

@@ -38,7 +38,7 @@ mod sys;
 mod test_support;
 mod value;
 
-pub use channel::{is_internal, wait_referenced, Channel, Sender, BACKLOG_LIMIT};
+pub use channel::{is_internal, wait_referenced, Channel, HangupProbe, Sender, BACKLOG_LIMIT};
 pub use codec::{LengthJsonCodec, MsgPackCodec, NodeJsonCodec};
 pub use error::{IpcError, Result};
 pub use json::{from_json, from_value, to_json, to_value};

@@ -72,3 +72,20 @@ pub(crate) fn recv_into(socket: &UnixStream, buf: &mut ReadBuf<'_>) -> io::Resul
     buf.advance(n);
     Ok(n)
 }
+
+/// Whether the peer of `socket` has closed or shut down its writing (`POLLHUP`, or on Linux
+/// `POLLRDHUP`), without waiting and without reading.
+pub(crate) fn peer_closed(socket: &UnixStream) -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let hangup = libc::POLLHUP | libc::POLLRDHUP;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let hangup = libc::POLLHUP;
+    let mut p = libc::pollfd {
+        fd: socket.as_raw_fd(),
+        events: libc::POLLIN | hangup,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for an fd `socket` keeps open; no timeout.
+    let r = unsafe { libc::poll(&mut p, 1, 0) };
+    r > 0 && p.revents & hangup != 0
+}

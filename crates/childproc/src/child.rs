@@ -13,7 +13,7 @@ use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use childproc_ipc::{AnyCodec, Channel, IntoMessage, IpcError, Sender};
+use childproc_ipc::{AnyCodec, Channel, HangupProbe, IntoMessage, IpcError, Sender};
 use futures_util::StreamExt;
 
 use crate::error::{Error, Result};
@@ -141,9 +141,11 @@ pub(crate) struct Shared {
     /// Held while reaping and publishing the exit, and across a policy kill and the `Error`
     /// that reports it, so that error comes before `Exit` whoever reaps.
     exit: Mutex<()>,
-    /// The exit is only observed (not reaped) by the watcher until a group escalation is
-    /// over, so nobody else may reap it: `wait()` then waits for the watcher.
-    observe_only: bool,
+    /// Only the watcher may reap: it observes the exit without reaping until a group
+    /// escalation is over (the zombie keeps the group id reserved), or until the IPC reader
+    /// has delivered what the child sent and `Disconnect` (so `Exit` comes after them).
+    /// `wait()` then waits for the status the watcher publishes.
+    watcher_reaps: bool,
     /// The watcher task, until it is needed. A child without timers, cancellation or IPC gets
     /// no task at spawn: `wait()` reaps it and `closed()` or the drop of the `ChildProcess`
     /// emits `Close` in place when its streams are already closed (the common case: one task
@@ -158,6 +160,7 @@ impl Shared {
         leads_group: bool,
         kill_group: bool,
         escalates: bool,
+        ipc: bool,
     ) -> Arc<Self> {
         REFERENCED.fetch_add(1, Ordering::SeqCst);
         Arc::new(Shared {
@@ -174,7 +177,7 @@ impl Shared {
             dropped_kill: Notify::new(),
             refs: Mutex::new((true, false)),
             exit: Mutex::new(()),
-            observe_only: kill_group && escalates,
+            watcher_reaps: (kill_group && escalates) || ipc,
             lazy: Mutex::new(None),
         })
     }
@@ -233,7 +236,7 @@ impl Shared {
         if let Some(status) = *self.status.borrow() {
             return Some(status);
         }
-        if self.observe_only {
+        if self.watcher_reaps {
             return None;
         }
         self.reap_now().ok().flatten()
@@ -357,8 +360,9 @@ pub(crate) struct Watch {
     pub(crate) cancel: Option<CancellationToken>,
     pub(crate) kill_signal: Signal,
     pub(crate) escalate_after: Option<Duration>,
-    /// Cancelled once the IPC reader emitted `Disconnect` (Close waits for it).
-    pub(crate) ipc_done: Option<CancellationToken>,
+    /// The IPC reader's end: cancelled once it emitted `Disconnect` (Close waits for it), and
+    /// the probe that tells whether the child's end of the channel is closed.
+    pub(crate) ipc_done: Option<(CancellationToken, Option<HangupProbe>)>,
 }
 
 /// The parent's side of a child's IPC channel.
@@ -453,11 +457,11 @@ async fn run_watch(shared: Arc<Shared>, watch: Watch) {
     let dropped = shared.dropped_kill.notified();
     // Exit is observed without reaping: while a group escalation is pending the zombie keeps
     // the group id reserved, so the group SIGKILL cannot reach a stranger. Reaped below.
-    let observe_only = shared.observe_only;
+    let watcher_reaps = shared.watcher_reaps;
     let mut exit = *shared.status.borrow();
     if exit.is_none() {
         let exited = shared.process.wait_until(|| {
-            if observe_only {
+            if watcher_reaps {
                 Ok(shared.process.has_exited()?.then_some(None))
             } else {
                 Ok(shared.reap_now()?.map(Some))
@@ -520,6 +524,14 @@ async fn run_watch(shared: Arc<Shared>, watch: Watch) {
             }
         }
     }
+    if let (None, Some((done, Some(probe)))) = (exit, &ipc_done) {
+        // The child has exited; if its end of the channel went with it (no grandchild holds
+        // it), what it sent is all readable now: deliver it and `Disconnect` before `Exit`,
+        // as Node does.
+        if probe.peer_closed() {
+            done.cancelled().await;
+        }
+    }
     let status = match exit {
         Some(status) => Ok(status),
         None => shared.reap().await,
@@ -540,7 +552,7 @@ async fn run_watch(shared: Arc<Shared>, watch: Watch) {
     for s in streams {
         s.closed().await;
     }
-    if let Some(done) = ipc_done {
+    if let Some((done, _)) = ipc_done {
         done.cancelled().await; // Disconnect comes before Close
     }
     tracing::debug!(pid = shared.process.pid(), %status, "close");
@@ -734,7 +746,7 @@ impl ChildProcess {
         }
         let pid = self.pid();
         let wait_error = |source| Error::Wait { pid, source };
-        if !shared.observe_only {
+        if !shared.watcher_reaps {
             // Whoever reaps, the exit wakes every waiter on the pidfd, and `reap_now` then
             // returns the published status (or the error that ended the watcher too).
             return shared.reap().await.map_err(wait_error);

@@ -370,6 +370,7 @@ impl Command {
             leads_group,
             self.kill_group,
             self.escalate_after.is_some(),
+            channel.is_some(),
         );
         shared.hub.emit(Event::Spawn);
         let pid = shared.process.pid();
@@ -384,9 +385,10 @@ impl Command {
             escalate_after: self.escalate_after,
             ipc_done: None,
         };
+        let probe = channel.as_ref().and_then(Channel::hangup_probe);
         let ipc = channel.map(|c| start_ipc(&shared, c));
         let mut watch = watch;
-        watch.ipc_done = ipc.as_ref().map(|i| i.done.clone());
+        watch.ipc_done = ipc.as_ref().map(|i| (i.done.clone(), probe));
         let eager = watch.timeout.is_some()
             || watch.cancel.is_some()
             || watch.escalate_after.is_some()

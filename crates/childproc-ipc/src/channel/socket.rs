@@ -43,6 +43,12 @@ impl Socket {
         stream.write(buf)
     }
 
+    /// Whether the peer has closed its end or shut down its writing (what it sent before may
+    /// still be unread), without waiting or reading.
+    pub(super) fn peer_closed(&self) -> bool {
+        sys::peer_closed(self.fd.get_ref())
+    }
+
     /// Shuts the write side down: the peer reads EOF, our reader is unaffected.
     pub(super) fn shutdown_write(&self) {
         let _ = self.fd.get_ref().shutdown(Shutdown::Write);
