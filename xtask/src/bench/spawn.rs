@@ -164,8 +164,11 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
          Rounds that far apart make a ratio near 1 a coin toss, so childproc and\n\
          tokio::process are also measured *paired*: each loop alternates the two spawn by\n\
          spawn ({spawns} of each, concurrency 1 and 8 on the same runtime), so any load hits\n\
-         both alike. The table gives the mean wall time of one spawn-and-wait each; the\n\
-         ratio is tokio's time divided by childproc's (above 1: childproc is faster).\n\n{}",
+         both alike; the order within each pass rotates. At concurrency 1 the loop also\n\
+         runs std::process's blocking `status()` (glibc's `posix_spawn` and a blocking\n\
+         `waitpid`, no reactor: the closest to raw C that shares the process). The table gives the mean wall time of one spawn-and-wait\n\
+         each; a ratio is the peer's time divided by childproc's (above 1: childproc is\n\
+         faster).\n\n{}",
         table.render(),
         spread.render(),
         paired_table.render()
@@ -176,10 +179,13 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
     })
 }
 
-/// Paired timing of childproc and tokio::process: total wall time of each one's spawns.
+/// Paired timing of childproc, tokio::process and (at concurrency 1) std::process: total
+/// wall time of each one's spawns.
 struct Paired {
     childproc: std::time::Duration,
     tokio: std::time::Duration,
+    /// `None` above concurrency 1, where a blocking call would stall the runtime's workers.
+    std: Option<std::time::Duration>,
     each: u64,
 }
 
@@ -193,34 +199,53 @@ fn paired(rt: &tokio::runtime::Runtime, n: u64, concurrency: usize) -> Result<Pa
             .map(|_| {
                 let next = next.clone();
                 tokio::spawn(async move {
-                    let (mut ours, mut theirs) = (Duration::ZERO, Duration::ZERO);
+                    let (mut ours, mut theirs, mut std) =
+                        (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+                    let mut i = 0;
                     while next.fetch_add(1, Ordering::Relaxed) < n {
-                        let t = Instant::now();
-                        childproc_once().await?;
-                        ours += t.elapsed();
-                        let t = Instant::now();
-                        tokio_once().await?;
-                        theirs += t.elapsed();
+                        // The order rotates: whichever runs right after another spawn pays a
+                        // little for it (about 1.5% here), so no peer always goes first.
+                        for step in 0..3 {
+                            let t = Instant::now();
+                            match (i + step) % 3 {
+                                0 => {
+                                    childproc_once().await?;
+                                    ours += t.elapsed();
+                                }
+                                1 => {
+                                    tokio_once().await?;
+                                    theirs += t.elapsed();
+                                }
+                                _ if concurrency == 1 => {
+                                    std_once()?;
+                                    std += t.elapsed();
+                                }
+                                _ => {}
+                            }
+                        }
+                        i += 1;
                     }
-                    Ok::<_, BoxError>((ours, theirs))
+                    Ok::<_, BoxError>((ours, theirs, std))
                 })
             })
             .collect();
         let mut total = Paired {
             childproc: Duration::ZERO,
             tokio: Duration::ZERO,
+            std: (concurrency == 1).then_some(Duration::ZERO),
             each: n,
         };
         for task in tasks {
-            let (ours, theirs) = task.await??;
+            let (ours, theirs, std) = task.await??;
             total.childproc += ours;
             total.tokio += theirs;
+            total.std = total.std.map(|t| t + std);
         }
         Ok(total)
     })
 }
 
-/// The paired results: mean time per spawn-and-wait, and tokio's over childproc's.
+/// The paired results: mean time per spawn-and-wait, and the peers' over childproc's.
 fn paired_table(pairs: &[(usize, Paired)]) -> Table {
     let micros =
         |d: std::time::Duration, n: u64| format!("{:.0} µs", d.as_secs_f64() * 1e6 / n as f64);
@@ -229,18 +254,25 @@ fn paired_table(pairs: &[(usize, Paired)]) -> Table {
             "Concurrency",
             "childproc (mean per spawn)",
             "tokio::process",
+            "std::process (blocking)",
             "tokio ÷ childproc",
+            "std ÷ childproc",
         ]
         .map(String::from)
         .to_vec(),
         rows: pairs
             .iter()
             .map(|(c, p)| {
+                let ratio = |t: std::time::Duration| {
+                    format!("{:.2}×", t.as_secs_f64() / p.childproc.as_secs_f64())
+                };
                 vec![
                     c.to_string(),
                     micros(p.childproc, p.each),
                     micros(p.tokio, p.each),
-                    format!("{:.2}×", p.tokio.as_secs_f64() / p.childproc.as_secs_f64()),
+                    p.std.map_or_else(|| "—".to_string(), |t| micros(t, p.each)),
+                    ratio(p.tokio),
+                    p.std.map_or_else(|| "—".to_string(), ratio),
                 ]
             })
             .collect(),
