@@ -430,6 +430,10 @@ pub(crate) fn start_watch(shared: &Arc<Shared>, watch: Watch, span: tracing::Spa
     REFERENCED_CHANGED.notify_waiters();
 }
 
+/// How many scheduler turns the watcher gives a momentary extra holder of an exited IPC
+/// child's socket end before deciding a grandchild holds it (see `run_watch`).
+const HANGUP_TURNS: usize = 16;
+
 async fn run_watch(shared: Arc<Shared>, watch: Watch) {
     let Watch {
         streams,
@@ -528,6 +532,14 @@ async fn run_watch(shared: Arc<Shared>, watch: Watch) {
         // The child has exited; if its end of the channel went with it (no grandchild holds
         // it), what it sent is all readable now: deliver it and `Disconnect` before `Exit`,
         // as Node does.
+        // Another thread's child, between its creation and its fd cleanup, can hold a copy
+        // of the child's end for a moment: give it a few turns of the scheduler to let go.
+        for _ in 0..HANGUP_TURNS {
+            if probe.peer_closed() || done.is_cancelled() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
         if probe.peer_closed() {
             done.cancelled().await;
         }

@@ -5,6 +5,7 @@ use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
+use std::sync::RwLock;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -20,6 +21,15 @@ use crate::sys::{self, SpawnFailure, SpawnPlan, Stage};
 
 /// The search path used when an explicit environment has no `PATH` (as `execvp` and Node).
 const DEFAULT_PATH: &str = "/usr/bin:/bin";
+
+/// Spawns hold this for reading from the moment they create the child's fds until the
+/// child has exec'd (with `CLONE_VFORK`, until creation returns) and its fds are closed in
+/// the parent; a spawn that creates an IPC socket holds it for writing. So no other child
+/// of ours, in the moment between its creation and its fd cleanup, holds a copy of an IPC
+/// child's end of the socket: the channel hangs up exactly when that child exits, which the
+/// order of `Disconnect` before `Exit` relies on. (Go's runtime has the same lock for
+/// `fork`.) Spawns by other libraries in the process do not take it.
+static SPAWN_LOCK: RwLock<()> = RwLock::new(());
 
 /// A command to spawn: Node's `spawn(command, args, options)` as a builder.
 ///
@@ -411,6 +421,7 @@ impl Command {
     /// Checks the inputs, opens the stdio and creates the process — everything but the
     /// tokio side, so the synchronous API shares it.
     pub(crate) fn launch(&mut self) -> Result<Launched> {
+        // (See `SPAWN_LOCK` for the lock taken below.)
         let kill_signal = self.kill_signal.resolve()?;
         if let Some(e) = self.stdio_errors.first() {
             return Err(Error::Stdio(e.clone()));
@@ -454,6 +465,18 @@ impl Command {
                 .envp
                 .push(CString::new(format!("{SERIALIZATION_ENV}={mode}")).expect("no NUL"));
         }
+        // Held until the child ends are closed below (declared first, dropped last).
+        let (_spawning, _creating_ipc) = if ipc_fds.is_empty() {
+            (
+                Some(SPAWN_LOCK.read().unwrap_or_else(|e| e.into_inner())),
+                None,
+            )
+        } else {
+            (
+                None,
+                Some(SPAWN_LOCK.write().unwrap_or_else(|e| e.into_inner())),
+            )
+        };
         let io = StdioSet::open(&self.stdio)?;
         let plan = SpawnPlan {
             path: prepared.path,

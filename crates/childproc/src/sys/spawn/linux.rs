@@ -142,21 +142,26 @@ extern "C" fn child_entry(arg: *mut c_void) -> c_int {
 /// Must only run in a freshly cloned child as described in the module docs.
 unsafe fn child_main(ctx: &ChildCtx<'_>) -> ChildError {
     let c = &ctx.child;
-    // Everything above the highest target becomes close-on-exec: one `close_range` call, or
-    // a `fcntl` loop on kernels before 5.11.
+    // Everything above the highest target is closed now, not at exec: one `close_range`
+    // call, or a `close` loop on kernels before 5.9. Closing early matters: until it closes
+    // them, this child holds copies of every fd the parent has open, including the child
+    // ends of pipes and IPC sockets another thread is handing to *its* child, and would
+    // delay the EOF those show when that other child exits (and, for a channel, the order
+    // of its `Disconnect` and `Exit`) for as long as this child takes to reach exec.
     let close_rest = || {
-        const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-        // SAFETY: close_range and fcntl only change flags in the child's own fd table.
+        // SAFETY: close_range and close only touch the child's own fd table (no
+        // CLONE_FILES), which holds nothing the rest of this function needs above the
+        // targets.
         unsafe {
             let r = libc::syscall(
                 libc::SYS_close_range,
                 c.fds.keep_below as libc::c_uint,
                 libc::c_uint::MAX,
-                CLOSE_RANGE_CLOEXEC,
+                0 as libc::c_uint,
             );
             if r != 0 {
                 for fd in c.fds.keep_below..c.fd_limit {
-                    libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+                    libc::close(fd);
                 }
             }
         }
