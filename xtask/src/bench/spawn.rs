@@ -162,12 +162,15 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
          near 1 means on this machine:\n\n{}\n\
          ### childproc and tokio::process, paired\n\n\
          Rounds that far apart make a ratio near 1 a coin toss, so childproc and\n\
-         tokio::process are also measured *paired*: each loop alternates the two spawn by\n\
-         spawn ({spawns} of each, concurrency 1 and 8 on the same runtime), so any load hits\n\
-         both alike; the order within each pass rotates. At concurrency 1 the loop also\n\
-         runs std::process's blocking `status()` (glibc's `posix_spawn` and a blocking\n\
-         `waitpid`, no reactor: the closest to raw C that shares the process). The table gives the mean wall time of one spawn-and-wait\n\
-         each; a ratio is the peer's time divided by childproc's (above 1: childproc is\n\
+         tokio::process are also measured *paired*: each loop alternates them spawn by\n\
+         spawn ({spawns} of each, concurrency 1 and 8 on the same runtime), so any load\n\
+         hits both alike. At concurrency 1 the loop also runs std::process's blocking\n\
+         `status()` (glibc's `posix_spawn` and a blocking `waitpid`, no reactor: the\n\
+         closest to raw C that shares the process). The order within each pass cycles\n\
+         through every permutation, so each peer follows each other one equally often\n\
+         (whoever runs right after another spawn pays a little for it). The table gives\n\
+         the mean wall time of one spawn-and-wait each; a ratio is the peer's time\n\
+         divided by childproc's (above 1: childproc is\n\
          faster).\n\n{}",
         table.render(),
         spread.render(),
@@ -178,6 +181,16 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
         body,
     })
 }
+
+/// The orders of one paired pass (0 childproc, 1 tokio::process, 2 std::process).
+const ORDERS: [[usize; 3]; 6] = [
+    [0, 1, 2],
+    [0, 2, 1],
+    [1, 0, 2],
+    [1, 2, 0],
+    [2, 0, 1],
+    [2, 1, 0],
+];
 
 /// Paired timing of childproc, tokio::process and (at concurrency 1) std::process: total
 /// wall time of each one's spawns.
@@ -203,11 +216,14 @@ fn paired(rt: &tokio::runtime::Runtime, n: u64, concurrency: usize) -> Result<Pa
                         (Duration::ZERO, Duration::ZERO, Duration::ZERO);
                     let mut i = 0;
                     while next.fetch_add(1, Ordering::Relaxed) < n {
-                        // The order rotates: whichever runs right after another spawn pays a
-                        // little for it (about 1.5% here), so no peer always goes first.
-                        for step in 0..3 {
+                        // The order cycles through all six permutations: whichever runs
+                        // right after another spawn pays a little for it (about 1.5% here),
+                        // and what it pays depends on which peer ran before it (a blocking
+                        // std spawn stalls the worker), so each peer follows each other one
+                        // equally often.
+                        for peer in ORDERS[i % ORDERS.len()] {
                             let t = Instant::now();
-                            match (i + step) % 3 {
+                            match peer {
                                 0 => {
                                     childproc_once().await?;
                                     ours += t.elapsed();
