@@ -568,18 +568,21 @@ struct RateResults {
 impl RateResults {
     /// Execs per second of every peer, and the ratios.
     fn table(&self) -> Table {
+        /// The ratio columns: name, numerator, denominator.
+        const RATIOS: [(&str, Execs, Execs); 4] = [
+            (
+                "exec_file ÷ Node execFile",
+                Execs::ExecFile,
+                Execs::NodeExecFile,
+            ),
+            ("exec ÷ Node exec", Execs::Exec, Execs::NodeExec),
+            ("C sh ÷ Node exec", Execs::RawSh, Execs::NodeExec),
+            ("exec_file ÷ tokio", Execs::ExecFile, Execs::Tokio),
+        ];
         let rate = |r: Option<Rate>| r.map_or_else(dash, |r| format!("{:.0}", r.per_sec()));
         let mut header = vec!["Concurrency".to_string()];
         header.extend(Execs::ALL.map(|p| p.name().to_string()));
-        header.extend(
-            [
-                "exec_file ÷ Node execFile",
-                "exec ÷ Node exec",
-                "C sh ÷ Node exec",
-                "exec_file ÷ tokio",
-            ]
-            .map(String::from),
-        );
+        header.extend(RATIOS.map(|(name, _, _)| name.to_string()));
         header[1] = "childproc exec_file (execs/s)".to_string();
         Table {
             header,
@@ -589,26 +592,9 @@ impl RateResults {
                 .map(|r| {
                     let mut row = vec![r.concurrency.to_string()];
                     row.extend(Execs::ALL.map(|p| rate(r.median(p))));
-                    row.push(ratio(
-                        r.median(Execs::ExecFile),
-                        r.median(Execs::NodeExecFile),
-                        Rate::per_sec,
-                    ));
-                    row.push(ratio(
-                        r.median(Execs::Exec),
-                        r.median(Execs::NodeExec),
-                        Rate::per_sec,
-                    ));
-                    row.push(ratio(
-                        r.median(Execs::RawSh),
-                        r.median(Execs::NodeExec),
-                        Rate::per_sec,
-                    ));
-                    row.push(ratio(
-                        r.median(Execs::ExecFile),
-                        r.median(Execs::Tokio),
-                        Rate::per_sec,
-                    ));
+                    row.extend(
+                        RATIOS.map(|(_, a, b)| ratio(r.median(a), r.median(b), Rate::per_sec)),
+                    );
                     row
                 })
                 .collect(),
