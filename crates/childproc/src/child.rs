@@ -76,6 +76,36 @@ impl fmt::Display for ExitStatus {
 /// Children that keep [`wait_referenced`] waiting (Node's event-loop references).
 static REFERENCED: AtomicUsize = AtomicUsize::new(0);
 static REFERENCED_CHANGED: Notify = Notify::const_new();
+/// How many [`wait_referenced`] calls are in progress. Spawns and closes notify only when
+/// one is: `Notify::notify_waiters` takes a process-wide lock, which every spawn and every
+/// close would otherwise pay for nothing.
+static WAITING: AtomicUsize = AtomicUsize::new(0);
+
+/// Wakes the [`wait_referenced`] calls in progress, if any. The counters it pairs with are
+/// `SeqCst`: a waiter counts itself in `WAITING` before it reads `REFERENCED` (and drains
+/// `UNWATCHED`), a changer updates those before it reads `WAITING`, so either the waiter sees
+/// the change or the changer sees the waiter.
+fn referenced_changed() {
+    if WAITING.load(Ordering::SeqCst) > 0 {
+        REFERENCED_CHANGED.notify_waiters();
+    }
+}
+
+/// Counts one [`wait_referenced`] in progress while alive (also if the call is dropped).
+struct Waiting;
+
+impl Waiting {
+    fn new() -> Waiting {
+        WAITING.fetch_add(1, Ordering::SeqCst);
+        Waiting
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        WAITING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 /// Children whose watcher task has not started (see [`Shared::lazy`]), keyed by the address
 /// of their `Shared`, so [`wait_referenced`] can start them.
@@ -89,6 +119,7 @@ static UNWATCHED: Mutex<BTreeMap<usize, Weak<Shared>>> = Mutex::new(BTreeMap::ne
 /// unref'd, so, as in Node, `child.unref()` alone does not stop the wait for a child whose
 /// channel is still open: unref the channel too, or disconnect it.
 pub async fn wait_referenced() {
+    let _waiting = Waiting::new();
     loop {
         let changed = REFERENCED_CHANGED.notified();
         // Children nobody watches yet must be watched to ever reach `Close`.
@@ -274,7 +305,7 @@ impl Shared {
             REFERENCED.fetch_add(1, Ordering::SeqCst);
         } else {
             REFERENCED.fetch_sub(1, Ordering::SeqCst);
-            REFERENCED_CHANGED.notify_waiters();
+            referenced_changed();
         }
     }
 
@@ -284,7 +315,7 @@ impl Shared {
             refs.1 = true;
             if refs.0 {
                 REFERENCED.fetch_sub(1, Ordering::SeqCst);
-                REFERENCED_CHANGED.notify_waiters();
+                referenced_changed();
             }
         }
     }
@@ -427,7 +458,7 @@ pub(crate) fn start_watch(shared: &Arc<Shared>, watch: Watch, span: tracing::Spa
     });
     lock(&UNWATCHED).insert(shared.key(), Arc::downgrade(shared));
     // A `wait_referenced` in progress must start this one's watcher too.
-    REFERENCED_CHANGED.notify_waiters();
+    referenced_changed();
 }
 
 /// How many scheduler turns the watcher gives a momentary extra holder of an exited IPC
