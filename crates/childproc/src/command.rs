@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::signal::{Signal, SignalSpec};
 use crate::stdio::{wrap_parent_ends, ParentEnd, Stdio, StdioSet, StdioShorthand};
-use crate::sys::{self, SpawnFailure, SpawnPlan, Stage};
+use crate::sys::{self, EnvBlock, SpawnFailure, SpawnPlan, Stage};
 
 /// The search path used when an explicit environment has no `PATH` (as `execvp` and Node).
 const DEFAULT_PATH: &str = "/usr/bin:/bin";
@@ -457,13 +457,13 @@ impl Command {
         let mut prepared = self.prepare()?;
         if let Some(fd) = ipc_fds.first() {
             // Node's child side finds the channel through these two variables.
-            prepared
-                .envp
-                .push(CString::new(format!("{CHANNEL_FD_ENV}={fd}")).expect("no NUL"));
             let mode = self.serialization.env_value();
             prepared
                 .envp
-                .push(CString::new(format!("{SERIALIZATION_ENV}={mode}")).expect("no NUL"));
+                .push(CHANNEL_FD_ENV.as_bytes(), fd.to_string().as_bytes());
+            prepared
+                .envp
+                .push(SERIALIZATION_ENV.as_bytes(), mode.as_bytes());
         }
         // Held until the child ends are closed below (declared first, dropped last).
         let (_spawning, _creating_ipc) = if ipc_fds.is_empty() {
@@ -644,19 +644,16 @@ impl Command {
         }
     }
 
-    fn envp(&self) -> Result<Vec<CString>> {
+    fn envp(&self) -> Result<EnvBlock> {
         if !self.env_clear && self.env.is_empty() {
             // The common case: the parent's environment as it is. Entries from the OS cannot
             // hold a NUL, and their keys no '='.
-            return Ok(std::env::vars_os()
-                .filter(|(k, _)| !is_channel_var(k))
-                .filter_map(|(k, v)| {
-                    let mut kv = k.into_vec();
-                    kv.push(b'=');
-                    kv.extend(v.into_vec());
-                    CString::new(kv).ok()
-                })
-                .collect());
+            let vars = std::env::vars_os();
+            let mut envp = EnvBlock::with_capacity(vars.size_hint().0);
+            for (k, v) in vars.filter(|(k, _)| !is_channel_var(k)) {
+                envp.push(k.as_bytes(), v.as_bytes());
+            }
+            return Ok(envp);
         }
         let mut vars: BTreeMap<OsString, OsString> = if self.env_clear {
             BTreeMap::new()
@@ -671,7 +668,7 @@ impl Command {
                 None => vars.remove(k),
             };
         }
-        let mut envp = Vec::with_capacity(vars.len());
+        let mut envp = EnvBlock::with_capacity(vars.len());
         for (k, v) in vars {
             if k.is_empty() || k.as_bytes().contains(&b'=') {
                 return Err(Error::InvalidOption {
@@ -681,10 +678,7 @@ impl Command {
             }
             cstring("environment key", &k)?;
             cstring(&format!("environment value of {}", k.to_string_lossy()), &v)?;
-            let mut kv = k.into_vec();
-            kv.push(b'=');
-            kv.extend(v.into_vec());
-            envp.push(CString::new(kv).expect("checked for NUL above"));
+            envp.push(k.as_bytes(), v.as_bytes());
         }
         Ok(envp)
     }
@@ -710,7 +704,7 @@ struct Prepared {
     argv_os: Vec<OsString>,
     path: CString,
     argv: Vec<CString>,
-    envp: Vec<CString>,
+    envp: EnvBlock,
     cwd: Option<CString>,
 }
 

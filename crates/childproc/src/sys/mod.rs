@@ -19,6 +19,6 @@ pub(crate) use fd::{
 };
 pub(crate) use process::{force_no_pidfd, Process, RawStatus};
 pub(crate) use spawn::{
-    engine_name, engine_stats, force_portable_engine, spawn, spawn_kept, FdMap, SpawnFailure,
-    SpawnPlan, Stage,
+    engine_name, engine_stats, force_portable_engine, spawn, spawn_kept, EnvBlock, FdMap,
+    SpawnFailure, SpawnPlan, Stage,
 };

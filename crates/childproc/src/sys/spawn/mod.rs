@@ -35,7 +35,7 @@ pub(crate) struct SpawnPlan<'a> {
     /// argv, argv[0] included.
     pub argv: Vec<CString>,
     /// The complete environment, `KEY=VALUE`.
-    pub envp: Vec<CString>,
+    pub envp: EnvBlock,
     /// Directory to change to before exec.
     pub cwd: Option<CString>,
     /// The child's fds. Every fd not in here is closed in the child.
@@ -300,7 +300,7 @@ impl<'a> ChildPlan<'a> {
         Ok(ChildPlan {
             plan,
             argv: null_terminated(&plan.argv),
-            envp: null_terminated(&plan.envp),
+            envp: plan.envp.pointers(),
             fds: FdSetup::new(&plan.fds)?,
             fd_limit: fd_limit(),
             parent_pid: if plan.kill_on_parent_death {
@@ -309,6 +309,60 @@ impl<'a> ChildPlan<'a> {
                 0
             },
         })
+    }
+}
+
+/// An environment for `execve`: every `KEY=VALUE` string, NUL-terminated, in one buffer.
+///
+/// One allocation for the whole environment instead of one per variable: the parent's
+/// environment is copied on every spawn, so this is on the hot path.
+#[derive(Debug, Default)]
+pub(crate) struct EnvBlock {
+    bytes: Vec<u8>,
+    starts: Vec<usize>,
+}
+
+impl EnvBlock {
+    /// An empty block with room for about `vars` variables.
+    pub(crate) fn with_capacity(vars: usize) -> EnvBlock {
+        EnvBlock {
+            bytes: Vec::with_capacity(vars * 48),
+            starts: Vec::with_capacity(vars + 2),
+        }
+    }
+
+    /// Appends `key=value`. The caller has checked that neither holds a NUL and that the key
+    /// holds no `=`.
+    pub(crate) fn push(&mut self, key: &[u8], value: &[u8]) {
+        debug_assert!(!key.contains(&0) && !value.contains(&0) && !key.contains(&b'='));
+        self.starts.push(self.bytes.len());
+        self.bytes.reserve(key.len() + value.len() + 2);
+        self.bytes.extend_from_slice(key);
+        self.bytes.push(b'=');
+        self.bytes.extend_from_slice(value);
+        self.bytes.push(0);
+    }
+
+    /// The variables as `KEY=VALUE` byte strings (without their NUL), in order.
+    #[cfg(test)]
+    fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.starts.iter().enumerate().map(|(i, &start)| {
+            let end = self
+                .starts
+                .get(i + 1)
+                .map_or(self.bytes.len(), |&next| next);
+            &self.bytes[start..end - 1]
+        })
+    }
+
+    /// `execve`'s envp: a pointer to each string, then NULL. Valid while `self` is neither
+    /// changed nor dropped.
+    fn pointers(&self) -> Vec<*const libc::c_char> {
+        self.starts
+            .iter()
+            .map(|&start| self.bytes[start..].as_ptr().cast())
+            .chain(std::iter::once(ptr::null()))
+            .collect()
     }
 }
 
@@ -545,4 +599,29 @@ unsafe fn run_child(
         libc::execve(p.path.as_ptr(), c.argv.as_ptr(), c.envp.as_ptr());
     }
     (Stage::Exec, errno())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EnvBlock;
+    use std::ffi::CStr;
+
+    #[test]
+    fn an_env_block_points_execve_at_each_variable_then_null() {
+        let mut env = EnvBlock::with_capacity(0);
+        env.push(b"A", b"1");
+        env.push(b"EMPTY", b"");
+        env.push(b"PATH", b"/usr/bin:/bin=x");
+        let listed: Vec<&[u8]> = env.iter().collect();
+        assert_eq!(listed, [&b"A=1"[..], b"EMPTY=", b"PATH=/usr/bin:/bin=x"]);
+        let pointers = env.pointers();
+        assert_eq!(pointers.len(), 4);
+        assert!(pointers[3].is_null());
+        for (p, want) in pointers.iter().zip(listed) {
+            // SAFETY: each pointer is the start of a NUL-terminated string inside `env`, which
+            // is alive and unchanged here.
+            let got = unsafe { CStr::from_ptr(*p) };
+            assert_eq!(got.to_bytes(), want);
+        }
+    }
 }
