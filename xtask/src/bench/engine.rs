@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
 
 use super::doc::{Section, Table};
+
+pub(super) mod paired;
 use super::{json_u64, median, rotation, spread, time_async, Env, Options, Rate};
 use crate::{workspace_root, BoxError};
 
@@ -319,9 +321,11 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
             }
         }
     }
+    let pairs = paired::measure(&ctx, plan.small_rounds, plan.small_spawns, plan.warmup)?;
     println!("  ({:.0} s)\n", start.elapsed().as_secs_f64());
 
-    let tables = Tables::new(&results);
+    let mut tables = Tables::new(&results);
+    tables.add_paired(&pairs);
     println!("{}", tables.render_plain());
     Ok(Section {
         name: "engine",
@@ -487,6 +491,8 @@ struct Tables {
     spread: Table,
     /// Issue 6's targets, each with whether it holds.
     targets: Vec<String>,
+    /// childproc and posix_spawn paired in one process (small parent, concurrency 1).
+    paired: Option<Table>,
 }
 
 /// A rate cell.
@@ -686,16 +692,40 @@ impl Tables {
                 rows: spread_rows,
             },
             targets,
+            paired: None,
         }
     }
 
     /// The tables for the terminal.
+    /// Adds the paired table and its targets: childproc ÷ posix_spawn measured spawn by spawn
+    /// in one process, the same target as the C column's but without the drift between runs.
+    fn add_paired(&mut self, pairs: &[paired::Paired]) {
+        for p in pairs {
+            let ratio = p.ratio();
+            let verdict = if ratio >= 0.95 { "holds" } else { "**missed**" };
+            self.targets.push(format!(
+                "- small parent, {}: childproc ÷ C posix_spawn, paired in one process: {} \
+                 (target ≥ 0.95×) — {verdict}",
+                p.kind.label(),
+                ratio_cell(Some(ratio))
+            ));
+        }
+        self.paired = Some(paired::table(pairs));
+    }
+
     fn render_plain(&self) -> String {
         let mut out = String::new();
         for (c, t) in &self.small {
             let _ = writeln!(
                 out,
                 "Small parent, concurrency {c} (spawns/s):\n\n{}",
+                t.render()
+            );
+        }
+        if let Some(t) = &self.paired {
+            let _ = writeln!(
+                out,
+                "Small parent, concurrency 1, paired with posix_spawn:\n\n{}",
                 t.render()
             );
         }
@@ -726,6 +756,22 @@ fn body(ctx: &Ctx<'_>, t: &Tables) -> String {
     } else {
         " (`cc` failed on this machine, so the C columns are empty)"
     };
+    let paired = t.paired.as_ref().map_or_else(String::new, |table| {
+        format!(
+            "Small parent, concurrency 1, childproc and C `posix_spawn` *paired*: the columns\n\
+             above come from different processes at different moments, and on this machine a\n\
+             peer's speed drifts by up to 2× over seconds. So one worker process per kind and\n\
+             round ({} rounds of {} pairs, {} warm-up) also alternates a childproc\n\
+             spawn-and-wait with glibc's `posix_spawn` and a blocking `waitpid` of the same child\n\
+             (the calls of `rawspawn.c`'s `posix_spawn` mode, made from Rust through `libc`),\n\
+             swapping which goes first every time. Mean wall time per spawn; the ratio is\n\
+             childproc's rate divided by posix_spawn's:\n\n{}\n",
+            p.small_rounds,
+            p.small_spawns,
+            p.warmup,
+            table.render()
+        )
+    });
     let small = t
         .small
         .iter()
@@ -768,6 +814,7 @@ fn body(ctx: &Ctx<'_>, t: &Tables) -> String {
          rounds interleave the runners in a rotating order; tables show each peer's median\n\
          round, in spawns per second, and a ratio is childproc's rate divided by the other.\n\n\
          {small}\n\
+         {paired}\
          {BIG_GIB} GiB parent, concurrency 1. \"its small-parent rate\" is the same peer and kind\n\
          in the small-parent table above; C `posix_spawn`'s own ratio shows what a big parent\n\
          costs on this machine even without any copying:\n\n{}\n\

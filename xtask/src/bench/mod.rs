@@ -106,8 +106,11 @@ pub(crate) fn run(opts: &Options) -> Result<(), BoxError> {
 pub(crate) fn worker(args: &[String]) -> Result<(), BoxError> {
     match args.first().map(String::as_str) {
         Some("engine") => engine::worker(args),
+        Some("engine-paired") => engine::paired::worker(args),
         Some("ipc-child" | "ipc-raw" | "ipc-tokio") => ipc::worker(args),
-        _ => Err("usage: xtask bench-worker engine|ipc-child|ipc-raw|ipc-tokio ..".into()),
+        _ => Err(
+            "usage: xtask bench-worker engine|engine-paired|ipc-child|ipc-raw|ipc-tokio ..".into(),
+        ),
     }
 }
 
