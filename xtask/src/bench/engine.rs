@@ -764,7 +764,9 @@ fn body(ctx: &Ctx<'_>, t: &Tables) -> String {
              round ({} rounds of {} pairs, {} warm-up) also alternates a childproc\n\
              spawn-and-wait with glibc's `posix_spawn` and a blocking `waitpid` of the same child\n\
              (the calls of `rawspawn.c`'s `posix_spawn` mode, made from Rust through `libc`),\n\
-             swapping which goes first every time. Mean wall time per spawn; the ratio is\n\
+             swapping which goes first every time. Both create the same child: for extra fd\n\
+             and IPC-like, a fresh pipe or socketpair end at fd 3 (childproc\n\
+             `.fd(3, Stdio::from(end))`). Mean wall time per spawn; the ratio is\n\
              childproc's rate divided by posix_spawn's:\n\n{}\n",
             p.small_rounds,
             p.small_spawns,
