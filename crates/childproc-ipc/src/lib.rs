@@ -11,6 +11,7 @@
 //!   [`NodeJsonCodec`] (Node's `'json'` serialization, byte for byte) and
 //!   [`LengthJsonCodec`] (the same JSON behind a length prefix) and [`MsgPackCodec`]
 //!   (every `Value` kind, losslessly, as MessagePack with documented extension types);
+//! * [`serve`], the worker's side of a `childproc::Pool`: answer each task it sends;
 //! * [`IpcError`], the one error type: bad input never panics, it is an error naming
 //!   what was wrong.
 //!
@@ -33,6 +34,7 @@ pub mod json;
 mod message;
 mod scan;
 pub mod serialization;
+mod serve;
 mod sys;
 #[cfg(test)]
 mod test_support;
@@ -44,4 +46,5 @@ pub use error::{IpcError, Result};
 pub use json::{from_json, from_value, to_json, to_value};
 pub use message::{IntoMessage, Json};
 pub use serialization::{from_env, AnyCodec, Serialization, CHANNEL_FD_ENV, SERIALIZATION_ENV};
+pub use serve::serve;
 pub use value::Value;

@@ -99,6 +99,7 @@ mod events;
 mod exec;
 mod fork;
 mod pipes;
+mod pool;
 mod signal;
 mod stdio;
 mod sync;
@@ -116,6 +117,7 @@ pub use exec::{
 };
 pub use fork::{fork, fork_current_exe, fork_exe, Fork};
 pub use pipes::{ChildPipe, ChildStderr, ChildStdin, ChildStdout};
+pub use pool::{Pool, PoolBuilder, PoolError, PoolStats};
 pub use signal::{Signal, SignalSpec};
 pub use stdio::{Stdio, StdioShorthand};
 pub use sync::{

@@ -140,6 +140,7 @@ fn main() {
             true,
         ),
         "sum-worker" => ipc_serve(sum_worker, false),
+        "pool-worker" => pool_worker(),
         "exec-sync" => {
             // Runs exec_sync with default stdio: the child's stderr must reach ours.
             let out = childproc::exec_sync(&rest[0]).run();
@@ -323,6 +324,39 @@ fn on_parent_channel<F: std::future::Future<Output = ()>>(
             .expect("started without a channel")
             .unwrap();
         body(channel).await;
+    });
+}
+
+/// A `childproc::Pool` worker through `childproc_ipc::serve`. Tasks: `{echo: v}` → v;
+/// `{sleep: ms}` → "slept" after that long; `{exit: code}` ends the process mid-task;
+/// `{fail: text}` → an error; `"pid"` → this process's pid; `"nothing"` → undefined.
+fn pool_worker() {
+    use childproc_ipc::Value;
+    on_parent_channel(|channel| async move {
+        childproc_ipc::serve(channel, |task| async move {
+            if task.as_str() == Some("pid") {
+                return Ok(Value::from(f64::from(std::process::id())));
+            }
+            if task.as_str() == Some("nothing") {
+                return Ok(Value::Undefined);
+            }
+            if let Some(v) = task.get("echo") {
+                return Ok(v.clone());
+            }
+            if let Some(ms) = task.get("sleep").and_then(Value::as_f64) {
+                tokio::time::sleep(Duration::from_millis(ms as u64)).await;
+                return Ok(Value::from("slept"));
+            }
+            if let Some(code) = task.get("exit").and_then(Value::as_f64) {
+                std::process::exit(code as i32);
+            }
+            if let Some(text) = task.get("fail").and_then(Value::as_str) {
+                return Err(text.to_owned());
+            }
+            Err(format!("unknown task {task:?}"))
+        })
+        .await
+        .unwrap();
     });
 }
 
