@@ -98,6 +98,7 @@ mod error;
 mod events;
 mod exec;
 mod fork;
+mod pipeline;
 mod pipes;
 mod signal;
 mod stdio;
@@ -115,6 +116,7 @@ pub use exec::{
     DEFAULT_MAX_BUFFER,
 };
 pub use fork::{fork, fork_current_exe, fork_exe, Fork};
+pub use pipeline::{Pipeline, PipelineChild, PipelineError, PipelineOutput, PipelineStatus};
 pub use pipes::{ChildPipe, ChildStderr, ChildStdin, ChildStdout};
 pub use signal::{Signal, SignalSpec};
 pub use stdio::{Stdio, StdioShorthand};
