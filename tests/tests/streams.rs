@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use childproc::{Command, Error, LinesError, Stdio};
+use childproc::{Command, Error, Interleaved, LinesError, StdStream, Stdio};
 use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::sync::Notify;
@@ -160,6 +160,62 @@ async fn an_over_long_line_is_an_error_and_the_stream_goes_on() {
         "{got:?}"
     );
     assert!(guard(child.closed()).await.unwrap().success());
+}
+
+/// The child writes stdout and stderr alternately, each write waiting for the test to have
+/// seen the one before: the merged stream delivers them in that order, tagged, keeps going
+/// after stdout closes, and ends once stderr has closed too.
+#[tokio::test]
+async fn interleaved_lines_and_chunks_keep_arrival_order_until_both_close() {
+    let script: &[(char, &[u8])] = &[
+        ('o', b"out 1\n"),
+        ('e', b"err 1\n"),
+        ('e', b"err 2\n"),
+        ('o', b"out 2\n"),
+        ('c', b""), // closes stdout; no ack awaited after it
+        ('e', b"err 3\n"),
+    ];
+    let want = [
+        (StdStream::Stdout, "out 1"),
+        (StdStream::Stderr, "err 1"),
+        (StdStream::Stderr, "err 2"),
+        (StdStream::Stdout, "out 2"),
+        (StdStream::Stderr, "err 3"),
+    ];
+    let mut child = acked(script).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let got = drive(child.interleaved_lines(), &mut stdin).await;
+    let want_lines: Vec<_> = want.iter().map(|(s, l)| (*s, l.to_string())).collect();
+    assert_eq!(got, want_lines);
+    assert!(guard(child.closed()).await.unwrap().success());
+
+    // Chunks as read: each write of the child is one chunk here (it waits for our ack).
+    let mut child = acked(script).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let got = drive(child.interleaved_chunks(), &mut stdin).await;
+    let got: Vec<_> = got
+        .into_iter()
+        .map(|(s, b)| (s, String::from_utf8(b.to_vec()).unwrap()))
+        .collect();
+    let want_chunks: Vec<_> = want.iter().map(|(s, l)| (*s, format!("{l}\n"))).collect();
+    assert_eq!(got, want_chunks);
+    assert!(guard(child.closed()).await.unwrap().success());
+}
+
+/// Reads a merged stream to its end, acknowledging each of the first four items to the
+/// `write-acked` child (which waits after each of its first four writes).
+async fn drive<T: Send + 'static>(
+    mut merged: Interleaved<T>,
+    stdin: &mut childproc::ChildStdin,
+) -> Vec<(StdStream, T)> {
+    let mut got = Vec::new();
+    while let Some((stream, item)) = guard(merged.next()).await {
+        got.push((stream, item.unwrap()));
+        if got.len() <= 4 {
+            stdin.write_all(b"\n").await.unwrap();
+        }
+    }
+    got
 }
 
 /// `2>&1`: one pipe carries both streams in exactly the order the child wrote them, however

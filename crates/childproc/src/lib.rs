@@ -98,6 +98,7 @@ mod error;
 mod events;
 mod exec;
 mod fork;
+mod interleave;
 mod lines;
 mod pipeline;
 mod pipes;
@@ -117,6 +118,7 @@ pub use exec::{
     DEFAULT_MAX_BUFFER,
 };
 pub use fork::{fork, fork_current_exe, fork_exe, Fork};
+pub use interleave::Interleaved;
 pub use lines::{ByteLines, Lines, LinesError, DEFAULT_MAX_LINE};
 pub use pipeline::{Pipeline, PipelineChild, PipelineError, PipelineOutput, PipelineStatus};
 pub use pipes::{ChildPipe, ChildStderr, ChildStdin, ChildStdout};
