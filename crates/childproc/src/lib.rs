@@ -16,6 +16,10 @@
 //!
 //! Where Node has an event emitter, childproc has [`ChildProcess::events`], a stream of
 //! [`Event`]s in Node's order. docs/node-mapping.md maps every Node item to its Rust name.
+//!
+//! Beyond Node: OS-level [`Pipeline`]s (`ps ax | grep ssh` with no byte through the parent),
+//! line streams ([`ChildStdout::lines`], [`Lines`]), stdout and stderr [`Interleaved`] with
+//! tags, and a shell's `2>&1` ([`Stdio::SameAs`]).
 
 /// Generates builder methods that forward to the `Command` inside a consuming builder (`exec`,
 /// the sync API); the builder provides `fn command_mut(&mut self) -> &mut Command`.
