@@ -5,12 +5,13 @@
 //! 2. A timeout: a long `sleep` killed with the kill signal after 300 ms.
 //! 3. A kill: `grep` waiting on stdin, sent SIGHUP (the manual's example).
 //! 4. `exec(...).await`: a shell command's whole output, Node's promisified `exec`.
+//! 5. A pipeline, `ps ax | grep ssh | wc -l`, linked at the OS level (no shell, no copying).
 
 #![allow(clippy::print_stdout)]
 
 use std::time::{Duration, Instant};
 
-use childproc::{ChildProcess, Command, Event, Signal, Stdio};
+use childproc::{ChildProcess, Command, Event, Pipeline, Signal, Stdio};
 use futures_util::StreamExt;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -59,6 +60,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         err.reason,
         err.code,
         err.to_string()
+    );
+
+    println!("\n5. a pipeline: `ps ax | grep ssh | wc -l`, each stdout linked to the next stdin");
+    let out = Pipeline::new()
+        .pipe(Command::new("ps").arg("ax"))
+        .pipe(Command::new("grep").arg("ssh"))
+        .pipe(Command::new("wc").arg("-l"))
+        .await?;
+    let count = out.stdout.to_string_lossy();
+    println!(
+        "   {} line(s) mention ssh; stage statuses {:?}",
+        count.trim(),
+        out.status.stages()
     );
     Ok(())
 }

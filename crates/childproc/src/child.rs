@@ -283,11 +283,26 @@ impl Shared {
         let Some(raw) = self.process.try_wait()? else {
             return Ok(None);
         };
+        Ok(Some(self.publish_exit(raw)))
+    }
+
+    /// Blocks the thread until the child exits, then reaps it as [`Shared::reap_now`] does.
+    fn reap_blocking(&self) -> std::io::Result<ExitStatus> {
+        let _exit = self.exit.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(status) = *self.status.borrow() {
+            return Ok(status);
+        }
+        let raw = self.process.wait_blocking()?;
+        Ok(self.publish_exit(raw))
+    }
+
+    /// Publishes a reaped child's status and emits `Exit` (the caller holds `exit`).
+    fn publish_exit(&self, raw: RawStatus) -> ExitStatus {
         let status = ExitStatus::from_raw(raw);
         tracing::debug!(pid = self.process.pid(), %status, "exit");
         self.status.send_replace(Some(status));
         self.hub.emit(Event::Exit(status));
-        Ok(Some(status))
+        status
     }
 
     /// Waits on the reactor until the child exits, then reaps it (see [`Shared::reap_now`]).
@@ -837,6 +852,14 @@ impl ChildProcess {
     /// child is still watched and reaped.
     pub fn unref(&self) {
         self.shared.set_referenced(false);
+    }
+
+    /// SIGKILLs the child and reaps it before returning, for a pipeline whose later stage
+    /// failed to start. A child the signal cannot reach is left to its watcher.
+    pub(crate) fn kill_and_reap(&self) {
+        if self.shared.kill(Signal::SIGKILL) {
+            let _ = self.shared.reap_blocking();
+        }
     }
 
     /// Whether the child counts for [`wait_referenced`].

@@ -521,6 +521,31 @@ impl Command {
         self.stdio.contains_key(&fd)
     }
 
+    /// Whether `fd` was given anything but the default (a pipeline links stages through the
+    /// fds the user left at the default).
+    pub(crate) fn configures_stdio(&self, fd: i32) -> bool {
+        self.stdio
+            .get(&fd)
+            .is_some_and(|s| !matches!(s, Stdio::Default))
+    }
+
+    /// Forgets the entry for `fd`, closing the fd it may own (a pipeline's link, once the
+    /// stage holds its own copy).
+    pub(crate) fn unset_stdio(&mut self, fd: i32) {
+        self.stdio.remove(&fd);
+    }
+
+    /// The program and its arguments joined with spaces, as Node's `error.cmd` shows a
+    /// command line.
+    pub(crate) fn cmdline(&self) -> String {
+        let mut line = self.program.to_string_lossy().into_owned();
+        for a in &self.args {
+            line.push(' ');
+            line.push_str(&a.to_string_lossy());
+        }
+        line
+    }
+
     fn spawn_error(&self, f: SpawnFailure) -> Error {
         let program = self.program.clone();
         match f.stage {

@@ -93,6 +93,16 @@ pub enum Error {
     /// be sent.
     #[error("ipc: {0}")]
     Ipc(#[from] childproc_ipc::IpcError),
+    /// One stage of a [`Pipeline`](crate::Pipeline) could not be started (or was configured in
+    /// a way a pipeline cannot honour); the stages spawned before it were killed and reaped.
+    #[error("pipeline stage {stage}: {source}")]
+    Pipeline {
+        /// The stage's index, from 0 (the leftmost command).
+        stage: usize,
+        /// The stage's own error (naming its program).
+        #[source]
+        source: Box<Error>,
+    },
     /// An I/O error with no more specific home.
     #[error(transparent)]
     Io(#[from] io::Error),
@@ -116,11 +126,15 @@ impl Error {
             Error::Ipc(childproc_ipc::IpcError::Io(e)) => e.kind(),
             Error::Ipc(childproc_ipc::IpcError::Closed) => io::ErrorKind::BrokenPipe,
             Error::Ipc(_) => io::ErrorKind::InvalidData,
+            Error::Pipeline { source, .. } => source.kind(),
         }
     }
 
     /// The OS error code underneath, if there is one (`ENOENT` = 2 for a missing program).
     pub fn raw_os_error(&self) -> Option<i32> {
+        if let Error::Pipeline { source, .. } = self {
+            return source.raw_os_error();
+        }
         std::error::Error::source(self)
             .and_then(|s| s.downcast_ref::<io::Error>())
             .and_then(io::Error::raw_os_error)

@@ -272,14 +272,14 @@ impl IntoFuture for ExecChild {
     }
 }
 
-struct Collected {
-    bytes: Vec<u8>,
-    overflow: bool,
+pub(crate) struct Collected {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) overflow: bool,
 }
 
 /// Reads a stream to EOF, keeping at most `max` bytes. Past the limit it calls `on_overflow`
 /// (which kills the child, as Node does) and stops reading.
-async fn collect<R: AsyncRead + Unpin>(
+pub(crate) async fn collect<R: AsyncRead + Unpin>(
     stream: Option<R>,
     max: usize,
     on_overflow: &(dyn Fn() + Sync),

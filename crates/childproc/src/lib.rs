@@ -16,6 +16,10 @@
 //!
 //! Where Node has an event emitter, childproc has [`ChildProcess::events`], a stream of
 //! [`Event`]s in Node's order. docs/node-mapping.md maps every Node item to its Rust name.
+//!
+//! Beyond Node: OS-level [`Pipeline`]s (`ps ax | grep ssh` with no byte through the parent),
+//! line streams ([`ChildStdout::lines`], [`Lines`]), stdout and stderr [`Interleaved`] with
+//! tags, and a shell's `2>&1` ([`Stdio::SameAs`]).
 
 /// Generates builder methods that forward to the `Command` inside a consuming builder (`exec`,
 /// the sync API); the builder provides `fn command_mut(&mut self) -> &mut Command`.
@@ -98,6 +102,9 @@ mod error;
 mod events;
 mod exec;
 mod fork;
+mod interleave;
+mod lines;
+mod pipeline;
 mod pipes;
 mod pool;
 mod signal;
@@ -116,6 +123,9 @@ pub use exec::{
     DEFAULT_MAX_BUFFER,
 };
 pub use fork::{fork, fork_current_exe, fork_exe, Fork};
+pub use interleave::Interleaved;
+pub use lines::{ByteLines, Lines, LinesError, DEFAULT_MAX_LINE};
+pub use pipeline::{Pipeline, PipelineChild, PipelineError, PipelineOutput, PipelineStatus};
 pub use pipes::{ChildPipe, ChildStderr, ChildStdin, ChildStdout};
 pub use pool::{Pool, PoolBuilder, PoolError, PoolStats};
 pub use signal::{Signal, SignalSpec};

@@ -181,6 +181,16 @@ macro_rules! reader {
                 Ok(($name { inner: Some(inner), slot, _close: CloseToken(tx) }, watch))
             }
 
+            /// Its lines, as a `Stream` of `String`s: see [`Lines`](crate::Lines).
+            pub fn lines(self) -> crate::Lines<Self> {
+                crate::Lines::new(self)
+            }
+
+            /// Its lines as raw bytes: see [`ByteLines`](crate::ByteLines).
+            pub fn byte_lines(self) -> crate::ByteLines<Self> {
+                crate::ByteLines::new(self)
+            }
+
             fn pipe(&self) -> &pipe::Receiver {
                 self.inner.as_ref().expect("present until into_owned_fd")
             }
@@ -256,6 +266,18 @@ impl ChildPipe {
             },
             watch,
         ))
+    }
+}
+
+impl ChildPipe {
+    /// What the child writes to it, line by line: see [`Lines`](crate::Lines).
+    pub fn lines(self) -> crate::Lines<Self> {
+        crate::Lines::new(self)
+    }
+
+    /// The same as raw bytes: see [`ByteLines`](crate::ByteLines).
+    pub fn byte_lines(self) -> crate::ByteLines<Self> {
+        crate::ByteLines::new(self)
     }
 }
 

@@ -22,6 +22,7 @@ use crate::pipes::{ChildStderr, ChildStdin, ChildStdout};
 /// | `'inherit'` | [`Stdio::Inherit`] (the parent's same fd for 0–2; `Ignore` above) |
 /// | a Stream / an integer | [`Stdio::Fd`], from a `File`, socket, `OwnedFd`, another child's pipe, or [`Stdio::parent_fd`] |
 /// | `null` / `undefined` | [`Stdio::Default`] (a pipe for 0–2, ignore — closed — above) |
+/// | (none: a shell's `2>&1`) | [`Stdio::SameAs`] |
 ///
 /// The child receives exactly the fds configured here: every other fd is closed.
 #[derive(Debug, Default)]
@@ -47,6 +48,13 @@ pub enum Stdio {
     /// Node's `'ipc'`: the IPC channel (a Unix socket; `NODE_CHANNEL_FD` names this fd in the
     /// child). At most one per command; see [`fork`](crate::fork).
     Ipc,
+    /// The same open file as the child's fd `n`: a shell's `fd>&n` (beyond Node).
+    /// `stderr(Stdio::SameAs(1))` is `2>&1`: with stdout a pipe, both streams go down that
+    /// one pipe in the exact order the child wrote them, and the child has no separate
+    /// stderr pipe ([`ChildProcess::stderr`](crate::ChildProcess::stderr) is `None`). Whatever
+    /// fd `n` is (pipe, file, `/dev/null`, the parent's stdout) this fd is too; if fd `n` is
+    /// left closed, so is this one. `n` may not itself be a `SameAs` or this fd.
+    SameAs(RawFd),
 }
 
 impl Stdio {
@@ -172,9 +180,14 @@ impl<'a> StdioSet<'a> {
         let max = config.keys().copied().max().unwrap_or(2).max(2);
         let mut entries = Vec::with_capacity(usize::try_from(max).unwrap_or(0) + 1);
         static DEFAULT: Stdio = Stdio::Default;
+        let mut same_as = Vec::new();
         for fd in 0..=max {
             let cfg = config.get(&fd).unwrap_or(&DEFAULT);
             let end = match cfg {
+                Stdio::SameAs(n) => {
+                    same_as.push((fd, *n));
+                    continue;
+                }
                 Stdio::Default | Stdio::Pipe | Stdio::Overlapped if fd <= 2 => {
                     let (r, w) = sys::pipe()?;
                     if fd == 0 {
@@ -205,6 +218,23 @@ impl<'a> StdioSet<'a> {
             };
             entries.push((fd, end));
         }
+        // `n>&m` once every other fd is known: a close-on-exec duplicate of fd m's end.
+        for (fd, n) in same_as {
+            if n < 0 || n == fd || matches!(config.get(&n), Some(Stdio::SameAs(_))) {
+                return Err(Error::Stdio(format!(
+                    "stdio[{fd}]: SameAs({n}) must name another fd that is not a SameAs"
+                )));
+            }
+            let Some((_, target)) = entries.iter().find(|(t, _)| *t == n) else {
+                continue; // fd n is left closed in the child: so is this one
+            };
+            let dup = match target {
+                ChildEnd::Borrowed(b) => b.try_clone_to_owned()?,
+                ChildEnd::Owned(o, _) => o.try_clone()?,
+            };
+            entries.push((fd, ChildEnd::Owned(dup, None)));
+        }
+        entries.sort_by_key(|(fd, _)| *fd);
         Ok(StdioSet { entries })
     }
 

@@ -112,6 +112,47 @@ fn main() {
             std::thread::sleep(Duration::from_millis(50));
             out.write_all(&[0x82, 0xac]).unwrap();
         }
+        "count" => {
+            // The number of bytes on stdin, read to EOF in 64 KiB chunks (nothing kept).
+            let (mut buf, mut total) = (vec![0u8; 64 * 1024], 0u64);
+            let mut stdin = std::io::stdin().lock();
+            loop {
+                match stdin.read(&mut buf).unwrap() {
+                    0 => break,
+                    n => total += n as u64,
+                }
+            }
+            println!("{total}");
+        }
+        "wait-then-spew" => {
+            // Waits for EOF on stdin (the test's go), then writes N bytes of 'x' to stdout.
+            std::io::stdin().read_to_end(&mut Vec::new()).unwrap();
+            let n: usize = rest[0].parse().unwrap();
+            let chunk = vec![b'x'; 64 * 1024];
+            let mut out = std::io::stdout().lock();
+            let mut left = n;
+            while left > 0 {
+                let k = left.min(chunk.len());
+                out.write_all(&chunk[..k]).unwrap();
+                left -= k;
+            }
+        }
+        "cat-then-fds" => {
+            // Copies stdin to stdout, then prints this process's open fds.
+            std::io::copy(&mut std::io::stdin().lock(), &mut std::io::stdout().lock()).unwrap();
+            println!("{}", open_fds().join(" "));
+        }
+        "write-acked" => write_acked(rest),
+        "alternate" => {
+            // `out i` to stdout and `err i` to stderr, alternately, each written at once.
+            let n: usize = rest[0].parse().unwrap();
+            let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+            for i in 0..n {
+                out.write_all(format!("out {i}\n").as_bytes()).unwrap();
+                out.flush().unwrap();
+                err.write_all(format!("err {i}\n").as_bytes()).unwrap();
+            }
+        }
         "sleep" => std::thread::sleep(Duration::from_millis(rest[0].parse().unwrap())),
         "ignore-term" => {
             // SAFETY: setting SIGTERM to SIG_IGN before any other thread exists.
@@ -153,6 +194,39 @@ fn main() {
         _ => {
             eprintln!("fixture: unknown role {role:?}");
             std::process::exit(2);
+        }
+    }
+}
+
+/// Writes each chunk `o:<hex>` to stdout or `e:<hex>` to stderr with one `write(2)`; `c:`
+/// closes stdout. After every chunk but the last (and a `c:`) it waits for one line on stdin
+/// (the test's acknowledgement), so the test decides when the next write happens: no timing involved.
+fn write_acked(chunks: &[String]) {
+    let mut stdin = std::io::stdin().lock();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let (to, hex) = chunk.split_once(':').expect("<o|e|c>:<hex>");
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|k| u8::from_str_radix(&hex[k..k + 2], 16).unwrap())
+            .collect();
+        let fd = match to {
+            "o" => 1,
+            "e" => 2,
+            "c" => {
+                // SAFETY: closes our stdout; nothing in this process writes it afterwards.
+                unsafe { libc::close(1) };
+                -1
+            }
+            other => panic!("unknown target {other:?}"),
+        };
+        if fd >= 0 {
+            // SAFETY: writes a live buffer to fd 1 or 2.
+            let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+            assert_eq!(n, bytes.len() as isize);
+        }
+        if i + 1 < chunks.len() && to != "c" {
+            let mut line = String::new();
+            std::io::BufRead::read_line(&mut stdin, &mut line).unwrap();
         }
     }
 }
