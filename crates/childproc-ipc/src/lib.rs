@@ -10,7 +10,8 @@
 //! * the [`codec`]s, tokio-util `Decoder`/`Encoder`s usable on any byte stream:
 //!   [`NodeJsonCodec`] (Node's `'json'` serialization, byte for byte) and
 //!   [`LengthJsonCodec`] (the same JSON behind a length prefix) and [`MsgPackCodec`]
-//!   (every `Value` kind, losslessly, as MessagePack with documented extension types);
+//!   (every `Value` kind, losslessly, as MessagePack with documented extension types) and
+//!   [`AdvancedCodec`] (Node's `'advanced'` serialization: V8's ValueSerializer format);
 //! * [`IpcError`], the one error type: bad input never panics, it is an error naming
 //!   what was wrong.
 //!
@@ -39,7 +40,7 @@ mod test_support;
 mod value;
 
 pub use channel::{is_internal, wait_referenced, Channel, HangupProbe, Sender, BACKLOG_LIMIT};
-pub use codec::{LengthJsonCodec, MsgPackCodec, NodeJsonCodec};
+pub use codec::{AdvancedCodec, LengthJsonCodec, MsgPackCodec, NodeJsonCodec};
 pub use error::{IpcError, Result};
 pub use json::{from_json, from_value, to_json, to_value};
 pub use message::{IntoMessage, Json};
