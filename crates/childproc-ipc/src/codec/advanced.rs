@@ -41,7 +41,7 @@ use crate::{IpcError, Result, Value};
 ///
 /// Encoding refuses what Node's `send()` refuses at the top level (`undefined`, a `BigInt`),
 /// a `BigInt` text that is not canonical decimal or longer than 4 KiB of magnitude, RegExp
-/// flags other than `dgimsuvy` (or `u` with `v`), and nesting deeper than
+/// flags other than `dgimsuvy`, and nesting deeper than
 /// [`Value::MAX_DEPTH`]: all [`IpcError::Unsupported`], with nothing written.
 ///
 /// # Reading

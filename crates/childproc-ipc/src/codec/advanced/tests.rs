@@ -528,10 +528,6 @@ fn encoding_refusals_leave_the_buffer_alone() {
             source: "a".into(),
             flags: "gq".into(),
         },
-        Value::RegExp {
-            source: "a".into(),
-            flags: "uv".into(),
-        },
         deep,
     ];
     let mut buf = BytesMut::from(&b"x"[..]);
@@ -618,9 +614,6 @@ fn v8_form(v: Value) -> Value {
                 let mut bits = 0;
                 for c in flags.chars() {
                     bits |= super::tag::regexp_flag_bit(c).unwrap();
-                }
-                if bits & 16 != 0 {
-                    bits &= !256; // u without v
                 }
                 Value::RegExp {
                     source,

@@ -246,8 +246,8 @@ fn varint_len(n: u64) -> usize {
     (64 - (n | 1).leading_zeros() as usize).div_ceil(7)
 }
 
-/// The RegExp flags as V8's bit field; an unknown flag, or `u` with `v`, is an error (the
-/// receiving V8 would refuse the message, and a Node receiver dies of it).
+/// The RegExp flags as V8's bit field; an unknown flag is an error (the receiving V8 would
+/// refuse the message, and a Node receiver dies of it).
 fn regexp_flags(flags: &str) -> Result<u32> {
     let mut bits = 0;
     for c in flags.chars() {
@@ -259,12 +259,6 @@ fn regexp_flags(flags: &str) -> Result<u32> {
                 )))
             }
         }
-    }
-    let uv = tag::regexp_flag_bit('u').unwrap_or(0) | tag::regexp_flag_bit('v').unwrap_or(0);
-    if bits & uv == uv {
-        return Err(IpcError::unsupported(
-            "a RegExp with both the u and v flags (JavaScript refuses it)",
-        ));
     }
     Ok(bits)
 }
