@@ -8,10 +8,11 @@
 //! * [`json`]: `Value` ↔ JSON text with `JSON.stringify`/`JSON.parse` semantics, and
 //!   [`to_json`]/[`from_json`] for any `serde` type;
 //! * the [`codec`]s, tokio-util `Decoder`/`Encoder`s usable on any byte stream:
-//!   [`NodeJsonCodec`] (Node's `'json'` serialization, byte for byte) and
-//!   [`LengthJsonCodec`] (the same JSON behind a length prefix) and [`MsgPackCodec`]
-//!   (every `Value` kind, losslessly, as MessagePack with documented extension types) and
-//!   [`AdvancedCodec`] (Node's `'advanced'` serialization: V8's ValueSerializer format);
+//!   [`NodeJsonCodec`] (Node's `'json'` serialization, byte for byte),
+//!   [`AdvancedCodec`] (Node's `'advanced'` serialization: V8's ValueSerializer format, every
+//!   `Value` kind), [`LengthJsonCodec`] (the same JSON behind a length prefix) and
+//!   [`MsgPackCodec`] (every `Value` kind, losslessly, as MessagePack with documented
+//!   extension types);
 //! * [`IpcError`], the one error type: bad input never panics, it is an error naming
 //!   what was wrong.
 //!
