@@ -185,6 +185,22 @@ fn node_bytes_both_ways() {
     }
 }
 
+/// The one-byte form's edges (U+0080, U+00BF, U+00C0, U+00FF) and the first characters
+/// beyond it, which need the two-byte form (and a surrogate pair above U+FFFF).
+#[test]
+fn latin1_and_two_byte_edges() {
+    let cases: [(&str, &str); 4] = [
+        ("a\u{80}\u{bf}\u{c0}\u{ff}", "ff 0f 22 05 61 80 bf c0 ff"),
+        ("\u{100}", "ff 0f 63 02 00 01"),
+        ("\u{ff}\u{ffff}", "ff 0f 63 04 ff 00 ff ff"),
+        ("\u{10000}", "ff 0f 63 04 00 d8 00 dc"),
+    ];
+    for (text, bytes) in cases {
+        assert_eq!(payload(&s(text)), hex(bytes), "{text:?}");
+        assert_eq!(decode_one(&hex(bytes)).unwrap(), s(text));
+    }
+}
+
 /// What Node writes that we read but write differently (or cannot write back).
 #[test]
 fn node_bytes_read_only() {
