@@ -18,9 +18,9 @@ use crate::{IpcError, Result, Value};
 
 /// How much memory back-references and sparse-array holes may add to a frame's value:
 /// [`EXPANSION_BASE`] plus this many times the payload's size.
-pub(super) const EXPANSION_FACTOR: usize = 8;
+const EXPANSION_FACTOR: usize = 8;
 /// See [`EXPANSION_FACTOR`]: 1 MiB.
-pub(super) const EXPANSION_BASE: usize = 1024 * 1024;
+const EXPANSION_BASE: usize = 1024 * 1024;
 
 /// Reads the payload of one frame: header, then one value; bytes after it are ignored, as
 /// Node ignores them.
@@ -36,7 +36,10 @@ pub(super) fn read_payload(payload: &[u8]) -> Result<Value> {
     }
     let mut slots: Vec<Slot> = (0..first.next_id).map(|_| Slot::Unwanted).collect();
     for id in first.wanted {
-        slots[id] = Slot::Pending;
+        // Every id was checked against next_id when its `^` was read.
+        if let Some(slot) = slots.get_mut(id) {
+            *slot = Slot::Pending;
+        }
     }
     drop(value);
     Reader::new(payload, budget, Some(slots)).top()
