@@ -193,11 +193,6 @@ async fn bad_ipc_configuration_is_a_clear_error() {
         .spawn()
         .unwrap_err();
     assert!(err.to_string().contains("exactly one ipc entry"), "{err}");
-    let err = fork_exe(FIXTURE, ["ipc-echo"])
-        .serialization(Serialization::Advanced)
-        .spawn()
-        .unwrap_err();
-    assert!(err.to_string().contains("advanced"), "{err}");
     // A child without a channel: send is an error, connected is false.
     let plain = Command::new(FIXTURE).args(["exit", "0"]).spawn().unwrap();
     assert!(!plain.connected());

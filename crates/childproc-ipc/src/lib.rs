@@ -8,9 +8,11 @@
 //! * [`json`]: `Value` ↔ JSON text with `JSON.stringify`/`JSON.parse` semantics, and
 //!   [`to_json`]/[`from_json`] for any `serde` type;
 //! * the [`codec`]s, tokio-util `Decoder`/`Encoder`s usable on any byte stream:
-//!   [`NodeJsonCodec`] (Node's `'json'` serialization, byte for byte) and
-//!   [`LengthJsonCodec`] (the same JSON behind a length prefix) and [`MsgPackCodec`]
-//!   (every `Value` kind, losslessly, as MessagePack with documented extension types);
+//!   [`NodeJsonCodec`] (Node's `'json'` serialization, byte for byte),
+//!   [`AdvancedCodec`] (Node's `'advanced'` serialization: V8's ValueSerializer format, every
+//!   `Value` kind), [`LengthJsonCodec`] (the same JSON behind a length prefix) and
+//!   [`MsgPackCodec`] (every `Value` kind, losslessly, as MessagePack with documented
+//!   extension types);
 //! * [`serve`], the worker's side of a `childproc::Pool`: answer each task it sends;
 //! * [`IpcError`], the one error type: bad input never panics, it is an error naming
 //!   what was wrong.
@@ -41,7 +43,7 @@ mod test_support;
 mod value;
 
 pub use channel::{is_internal, wait_referenced, Channel, HangupProbe, Sender, BACKLOG_LIMIT};
-pub use codec::{LengthJsonCodec, MsgPackCodec, NodeJsonCodec};
+pub use codec::{AdvancedCodec, LengthJsonCodec, MsgPackCodec, NodeJsonCodec};
 pub use error::{IpcError, Result};
 pub use json::{from_json, from_value, to_json, to_value};
 pub use message::{IntoMessage, Json};

@@ -6,21 +6,22 @@ use std::str::FromStr;
 use bytes::BytesMut;
 use tokio_util::codec::{Decoder, Encoder};
 
-use crate::codec::{LengthJsonCodec, MsgPackCodec, NodeJsonCodec};
+use crate::codec::{AdvancedCodec, LengthJsonCodec, MsgPackCodec, NodeJsonCodec};
 use crate::error::IpcError;
 use crate::value::Value;
 
 /// How messages are framed and encoded on the channel (`NODE_CHANNEL_SERIALIZATION_MODE`).
 ///
-/// `Json` is Node's default and what a Node peer speaks; the other Rust-only modes are for
-/// Rust↔Rust channels (a Node child refuses to start with them).
+/// `Json` (Node's default) and `Advanced` are what a Node peer speaks; the Rust-only modes are
+/// for Rust↔Rust channels (a Node child refuses to start with them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum Serialization {
     /// Node's `'json'`: one `JSON.stringify` text per line.
     #[default]
     Json,
-    /// Node's `'advanced'` (V8 serialization): not supported yet.
+    /// Node's `'advanced'`: a u32 big-endian length, then V8's ValueSerializer format
+    /// ([`AdvancedCodec`]), carrying every `Value` kind.
     Advanced,
     /// Rust only: a u32 big-endian length, then JSON.
     LengthJson,
@@ -39,15 +40,14 @@ impl Serialization {
         }
     }
 
-    /// The codec for this mode, or an error for a mode not implemented yet.
+    /// The codec for this mode, with its default frame limit. (It cannot fail today; the
+    /// `Result` leaves room for modes that need a feature or a peer check.)
     pub fn codec(self) -> Result<AnyCodec, IpcError> {
         match self {
             Serialization::Json => Ok(AnyCodec::NodeJson(NodeJsonCodec::new())),
             Serialization::LengthJson => Ok(AnyCodec::LengthJson(LengthJsonCodec::new())),
             Serialization::MsgPack => Ok(AnyCodec::MsgPack(MsgPackCodec::new())),
-            Serialization::Advanced => Err(IpcError::Unsupported {
-                what: "serialization 'advanced' (V8 format) is not implemented yet".into(),
-            }),
+            Serialization::Advanced => Ok(AnyCodec::Advanced(AdvancedCodec::new())),
         }
     }
 }
@@ -82,6 +82,8 @@ pub enum AnyCodec {
     LengthJson(LengthJsonCodec),
     /// Length-delimited MessagePack.
     MsgPack(MsgPackCodec),
+    /// Node's advanced mode (V8 format).
+    Advanced(AdvancedCodec),
 }
 
 impl Decoder for AnyCodec {
@@ -92,6 +94,7 @@ impl Decoder for AnyCodec {
             AnyCodec::NodeJson(c) => c.decode(src),
             AnyCodec::LengthJson(c) => c.decode(src),
             AnyCodec::MsgPack(c) => c.decode(src),
+            AnyCodec::Advanced(c) => c.decode(src),
         }
     }
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Value>, IpcError> {
@@ -99,6 +102,7 @@ impl Decoder for AnyCodec {
             AnyCodec::NodeJson(c) => c.decode_eof(src),
             AnyCodec::LengthJson(c) => c.decode_eof(src),
             AnyCodec::MsgPack(c) => c.decode_eof(src),
+            AnyCodec::Advanced(c) => c.decode_eof(src),
         }
     }
 }
@@ -110,6 +114,7 @@ impl Encoder<Value> for AnyCodec {
             AnyCodec::NodeJson(c) => c.encode(v, dst),
             AnyCodec::LengthJson(c) => c.encode(v, dst),
             AnyCodec::MsgPack(c) => c.encode(v, dst),
+            AnyCodec::Advanced(c) => c.encode(v, dst),
         }
     }
 }
@@ -142,4 +147,31 @@ fn open_parent_channel(
     let codec = mode.parse::<Serialization>()?.codec()?;
     let owned = crate::sys::take_inherited_socket(raw)?; // now non-blocking
     crate::channel::Channel::from_std(std::os::unix::net::UnixStream::from(owned), codec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_mode_has_a_codec_that_round_trips() {
+        let v = Value::object([("a", Value::from(1)), ("s", Value::from("é€"))]);
+        for name in ["json", "advanced", "json-length", "msgpack"] {
+            let mode: Serialization = name.parse().unwrap();
+            assert_eq!(mode.env_value(), name);
+            let mut codec = mode.codec().unwrap();
+            let mut buf = BytesMut::new();
+            codec.encode(v.clone(), &mut buf).unwrap();
+            assert_eq!(codec.decode(&mut buf).unwrap(), Some(v.clone()), "{name}");
+        }
+        // The advanced codec speaks Node's bytes.
+        let mut buf = BytesMut::new();
+        Serialization::Advanced
+            .codec()
+            .unwrap()
+            .encode(Value::Null, &mut buf)
+            .unwrap();
+        assert_eq!(&buf[..], [0, 0, 0, 3, 0xff, 0x0f, b'0']);
+        assert!("v8".parse::<Serialization>().is_err());
+    }
 }

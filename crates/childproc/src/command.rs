@@ -250,8 +250,9 @@ impl Command {
         self
     }
 
-    /// `serialization`: how IPC messages are encoded (`Json`, Node's default; `MsgPack` and
-    /// `LengthJson` for Rust peers). Only meaningful with a [`Stdio::Ipc`] entry.
+    /// `serialization`: how IPC messages are encoded (`Json`, Node's default, and `Advanced`,
+    /// Node's V8 format, for Node or Rust peers; `MsgPack` and `LengthJson` for Rust peers).
+    /// Only meaningful with a [`Stdio::Ipc`] entry.
     pub fn serialization(&mut self, mode: Serialization) -> &mut Command {
         self.serialization = mode;
         self

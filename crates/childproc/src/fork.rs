@@ -99,8 +99,8 @@ impl Fork {
         detached(on: bool);
         /// `signal`: cancel to kill the child (an `Error(Aborted)` event follows).
         abort_signal(token: crate::CancellationToken);
-        /// `serialization`: `Json` (Node's default) for Node children; `MsgPack` or
-        /// `LengthJson` for Rust children.
+        /// `serialization`: `Json` (Node's default) or `Advanced` (Node's V8 format, every
+        /// `Value` kind) for Node or Rust children; `MsgPack` or `LengthJson` for Rust children.
         serialization(mode: Serialization);
         /// Kill with the kill signal when the `ChildProcess` is dropped.
         kill_on_drop(on: bool);

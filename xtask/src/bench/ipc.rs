@@ -1,6 +1,6 @@
 //! The "ipc" section (issue 5): Node's IPC channel message by message — round trips and
 //! one-way throughput — for Rust↔Rust in each serialization, a Rust parent with a Node.js
-//! child, Node.js↔Node.js as the baseline, and a raw socketpair as the physical limit.
+//! child (json and advanced), Node.js↔Node.js as the baseline, and a raw socketpair as the physical limit.
 //!
 //! The Rust parent is this process, through childproc's public API (`fork_exe`, `send`,
 //! `channel()`, `events()`); the Rust child is this same binary as
@@ -86,8 +86,12 @@ enum Pair {
     RustLengthJson,
     /// Rust parent, Rust child, MessagePack.
     RustMsgPack,
+    /// Rust parent, Rust child, Node's 'advanced' (V8 format).
+    RustAdvanced,
     /// Rust parent, Node.js child, 'json'.
     RustNode,
+    /// Rust parent, Node.js child, 'advanced'.
+    RustNodeAdvanced,
     /// Node.js `fork()`, Node.js child, 'json'.
     NodeJson,
     /// Node.js `fork()`, Node.js child, 'advanced'.
@@ -100,11 +104,13 @@ enum Pair {
 
 impl Pair {
     /// Every pair, in table order.
-    const ALL: [Pair; 8] = [
+    const ALL: [Pair; 10] = [
         Pair::RustJson,
         Pair::RustLengthJson,
         Pair::RustMsgPack,
+        Pair::RustAdvanced,
         Pair::RustNode,
+        Pair::RustNodeAdvanced,
         Pair::NodeJson,
         Pair::NodeAdvanced,
         Pair::Raw,
@@ -117,7 +123,9 @@ impl Pair {
             Pair::RustJson => "Rust ↔ Rust, json",
             Pair::RustLengthJson => "Rust ↔ Rust, json-length",
             Pair::RustMsgPack => "Rust ↔ Rust, msgpack",
+            Pair::RustAdvanced => "Rust ↔ Rust, advanced",
             Pair::RustNode => "Rust parent ↔ Node child, json",
+            Pair::RustNodeAdvanced => "Rust parent ↔ Node child, advanced",
             Pair::NodeJson => "Node ↔ Node, json",
             Pair::NodeAdvanced => "Node ↔ Node, advanced",
             Pair::Raw => "raw socketpair, blocking read/write",
@@ -131,7 +139,10 @@ impl Pair {
 
     /// Whether Node.js runs on either side.
     fn needs_node(self) -> bool {
-        matches!(self, Pair::RustNode | Pair::NodeJson | Pair::NodeAdvanced)
+        matches!(
+            self,
+            Pair::RustNode | Pair::RustNodeAdvanced | Pair::NodeJson | Pair::NodeAdvanced
+        )
     }
 }
 
@@ -316,11 +327,17 @@ fn measure(ctx: &Ctx<'_>, pair: Pair, plan: Plan, rt: &Runtime) -> Result<Sample
     let serialization = match pair {
         Pair::RustLengthJson => Serialization::LengthJson,
         Pair::RustMsgPack => Serialization::MsgPack,
+        Pair::RustAdvanced | Pair::RustNodeAdvanced => Serialization::Advanced,
         _ => Serialization::Json,
     };
     match pair {
-        Pair::RustJson | Pair::RustLengthJson | Pair::RustMsgPack | Pair::RustNode => {
-            let fork = if pair == Pair::RustNode {
+        Pair::RustJson
+        | Pair::RustLengthJson
+        | Pair::RustMsgPack
+        | Pair::RustAdvanced
+        | Pair::RustNode
+        | Pair::RustNodeAdvanced => {
+            let fork = if matches!(pair, Pair::RustNode | Pair::RustNodeAdvanced) {
                 childproc::fork(ctx.env.scripts.join("ipc.js"), ["child"])
             } else {
                 childproc::fork_exe(&ctx.xtask, ["bench-worker", "ipc-child"])

@@ -7,12 +7,15 @@
 //! | [`NodeJsonCodec`] | JSON text + LF, exactly Node's `'json'` serialization | the JSON subset of [`Value`](crate::Value) |
 //! | [`LengthJsonCodec`] | u32 big-endian length + JSON text | the same JSON subset |
 //! | [`MsgPackCodec`] | u32 big-endian length + MessagePack | every [`Value`](crate::Value), losslessly (extension types 1–7) |
+//! | [`AdvancedCodec`] | u32 big-endian length + V8 ValueSerializer data, exactly Node's `'advanced'` serialization | every [`Value`](crate::Value) kind (an `Error`'s name only when V8 carries it) |
 
+mod advanced;
 mod frame;
 mod length_json;
 mod msgpack;
 mod node_json;
 
+pub use advanced::AdvancedCodec;
 pub use length_json::LengthJsonCodec;
 pub use msgpack::MsgPackCodec;
 pub use node_json::NodeJsonCodec;

@@ -205,7 +205,8 @@ fn enter(depth: usize) -> Result<()> {
     Ok(())
 }
 
-fn canonical_bigint(digits: &str) -> bool {
+/// Whether `digits` is a BigInt's canonical decimal text: no `+`, no leading zeros, no `-0`.
+pub(super) fn canonical_bigint(digits: &str) -> bool {
     let magnitude = digits.strip_prefix('-').unwrap_or(digits);
     !magnitude.is_empty()
         && magnitude.bytes().all(|b| b.is_ascii_digit())

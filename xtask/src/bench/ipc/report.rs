@@ -195,10 +195,15 @@ pub(super) fn body(
         .node
         .as_ref()
         .map_or("not found", |n| n.version.as_str());
-    let rust = [Pair::RustJson, Pair::RustLengthJson, Pair::RustMsgPack];
+    let rust = [
+        Pair::RustJson,
+        Pair::RustLengthJson,
+        Pair::RustMsgPack,
+        Pair::RustAdvanced,
+    ];
     let against = |results: &Results, other: Pair, m: Metric| {
         rust.iter()
-            .zip(["json", "json-length", "msgpack"])
+            .zip(["json", "json-length", "msgpack", "advanced"])
             .map(|(&pair, name)| format!("{name} {}", results.ratio(pair, other, m)))
             .collect::<Vec<_>>()
             .join(", ")
@@ -254,7 +259,8 @@ pub(super) fn body(
            .serialization(..)` and uses `child.send(..).await`, `child.channel()` and\n  \
            `child.events()`; the child is a current-thread runtime with\n  \
            `childproc::ipc::from_env()`'s `Channel` and its `Sender`\n\
-         - Rust parent ↔ Node child: the same parent, `fork(\"xtask/bench/ipc.js\", [\"child\"])`\n\
+         - Rust parent ↔ Node child: the same parent, `fork(\"xtask/bench/ipc.js\", [\"child\"])\n  \
+           .serialization(..)`, json or advanced\n\
          - Node ↔ Node: `xtask/bench/ipc.js parent json|advanced` forks itself with\n  \
            `{{ serialization }}` and times itself (its startup is not counted)\n\
          - raw socketpair, blocking read/write: `UnixStream::pair()`, the child's end as the\n  \

@@ -1,0 +1,305 @@
+//! Writing a [`Value`] as a V8 ValueSerializer payload, in the forms Node's reader turns into
+//! the natural JavaScript value (see [`AdvancedCodec`](super::AdvancedCodec) for the mapping).
+
+use bytes::{BufMut, BytesMut};
+
+use super::bigint;
+use super::tag;
+use crate::codec::msgpack::canonical_bigint;
+use crate::{IpcError, Result, Value};
+
+/// Appends the payload (header and one value) for `value` to `out`. `frame_start` is where
+/// the frame's 4-byte length prefix begins in `out`: V8 aligns two-byte strings on the
+/// frame's offsets. On error `out` may hold a partial payload: the caller rolls it back.
+pub(super) fn write_payload(out: &mut BytesMut, frame_start: usize, value: &Value) -> Result<()> {
+    match value {
+        Value::Undefined => {
+            return Err(IpcError::unsupported(
+                "undefined as a message (Node's send() throws ERR_MISSING_ARGS)",
+            ))
+        }
+        Value::BigInt(_) => {
+            return Err(IpcError::unsupported(
+                "a BigInt as a whole message (Node's send() throws ERR_INVALID_ARG_TYPE); \
+                 put it inside an object or array",
+            ))
+        }
+        _ => {}
+    }
+    let mut w = Writer { out, frame_start };
+    w.out.put_slice(&[tag::VERSION, tag::LATEST_VERSION]);
+    w.value(value, 0)
+}
+
+struct Writer<'a> {
+    out: &'a mut BytesMut,
+    frame_start: usize,
+}
+
+impl Writer<'_> {
+    fn varint(&mut self, mut n: u64) {
+        while n >= 0x80 {
+            self.out.put_u8((n as u8) | 0x80);
+            n >>= 7;
+        }
+        self.out.put_u8(n as u8);
+    }
+
+    fn len(&mut self, n: usize) {
+        self.varint(n as u64);
+    }
+
+    fn enter(depth: usize) -> Result<()> {
+        if depth >= Value::MAX_DEPTH {
+            return Err(IpcError::unsupported(format!(
+                "a value nested deeper than {} levels",
+                Value::MAX_DEPTH
+            )));
+        }
+        Ok(())
+    }
+
+    /// Only containers recurse; leaves are written out of line by [`Self::leaf`] to keep
+    /// this frame small (its size times [`Value::MAX_DEPTH`] is the stack a value can use).
+    fn value(&mut self, value: &Value, depth: usize) -> Result<()> {
+        match value {
+            Value::Array(items) => {
+                Self::enter(depth)?;
+                self.out.put_u8(tag::DENSE_ARRAY);
+                self.len(items.len());
+                for item in items {
+                    self.value(item, depth + 1)?;
+                }
+                self.out.put_slice(&[tag::END_DENSE_ARRAY, 0]);
+                self.len(items.len());
+            }
+            Value::Object(pairs) => {
+                Self::enter(depth)?;
+                self.out.put_u8(tag::OBJECT);
+                for (key, item) in pairs {
+                    self.key(key);
+                    self.value(item, depth + 1)?;
+                }
+                self.out.put_u8(tag::END_OBJECT);
+                self.len(pairs.len());
+            }
+            Value::Map(entries) => {
+                Self::enter(depth)?;
+                self.out.put_u8(tag::MAP);
+                for (key, item) in entries {
+                    self.value(key, depth + 1)?;
+                    self.value(item, depth + 1)?;
+                }
+                self.out.put_u8(tag::END_MAP);
+                self.len(entries.len() * 2);
+            }
+            Value::Set(items) => {
+                Self::enter(depth)?;
+                self.out.put_u8(tag::SET);
+                for item in items {
+                    self.value(item, depth + 1)?;
+                }
+                self.out.put_u8(tag::END_SET);
+                self.len(items.len());
+            }
+            _ => self.leaf(value)?,
+        }
+        Ok(())
+    }
+
+    #[inline(never)]
+    fn leaf(&mut self, value: &Value) -> Result<()> {
+        match value {
+            Value::Undefined => self.out.put_u8(tag::UNDEFINED),
+            Value::Null => self.out.put_u8(tag::NULL),
+            Value::Bool(true) => self.out.put_u8(tag::TRUE),
+            Value::Bool(false) => self.out.put_u8(tag::FALSE),
+            Value::Number(n) => self.number(*n),
+            Value::BigInt(digits) => self.bigint(digits)?,
+            Value::String(s) => self.string(s),
+            Value::Bytes(bytes) => {
+                // Node's host-object framing of a Buffer: "a view", type index 10, bytes.
+                self.out
+                    .put_slice(&[tag::HOST_OBJECT, 0, tag::VIEW_INDEX_BUFFER]);
+                self.len(bytes.len());
+                self.out.put_slice(bytes);
+            }
+            Value::Date(ms) => {
+                self.out.put_u8(tag::DATE);
+                self.out.put_f64_le(*ms);
+            }
+            Value::RegExp { source, flags } => {
+                let bits = regexp_flags(flags)?;
+                self.out.put_u8(tag::REGEXP);
+                self.string(source);
+                self.varint(bits.into());
+            }
+            Value::Error {
+                name,
+                message,
+                stack,
+            } => {
+                self.out.put_u8(tag::ERROR);
+                if let Some(proto) = tag::error_prototype(name) {
+                    self.out.put_u8(proto);
+                }
+                self.out.put_u8(tag::ERROR_MESSAGE);
+                self.string(message);
+                if let Some(stack) = stack {
+                    self.out.put_u8(tag::ERROR_STACK);
+                    self.string(stack);
+                }
+                self.out.put_u8(tag::ERROR_END);
+            }
+            Value::Array(_) | Value::Object(_) | Value::Map(_) | Value::Set(_) => {
+                return Err(IpcError::unsupported("a container in write_leaf"))
+            }
+        }
+        Ok(())
+    }
+
+    /// `I` for what V8 holds as a small integer (every int32 but -0), else `N`.
+    fn number(&mut self, n: f64) {
+        let i = n as i32;
+        if f64::from(i) == n && !(n == 0.0 && n.is_sign_negative()) {
+            self.out.put_u8(tag::INT32);
+            self.varint(u64::from(((i << 1) ^ (i >> 31)) as u32));
+        } else {
+            self.out.put_u8(tag::DOUBLE);
+            self.out.put_f64_le(n);
+        }
+    }
+
+    /// A property key: array indices as numbers (as V8 writes them), other keys as strings.
+    fn key(&mut self, key: &str) {
+        match tag::array_index(key) {
+            Some(i) if i <= i32::MAX as u32 => self.number(f64::from(i)),
+            Some(i) => {
+                self.out.put_u8(tag::DOUBLE);
+                self.out.put_f64_le(f64::from(i));
+            }
+            None => self.string(key),
+        }
+    }
+
+    /// One-byte (Latin-1) when every character fits, else two-byte UTF-16LE aligned on an
+    /// even offset of the frame, as V8 writes it. The checks work on the UTF-8 bytes.
+    fn string(&mut self, s: &str) {
+        let bytes = s.as_bytes();
+        if bytes.is_ascii() {
+            self.out.put_u8(tag::ONE_BYTE_STRING);
+            self.len(bytes.len());
+            self.out.put_slice(bytes);
+            return;
+        }
+        // Every character is at most U+00FF exactly when no lead byte is C4 or above.
+        // (A max, not `all`: without an early exit the loop vectorizes.)
+        if bytes.iter().fold(0, |max, &b| max.max(b)) < 0xc4 {
+            let continuations = bytes.iter().filter(|&&b| b & 0xc0 == 0x80).count();
+            let len = bytes.len() - continuations;
+            self.out.put_u8(tag::ONE_BYTE_STRING);
+            self.len(len);
+            // Fill a zeroed run in place: much faster than a put per byte.
+            let start = self.out.len();
+            self.out.resize(start + len, 0);
+            // Each character is one byte, or a C2/C3 lead and one continuation byte, which
+            // is the Latin-1 byte after a C2 and that byte + 0x40 after a C3.
+            let mut prev = 0u8;
+            let latin1 = bytes.iter().filter_map(|&b| {
+                let after_c3 = prev == 0xc3;
+                prev = b;
+                (b < 0xc0).then_some(b | u8::from(after_c3) << 6)
+            });
+            for (dst, b) in self.out[start..].iter_mut().zip(latin1) {
+                *dst = b;
+            }
+            return;
+        }
+        // UTF-16 units: one per character, two for a 4-byte sequence.
+        let units = bytes.iter().filter(|&&b| b & 0xc0 != 0x80).count()
+            + bytes.iter().filter(|&&b| b >= 0xf0).count();
+        let byte_len = units * 2;
+        let offset = self.out.len() - self.frame_start;
+        if (offset + 1 + varint_len(byte_len as u64)) % 2 == 1 {
+            self.out.put_u8(tag::PADDING);
+        }
+        self.out.put_u8(tag::TWO_BYTE_STRING);
+        self.len(byte_len);
+        let start = self.out.len();
+        self.out.resize(start + byte_len, 0);
+        for (dst, unit) in self.out[start..].chunks_exact_mut(2).zip(s.encode_utf16()) {
+            dst.copy_from_slice(&unit.to_le_bytes());
+        }
+    }
+
+    /// `Z`, then 2 × byte length + sign, then the magnitude in whole 8-byte digits.
+    fn bigint(&mut self, digits: &str) -> Result<()> {
+        if !canonical_bigint(digits) {
+            return Err(IpcError::unsupported(format!(
+                "a BigInt whose text {digits:?} is not canonical decimal digits"
+            )));
+        }
+        let (negative, magnitude) = match digits.strip_prefix('-') {
+            Some(m) => (true, m),
+            None => (false, digits),
+        };
+        // A decimal digit is more than 3.3 bits: a cheap bound before converting.
+        let too_big = |bytes: usize| {
+            IpcError::unsupported(format!(
+                "a BigInt of {bytes} bytes or more (the limit is {} bytes)",
+                bigint::MAX_BYTES
+            ))
+        };
+        if magnitude.len() > bigint::MAX_BYTES * 8 * 10 / 33 + 1 {
+            return Err(too_big(magnitude.len() * 33 / 80));
+        }
+        let bytes = bigint::le_bytes_from_decimal(magnitude);
+        if bytes.len() > bigint::MAX_BYTES {
+            return Err(too_big(bytes.len()));
+        }
+        self.out.put_u8(tag::BIGINT);
+        self.varint((bytes.len() as u64) << 1 | u64::from(negative));
+        self.out.put_slice(&bytes);
+        Ok(())
+    }
+}
+
+fn varint_len(n: u64) -> usize {
+    (64 - (n | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// The RegExp flags as V8's bit field; an unknown flag is an error (the receiving V8 would
+/// refuse the message, and a Node receiver dies of it).
+fn regexp_flags(flags: &str) -> Result<u32> {
+    let mut bits = 0;
+    for c in flags.chars() {
+        match tag::regexp_flag_bit(c) {
+            Some(bit) => bits |= bit,
+            None => {
+                return Err(IpcError::unsupported(format!(
+                    "a RegExp with flag {c:?} (flags are d g i m s u v y)"
+                )))
+            }
+        }
+    }
+    Ok(bits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varint_lengths() {
+        for (n, len) in [
+            (0, 1),
+            (127, 1),
+            (128, 2),
+            (16383, 2),
+            (16384, 3),
+            (u64::MAX, 10),
+        ] {
+            assert_eq!(varint_len(n), len, "{n}");
+        }
+    }
+}
