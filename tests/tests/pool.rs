@@ -285,14 +285,19 @@ async fn node_workers_speak_the_same_protocol() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_workers_work_in_every_serialization() {
     guard(async {
-        for mode in [Serialization::MsgPack, Serialization::LengthJson] {
+        let modes = [
+            Serialization::MsgPack,
+            Serialization::Advanced,
+            Serialization::LengthJson,
+        ];
+        for mode in modes {
             let pool =
                 Pool::builder(move || fork_exe(FIXTURE, ["pool-worker"]).serialization(mode))
                     .size(1)
                     .build()
                     .unwrap();
             let bytes = Value::Bytes(vec![0, 1, 255]);
-            let want = if mode == Serialization::MsgPack {
+            let want = if mode != Serialization::LengthJson {
                 bytes.clone()
             } else {
                 // JSON carries a Buffer as Node's `buffer.toJSON()` does.
