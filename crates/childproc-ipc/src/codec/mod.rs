@@ -19,3 +19,22 @@ pub use advanced::AdvancedCodec;
 pub use length_json::LengthJsonCodec;
 pub use msgpack::MsgPackCodec;
 pub use node_json::NodeJsonCodec;
+
+/// The next `n` bytes of `buf` from `*pos`, advancing `*pos`; past the end, an error naming
+/// the `format` being read, the count and the offset (for the binary decoders' readers).
+pub(crate) fn take_bytes<'a>(
+    buf: &'a [u8],
+    pos: &mut usize,
+    n: usize,
+    format: &str,
+) -> crate::error::Result<&'a [u8]> {
+    let Some(end) = pos.checked_add(n).filter(|&end| end <= buf.len()) else {
+        return Err(crate::error::IpcError::malformed(format!(
+            "{format} data ends early: {n} bytes needed at byte {pos}, {} left",
+            buf.len() - *pos
+        )));
+    };
+    let bytes = &buf[*pos..end];
+    *pos = end;
+    Ok(bytes)
+}

@@ -360,17 +360,7 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|&end| end <= self.buf.len());
-        let Some(end) = end else {
-            return Err(IpcError::malformed(format!(
-                "MessagePack data ends early: {n} bytes needed at byte {}, {} left",
-                self.pos,
-                self.buf.len() - self.pos
-            )));
-        };
-        let bytes = &self.buf[self.pos..end];
-        self.pos = end;
-        Ok(bytes)
+        super::take_bytes(self.buf, &mut self.pos, n, "MessagePack")
     }
 
     fn array<const N: usize>(&mut self) -> Result<[u8; N]> {

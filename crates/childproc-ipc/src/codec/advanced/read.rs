@@ -115,17 +115,7 @@ impl<'a> Reader<'a> {
     // ---- bytes ----
 
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|&end| end <= self.buf.len());
-        let Some(end) = end else {
-            return Err(IpcError::malformed(format!(
-                "V8 data ends early: {n} bytes needed at byte {}, {} left",
-                self.pos,
-                self.buf.len() - self.pos
-            )));
-        };
-        let bytes = &self.buf[self.pos..end];
-        self.pos = end;
-        Ok(bytes)
+        crate::codec::take_bytes(self.buf, &mut self.pos, n, "V8")
     }
 
     fn u8(&mut self) -> Result<u8> {
