@@ -313,3 +313,36 @@ async fn rust_workers_work_in_every_serialization() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_that_die_at_start_fail_tasks_instead_of_looping() {
+    guard(async {
+        // Each worker exits with code 7 before reading anything: the pool backs off between
+        // restarts and, after three in a row, fails the waiting task with that status.
+        let pool = Pool::builder(|| fork_exe(FIXTURE, ["exit", "7"]))
+            .size(1)
+            .build()
+            .unwrap();
+        // Three workers die before any task comes; then the supervisor waits for a task
+        // (no fourth start while idle) and fails it with their status.
+        while pool.stats().crashed < 3 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(pool.stats().started, 3, "{:?}", pool.stats());
+        let err = pool.run(echo(1)).await.unwrap_err();
+        match &err {
+            PoolError::WorkerExited(Some(status)) => assert_eq!(status.code(), Some(7)),
+            other => panic!("expected WorkerExited with code 7, got {other:?}"),
+        }
+        let stats = pool.stats();
+        assert!(
+            stats.started >= 3 && stats.crashed >= 3 && stats.answered == 0,
+            "{stats:?}"
+        );
+        // A task that meets a worker in its dying moments fails the same way.
+        let err = pool.run(echo(2)).await.unwrap_err();
+        assert!(matches!(err, PoolError::WorkerExited(_)), "{err:?}");
+        pool.close().await;
+    })
+    .await;
+}

@@ -414,16 +414,18 @@ async fn next_job(shared: &Shared) -> Option<Job> {
 
 /// One worker slot: keeps a worker running and feeds it jobs, one at a time.
 async fn supervise(shared: Arc<Shared>, first: Worker) {
+    const FIRST_BACKOFF: Duration = Duration::from_millis(50);
     let mut retiring = JoinSet::new();
     let mut current = Some(first);
-    let mut backoff = Duration::from_millis(50);
+    let mut backoff = FIRST_BACKOFF;
+    // Workers in a row that ended before answering anything (a worker that dies at start).
+    let mut stillborn = 0u32;
     loop {
         let mut worker = match current.take() {
             Some(w) => w,
             None => match start_worker(&shared.factory) {
                 Ok(w) => {
                     shared.counters.started.fetch_add(1, Ordering::Relaxed);
-                    backoff = Duration::from_millis(50);
                     w
                 }
                 Err(e) => {
@@ -440,8 +442,28 @@ async fn supervise(shared: Arc<Shared>, first: Worker) {
                 }
             },
         };
-        match serve_worker(&shared, &mut worker).await {
+        let (leave, answered) = serve_worker(&shared, &mut worker).await;
+        if answered > 0 {
+            stillborn = 0;
+            backoff = FIRST_BACKOFF;
+        }
+        match leave {
             Leave::Replace => {}
+            Leave::DiedIdle(status) if answered == 0 => {
+                // A worker that dies before its first task would otherwise be restarted in
+                // a tight loop: back off, and after three in a row fail the next task with
+                // the exit status, as when a worker cannot be started at all.
+                stillborn += 1;
+                if stillborn >= 3 {
+                    let Some(job) = next_job(&shared).await else {
+                        break;
+                    };
+                    let _ = job.reply.send(Err(PoolError::WorkerExited(status)));
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Leave::DiedIdle(_) => {}
             Leave::Recycle => {
                 shared.counters.recycled.fetch_add(1, Ordering::Relaxed);
                 retiring.spawn(retire(worker, shared.retire_grace));
@@ -457,16 +479,18 @@ async fn supervise(shared: Arc<Shared>, first: Worker) {
 
 /// Why [`serve_worker`] gave its worker up.
 enum Leave {
-    /// It is dead or was killed: start another.
+    /// It is dead (during a task) or was killed: start another.
     Replace,
+    /// It ended while waiting for a task (its exit status): start another.
+    DiedIdle(Option<ExitStatus>),
     /// It did its share of tasks: retire it, start another.
     Recycle,
     /// The pool is closed and the queue empty: retire it and stop.
     Closed,
 }
 
-/// Feeds `worker` jobs until it must be left.
-async fn serve_worker(shared: &Shared, worker: &mut Worker) -> Leave {
+/// Feeds `worker` jobs until it must be left; also says how many it answered.
+async fn serve_worker(shared: &Shared, worker: &mut Worker) -> (Leave, u64) {
     let mut answered = 0u64;
     loop {
         // A worker that died while idle is replaced before it is given a job.
@@ -476,11 +500,11 @@ async fn serve_worker(shared: &Shared, worker: &mut Worker) -> Leave {
                 let status = reap(worker, shared.retire_grace).await;
                 tracing::debug!(?status, "childproc pool: an idle worker ended");
                 shared.counters.crashed.fetch_add(1, Ordering::Relaxed);
-                return Leave::Replace;
+                return (Leave::DiedIdle(status), answered);
             }
             job = next_job(shared) => match job {
                 Some(job) => job,
-                None => return Leave::Closed,
+                None => return (Leave::Closed, answered),
             },
         };
         if job.reply.is_closed() {
@@ -491,7 +515,7 @@ async fn serve_worker(shared: &Shared, worker: &mut Worker) -> Leave {
         if let Err(e) = worker.child.send(request).await {
             let _ = job.reply.send(Err(PoolError::Worker(Arc::new(e))));
             shared.counters.crashed.fetch_add(1, Ordering::Relaxed);
-            return Leave::Replace;
+            return (Leave::Replace, answered);
         }
         let waiting = next_outcome(worker, Some(id));
         let outcome = match job.timeout.or(shared.task_timeout) {
@@ -509,18 +533,18 @@ async fn serve_worker(shared: &Shared, worker: &mut Worker) -> Leave {
                 shared.counters.crashed.fetch_add(1, Ordering::Relaxed);
                 let status = reap(worker, shared.retire_grace).await;
                 let _ = job.reply.send(Err(PoolError::WorkerExited(status)));
-                return Leave::Replace;
+                return (Leave::Replace, answered);
             }
             Err(limit) => {
                 shared.counters.timed_out.fetch_add(1, Ordering::Relaxed);
                 kill_now(worker);
                 let _ = job.reply.send(Err(PoolError::Timeout(limit)));
-                return Leave::Replace;
+                return (Leave::Replace, answered);
             }
         }
         answered += 1;
         if shared.max_tasks.is_some_and(|max| answered >= max) {
-            return Leave::Recycle;
+            return (Leave::Recycle, answered);
         }
     }
 }
