@@ -14,6 +14,15 @@
 //! Messages whose `cmd` is `NODE_` plus at least one character are Node's internal protocol
 //! and are never delivered as user messages.
 //!
+//! Handles (sockets and fds, Node's `sendHandle`) travel with `SCM_RIGHTS` in Node's
+//! `NODE_HANDLE` protocol: [`Sender::send_handle`] sends one; [`Channel::recv`] yields each
+//! message with the [`Handle`] that came with it. The plain `Stream` yields the message
+//! alone and keeps its handle for [`Channel::take_handle`], so none is lost or leaked.
+//! Received fds wait for the next `NODE_HANDLE` frame, as in Node: an fd that comes with a
+//! plain message goes to the next handle frame (at most 64 wait; more are closed).
+//! A `NODE_HANDLE` frame is answered `NODE_HANDLE_ACK` when an fd was there for it, else
+//! `NODE_HANDLE_NACK` and the message is dropped (a Node sender resends sockets on a NACK).
+//!
 //! Node keeps a process alive while a channel is open and referenced (`channel.ref()` /
 //! `channel.unref()`). A Rust program has no event loop to keep alive, so the reference has
 //! one concrete meaning here: [`wait_referenced`] resolves once no channel of the process is
@@ -22,10 +31,13 @@
 //! it closes (either side disconnects, a write fails, or every handle is dropped). Whether a
 //! channel is referenced changes nothing else: messages flow either way.
 
+#[cfg(test)]
+mod handle_tests;
 mod refs;
 mod sender;
 mod socket;
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -35,6 +47,7 @@ use tokio::net::UnixStream;
 use tokio_util::codec::{Decoder, Encoder, FramedRead};
 
 use crate::error::IpcError;
+use crate::handle::{Handle, Incoming};
 use crate::value::Value;
 use sender::TxShared;
 pub use sender::{Sender, BACKLOG_LIMIT};
@@ -47,6 +60,8 @@ pub struct Channel<C> {
     rx: Option<FramedRead<Reader, C>>,
     tx: Sender<C>,
     ended: bool,
+    /// Handles that came with messages the `Stream` yielded, for `take_handle`.
+    unclaimed: VecDeque<Handle>,
 }
 
 impl<C> Channel<C>
@@ -69,9 +84,10 @@ where
         let shared = TxShared::new(socket.clone(), codec.clone());
         shared.start_writer();
         Ok(Channel {
-            rx: Some(FramedRead::new(Reader(socket), codec)),
+            rx: Some(FramedRead::new(Reader::new(socket), codec)),
             tx: Sender { shared },
             ended: false,
+            unclaimed: VecDeque::new(),
         })
     }
 
@@ -119,7 +135,7 @@ impl<C> Channel<C> {
     pub fn hangup_probe(&self) -> Option<HangupProbe> {
         self.rx
             .as_ref()
-            .map(|rx| HangupProbe(rx.get_ref().0.clone()))
+            .map(|rx| HangupProbe(rx.get_ref().socket.clone()))
     }
 
     /// Node's `process.channel.ref()`: see [`Sender::ref_`].
@@ -135,6 +151,117 @@ impl<C> Channel<C> {
     /// Whether this channel counts for [`wait_referenced`]: open and not unref'd.
     pub fn is_referenced(&self) -> bool {
         self.tx.is_referenced()
+    }
+
+    /// The oldest handle that came with a message the `Stream` yielded and that was not
+    /// taken yet (the `Stream` yields messages only; [`recv`](Self::recv) yields each with
+    /// its handle). Handles left here are closed when the channel is dropped.
+    pub fn take_handle(&mut self) -> Option<Handle> {
+        self.unclaimed.pop_front()
+    }
+
+    /// How many reads brought more fds than the channel makes room for (16 per read), or
+    /// a control message the kernel cut short: their fds were closed, and the
+    /// `NODE_HANDLE` frames they were for are answered `NACK`. Zero with a sane peer.
+    pub fn truncated_reads(&self) -> u64 {
+        self.rx.as_ref().map_or(0, |rx| rx.get_ref().truncated)
+    }
+}
+
+impl<C> Channel<C>
+where
+    C: Decoder<Item = Value, Error = IpcError> + Encoder<Value, Error = IpcError> + Unpin,
+{
+    /// The next user message with the handle sent with it, if any (Node's `'message'`
+    /// event with its `sendHandle`); `None` once the peer disconnected or after an error,
+    /// as for the `Stream`. Cancel-safe: a message is taken only when it is returned.
+    pub async fn recv(&mut self) -> Option<Result<Incoming, IpcError>> {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// [`recv`](Self::recv) as a poll function.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Incoming, IpcError>>> {
+        loop {
+            if self.ended {
+                return Poll::Ready(None);
+            }
+            let Some(rx) = self.rx.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match futures_core::ready!(Pin::new(&mut *rx).poll_next(cx)) {
+                Some(Ok(v)) if is_internal(&v) => {
+                    if let Some(incoming) = self.internal(v) {
+                        return Poll::Ready(Some(Ok(incoming)));
+                    }
+                }
+                Some(Ok(message)) => {
+                    return Poll::Ready(Some(Ok(Incoming {
+                        message,
+                        handle: None,
+                    })))
+                }
+                Some(Err(e)) => {
+                    self.end();
+                    return Poll::Ready(Some(Err(e)));
+                }
+                None => {
+                    self.end();
+                    return Poll::Ready(None);
+                }
+            }
+        }
+    }
+
+    /// The stream ended: the channel is closed, and no answer to our handles will come.
+    fn end(&mut self) {
+        self.ended = true;
+        self.tx.shared.shut();
+        self.tx.shared.release_all();
+    }
+
+    /// Acts on one of Node's internal messages; a handle with its message is for the user.
+    fn internal(&mut self, value: Value) -> Option<Incoming> {
+        match value.get("cmd").and_then(Value::as_str) {
+            Some("NODE_HANDLE") => {
+                let fd = self.rx.as_mut()?.get_mut().fds.pop_front();
+                let answer = if fd.is_some() {
+                    "NODE_HANDLE_ACK"
+                } else {
+                    "NODE_HANDLE_NACK"
+                };
+                self.tx
+                    .answer(Value::object([("cmd", Value::from(answer))]));
+                let fd = fd?;
+                Some(Incoming {
+                    message: handle_message(value),
+                    handle: Some(Handle::from_received(fd)),
+                })
+            }
+            Some("NODE_HANDLE_ACK" | "NODE_HANDLE_NACK") => {
+                self.tx.shared.answered();
+                None
+            }
+            // NODE_SOCKET_* (keyed sockets) and NODE_CLUSTER are not supported; unknown
+            // internal messages are ignored, as Node ignores them.
+            _ => None,
+        }
+    }
+}
+
+/// The user's message in a `NODE_HANDLE` frame: its `msg`, unwrapped again when Node's
+/// retransmission wrapped an already wrapped message (`msg` is itself a `NODE_HANDLE`).
+fn handle_message(mut frame: Value) -> Value {
+    loop {
+        let msg = match frame {
+            Value::Object(pairs) => pairs.into_iter().find(|(k, _)| k == "msg").map(|(_, v)| v),
+            _ => None,
+        };
+        let msg = msg.unwrap_or(Value::Undefined);
+        if is_internal(&msg) && msg.get("cmd") == Some(&Value::from("NODE_HANDLE")) {
+            frame = msg;
+        } else {
+            return msg;
+        }
     }
 }
 
@@ -156,36 +283,23 @@ pub fn is_internal(value: &Value) -> bool {
 
 impl<C> Stream for Channel<C>
 where
-    C: Decoder<Item = Value, Error = IpcError> + Unpin,
+    C: Decoder<Item = Value, Error = IpcError> + Encoder<Value, Error = IpcError> + Unpin,
 {
     type Item = Result<Value, IpcError>;
 
     /// The next user message; `None` once the peer disconnected (EOF) or after an error, which
-    /// is yielded once and ends the channel (messages before it were all delivered).
+    /// is yielded once and ends the channel (messages before it were all delivered). A handle
+    /// that came with the message is kept for [`Channel::take_handle`].
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        loop {
-            if this.ended {
-                return Poll::Ready(None);
-            }
-            let Some(rx) = this.rx.as_mut() else {
-                return Poll::Ready(None);
-            };
-            match futures_core::ready!(Pin::new(&mut *rx).poll_next(cx)) {
-                Some(Ok(v)) if is_internal(&v) => continue,
-                Some(Ok(v)) => return Poll::Ready(Some(Ok(v))),
-                Some(Err(e)) => {
-                    this.ended = true;
-                    this.tx.shared.shut();
-                    return Poll::Ready(Some(Err(e)));
+        Poll::Ready(futures_core::ready!(this.poll_recv(cx)).map(|next| {
+            next.map(|incoming| {
+                if let Some(handle) = incoming.handle {
+                    this.unclaimed.push_back(handle);
                 }
-                None => {
-                    this.ended = true;
-                    this.tx.shared.shut();
-                    return Poll::Ready(None);
-                }
-            }
-        }
+                incoming.message
+            })
+        }))
     }
 }
 

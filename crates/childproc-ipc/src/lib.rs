@@ -13,6 +13,8 @@
 //!   `Value` kind), [`LengthJsonCodec`] (the same JSON behind a length prefix) and
 //!   [`MsgPackCodec`] (every `Value` kind, losslessly, as MessagePack with documented
 //!   extension types);
+//! * [`Handle`]: sockets and fds passed with a message over `SCM_RIGHTS` in Node's
+//!   `NODE_HANDLE` protocol ([`Sender::send_handle`], [`Channel::recv`]);
 //! * [`serve`], the worker's side of a `childproc::Pool`: answer each task it sends;
 //! * [`IpcError`], the one error type: bad input never panics, it is an error naming
 //!   what was wrong.
@@ -32,6 +34,7 @@
 pub mod channel;
 pub mod codec;
 mod error;
+mod handle;
 pub mod json;
 mod message;
 mod scan;
@@ -45,6 +48,7 @@ mod value;
 pub use channel::{is_internal, wait_referenced, Channel, HangupProbe, Sender, BACKLOG_LIMIT};
 pub use codec::{AdvancedCodec, LengthJsonCodec, MsgPackCodec, NodeJsonCodec};
 pub use error::{IpcError, Result};
+pub use handle::{Handle, Incoming};
 pub use json::{from_json, from_value, to_json, to_value};
 pub use message::{IntoMessage, Json};
 pub use serialization::{from_env, AnyCodec, Serialization, CHANNEL_FD_ENV, SERIALIZATION_ENV};

@@ -1,10 +1,12 @@
-//! The IPC crate's only platform code: taking ownership of the inherited channel fd, and
-//! the channel socket's registration with tokio and its reads.
+//! The IPC crate's only platform code: taking ownership of the inherited channel fd, the
+//! channel socket's registration with tokio, its reads (with the fds `SCM_RIGHTS` brings),
+//! writes that carry an fd, and telling what kind of socket a received fd is.
 
 #![allow(unsafe_code)]
 
+use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 
 use tokio::io::unix::AsyncFd;
@@ -50,27 +52,232 @@ pub(crate) fn register(socket: UnixStream, interest: Interest) -> io::Result<Asy
     unsafe { AsyncFd::register_with_interest(socket, interest) }.map_err(|e| e.into_parts().1)
 }
 
-/// One `recv` from `socket` into the unfilled part of `buf`, without initializing it first.
-/// Returns the bytes read (0 at end of stream).
-pub(crate) fn recv_into(socket: &UnixStream, buf: &mut ReadBuf<'_>) -> io::Result<usize> {
-    // SAFETY: we only write into these bytes (recv does) and never read them; `assume_init`
-    // below covers exactly the bytes recv reported writing.
+/// Room for this many fds in one read. Node sends one fd per `sendmsg`, and a Unix stream
+/// socket never merges two `sendmsg`s that carry fds into one read; more is a hostile peer.
+const FDS_PER_READ: usize = 16;
+
+/// `MSG_CMSG_CLOEXEC` where the platform has it: received fds are close-on-exec atomically.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+const RECV_FLAGS: libc::c_int = libc::MSG_CMSG_CLOEXEC;
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+const RECV_FLAGS: libc::c_int = 0;
+
+/// `MSG_NOSIGNAL` where the platform has it (a closed peer is `EPIPE`, never a signal).
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+const SEND_FLAGS: libc::c_int = 0;
+
+/// A control buffer for `FDS_PER_READ` fds, aligned for `cmsghdr`.
+#[repr(C, align(8))]
+struct Control([u8; 128]);
+
+/// What one [`recv_into`] read.
+pub(crate) struct Received {
+    /// Bytes read (0 at end of stream).
+    pub(crate) n: usize,
+    /// The kernel cut the control data (`MSG_CTRUNC`): fds were lost; those that came were
+    /// closed, not queued.
+    pub(crate) truncated: bool,
+    /// Control data came (fds, or a truncated part): the read may have ended early.
+    pub(crate) fds: bool,
+}
+
+/// One `recvmsg` from `socket` into the unfilled part of `buf`, without initializing it
+/// first; fds passed with `SCM_RIGHTS` are appended to `fds` (close-on-exec), unless the
+/// control data was truncated, in which case every fd that came is closed.
+pub(crate) fn recv_into(
+    socket: &UnixStream,
+    buf: &mut ReadBuf<'_>,
+    fds: &mut VecDeque<OwnedFd>,
+) -> io::Result<Received> {
+    // SAFETY: we only write into these bytes (recvmsg does) and never read them;
+    // `assume_init` below covers exactly the bytes recvmsg reported writing.
     let unfilled = unsafe { buf.unfilled_mut() };
-    // SAFETY: the pointer and length describe writable memory owned by `buf`; recv writes at
-    // most that many bytes and does not keep the pointer.
-    let n = unsafe {
-        libc::recv(
-            socket.as_raw_fd(),
-            unfilled.as_mut_ptr().cast(),
-            unfilled.len(),
-            0,
-        )
+    let mut iov = libc::iovec {
+        iov_base: unfilled.as_mut_ptr().cast(),
+        iov_len: unfilled.len(),
     };
+    let mut control = Control([0; 128]);
+    // SAFETY: CMSG_SPACE is arithmetic on its argument.
+    let space = unsafe { libc::CMSG_SPACE((FDS_PER_READ * size_of::<RawFd>()) as _) } as usize;
+    debug_assert!(space <= control.0.len());
+    // SAFETY: a zeroed msghdr is valid plain data (null name, no iov, no control).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.0.as_mut_ptr().cast();
+    msg.msg_controllen = space.min(control.0.len()) as _;
+    // SAFETY: `msg` points at one iovec describing writable memory owned by `buf` and at a
+    // control buffer of `msg_controllen` bytes on our stack; recvmsg writes within them and
+    // keeps no pointer.
+    let n = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut msg, RECV_FLAGS) };
     let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
-    // SAFETY: recv initialized the first `n` unfilled bytes.
+    // SAFETY: recvmsg initialized the first `n` unfilled bytes.
     unsafe { buf.assume_init(n) };
     buf.advance(n);
-    Ok(n)
+    let truncated = msg.msg_flags & libc::MSG_CTRUNC != 0;
+    let before = fds.len();
+    // SAFETY: `msg` was filled by recvmsg: its control pointer and length describe the
+    // control messages it wrote into `control`, which outlives this loop.
+    let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+    while !cmsg.is_null() {
+        // SAFETY: CMSG_FIRSTHDR/CMSG_NXTHDR return null or a header inside `control`.
+        let hdr = unsafe { std::ptr::read_unaligned(cmsg) };
+        if hdr.cmsg_level == libc::SOL_SOCKET && hdr.cmsg_type == libc::SCM_RIGHTS {
+            // SAFETY: CMSG_LEN is arithmetic on its argument.
+            let header = unsafe { libc::CMSG_LEN(0) } as usize;
+            let count = (hdr.cmsg_len as usize).saturating_sub(header) / size_of::<RawFd>();
+            // SAFETY: the data of this header lies inside `control`.
+            let data = unsafe { libc::CMSG_DATA(cmsg) }.cast::<RawFd>();
+            for i in 0..count {
+                // SAFETY: `count` fds fit in this header's data (cmsg_len says so), read
+                // unaligned as the data need not be aligned for an int.
+                let fd = unsafe { std::ptr::read_unaligned(data.add(i)) };
+                if fd >= 0 {
+                    // SAFETY: SCM_RIGHTS installed this fd in our table for us to own;
+                    // nothing else knows of it.
+                    fds.push_back(unsafe { OwnedFd::from_raw_fd(fd) });
+                }
+            }
+        }
+        // SAFETY: `cmsg` is a header of `msg`'s control data (see above).
+        cmsg = unsafe { libc::CMSG_NXTHDR(&msg, cmsg) };
+    }
+    if RECV_FLAGS == 0 {
+        for fd in fds.range(before..) {
+            set_cloexec(fd.as_raw_fd());
+        }
+    }
+    let fds_came = fds.len() > before;
+    if truncated {
+        fds.truncate(before); // closes what came
+    }
+    Ok(Received {
+        n,
+        truncated,
+        fds: fds_came,
+    })
+}
+
+/// Makes `fd` close-on-exec (the fallback where `MSG_CMSG_CLOEXEC` does not exist).
+fn set_cloexec(fd: RawFd) {
+    // SAFETY: fcntl on an fd the caller owns.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+}
+
+/// One non-blocking `sendmsg` of `buf` with `fds` attached (`SCM_RIGHTS`; the channel sends
+/// one, tests send more). Any byte written means the fds went with the first of them.
+pub(crate) fn send_with_fds(
+    socket: &UnixStream,
+    buf: &[u8],
+    fds: &[BorrowedFd<'_>],
+) -> io::Result<usize> {
+    let mut control = Control([0; 128]);
+    let data_len = size_of_val(fds);
+    // SAFETY: CMSG_SPACE and CMSG_LEN are arithmetic on their argument.
+    let (space, len) = unsafe {
+        (
+            libc::CMSG_SPACE(data_len as _) as usize,
+            libc::CMSG_LEN(data_len as _) as usize,
+        )
+    };
+    if fds.is_empty() || space > control.0.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "between 1 and 24 fds",
+        ));
+    }
+    let mut iov = libc::iovec {
+        iov_base: buf.as_ptr().cast_mut().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: a zeroed msghdr is valid plain data.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.0.as_mut_ptr().cast();
+    msg.msg_controllen = space as _;
+    // SAFETY: the control buffer holds `space` bytes (checked above), so its first header
+    // and that header's data (`fds.len()` ints) are inside it; sendmsg only reads `buf`
+    // (never written through the iovec) and the control buffer.
+    let sent = unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = len as _;
+        let data = libc::CMSG_DATA(cmsg).cast::<RawFd>();
+        for (i, fd) in fds.iter().enumerate() {
+            std::ptr::write_unaligned(data.add(i), fd.as_raw_fd());
+        }
+        libc::sendmsg(socket.as_raw_fd(), &msg, SEND_FLAGS)
+    };
+    usize::try_from(sent).map_err(|_| io::Error::last_os_error())
+}
+
+/// What a received fd is, told from the kernel's view of it (as Node does), not from the
+/// `type` the sender named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FdKind {
+    /// A listening TCP socket.
+    TcpListener,
+    /// Any other TCP socket.
+    TcpStream,
+    /// A listening Unix stream socket.
+    UnixListener,
+    /// Any other Unix stream socket.
+    UnixStream,
+    /// An IPv4 or IPv6 datagram socket.
+    Udp,
+    /// Anything else: not a socket, or a socket of another kind.
+    Other,
+}
+
+/// Tells what kind of socket `fd` is (`SO_TYPE`, `SO_ACCEPTCONN`, the `getsockname` family).
+pub(crate) fn classify(fd: BorrowedFd<'_>) -> FdKind {
+    let int_opt = |opt| {
+        let mut v: libc::c_int = 0;
+        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into `v`; a non-socket is ENOTSOCK.
+        let r = unsafe {
+            libc::getsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&mut v as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        (r == 0).then_some(v)
+    };
+    let Some(ty) = int_opt(libc::SO_TYPE) else {
+        return FdKind::Other;
+    };
+    let listening = int_opt(libc::SO_ACCEPTCONN).unwrap_or(0) != 0;
+    // SAFETY: a zeroed sockaddr_storage is valid plain data.
+    let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: getsockname writes at most `len` bytes into `addr`, which is that large.
+    let r = unsafe {
+        libc::getsockname(
+            fd.as_raw_fd(),
+            (&mut addr as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return FdKind::Other;
+    }
+    let family = libc::c_int::from(addr.ss_family);
+    let inet = family == libc::AF_INET || family == libc::AF_INET6;
+    match (ty, inet, family == libc::AF_UNIX, listening) {
+        (libc::SOCK_STREAM, true, _, true) => FdKind::TcpListener,
+        (libc::SOCK_STREAM, true, _, false) => FdKind::TcpStream,
+        (libc::SOCK_STREAM, _, true, true) => FdKind::UnixListener,
+        (libc::SOCK_STREAM, _, true, false) => FdKind::UnixStream,
+        (libc::SOCK_DGRAM, true, _, _) => FdKind::Udp,
+        _ => FdKind::Other,
+    }
 }
 
 /// Whether the peer of `socket` has closed or shut down its writing (`POLLHUP`, or on Linux

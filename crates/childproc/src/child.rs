@@ -13,11 +13,12 @@ use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use childproc_ipc::{AnyCodec, Channel, HangupProbe, IntoMessage, IpcError, Sender};
-use futures_util::StreamExt;
+use childproc_ipc::{
+    AnyCodec, Channel, Handle, HangupProbe, Incoming, IntoMessage, IpcError, Sender,
+};
 
 use crate::error::{Error, Result};
-use crate::events::{Event, EventHub, Events};
+use crate::events::{Event, EventHub, Events, ReceivedHandle};
 use crate::pipes::{ChildPipe, ChildStderr, ChildStdin, ChildStdout, StreamWatch};
 use crate::signal::Signal;
 use crate::sys::{Process, RawStatus};
@@ -440,8 +441,14 @@ pub(crate) fn start_ipc(shared: &Arc<Shared>, mut channel: Channel<AnyCodec>) ->
             tokio::select! {
                 biased;
                 () = &mut stopped => break,
-                next = channel.next() => match next {
-                    Some(Ok(message)) => shared.hub.emit(Event::Message(message)),
+                next = channel.recv() => match next {
+                    Some(Ok(Incoming { message, handle: None, .. })) => {
+                        shared.hub.emit(Event::Message(message));
+                    }
+                    Some(Ok(Incoming { message, handle: Some(handle), .. })) => {
+                        let handle = ReceivedHandle::new(handle);
+                        shared.hub.emit(Event::MessageWithHandle(message, handle));
+                    }
                     Some(Err(e)) => {
                         shared.hub.emit(Event::Error(Arc::new(Error::Ipc(e))));
                         break;
@@ -696,6 +703,28 @@ impl ChildProcess {
         let message = message.into_message()?;
         match &self.ipc {
             Some(ipc) => Ok(ipc.sender.send(message).await?),
+            None => Err(Error::Ipc(IpcError::Closed)),
+        }
+    }
+
+    /// Sends an IPC message with a handle (`subprocess.send(message, sendHandle, callback)`):
+    /// a TCP or Unix listener (a `net.Server` for a Node child), a TCP or Unix stream (a
+    /// `net.Socket`), a UDP socket (a `dgram.Socket`), or any fd ([`Handle::Fd`], for Rust
+    /// children only: a Node child aborts on a non-socket fd). Anything `Into<Handle>`:
+    /// `child.send_handle("server", listener).await?`. Resolves once the frame is written.
+    ///
+    /// The handle moves: our copy is closed once it is written (the child holds the same
+    /// socket); send a `try_clone()` to keep using it here, as Node's `keepOpen`. As in Node,
+    /// later sends wait until the child acknowledges the handle (the child must read its
+    /// channel). See [`Sender::send_handle`].
+    pub async fn send_handle(
+        &self,
+        message: impl IntoMessage,
+        handle: impl Into<Handle>,
+    ) -> Result<()> {
+        let message = message.into_message()?;
+        match &self.ipc {
+            Some(ipc) => Ok(ipc.sender.send_handle(message, handle).await?),
             None => Err(Error::Ipc(IpcError::Closed)),
         }
     }

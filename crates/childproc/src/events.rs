@@ -4,7 +4,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use childproc_ipc::Value;
+use childproc_ipc::{Handle, Value};
 use futures_core::Stream;
 use tokio::sync::mpsc;
 
@@ -29,8 +29,31 @@ pub enum Event {
     Error(Arc<Error>),
     /// An IPC message from the child (Node's `'message'`).
     Message(Value),
+    /// An IPC message that came with a handle (Node's `'message'` with its `sendHandle`
+    /// argument): a socket or fd the child sent with
+    /// [`Sender::send_handle`](childproc_ipc::Sender::send_handle) or Node's
+    /// `process.send(message, handle)`. Events are cloned to every subscriber, so the
+    /// handle is shared: the first to [`take`](ReceivedHandle::take) it owns it.
+    MessageWithHandle(Value, ReceivedHandle),
     /// The IPC channel closed (Node's `'disconnect'`), after the last message.
     Disconnect,
+}
+
+/// The handle of an [`Event::MessageWithHandle`]: a cheap clone shared by every copy of the
+/// event; [`take`](Self::take) it once to own the socket or fd. A handle nobody takes is
+/// closed when the last copy is dropped.
+#[derive(Debug, Clone)]
+pub struct ReceivedHandle(Arc<Mutex<Option<Handle>>>);
+
+impl ReceivedHandle {
+    pub(crate) fn new(handle: Handle) -> Self {
+        ReceivedHandle(Arc::new(Mutex::new(Some(handle))))
+    }
+
+    /// The handle, the first time; `None` once any copy of the event took it.
+    pub fn take(&self) -> Option<Handle> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
 }
 
 /// The event log of one child, fanned out to every [`Events`] stream.
@@ -56,7 +79,7 @@ impl EventHub {
     pub(crate) fn emit(&self, event: Event) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let is_close = matches!(event, Event::Close(_));
-        let keep = !matches!(event, Event::Message(_)) || !inner.subscribed_once;
+        let keep = !is_message(&event) || !inner.subscribed_once;
         // Every subscriber gets a clone, except that the last one gets the event itself
         // when the history does not keep it: one message, no copy, for the usual single
         // subscriber.
@@ -96,13 +119,18 @@ impl EventHub {
         }
         if !inner.subscribed_once {
             inner.subscribed_once = true;
-            inner.history.retain(|e| !matches!(e, Event::Message(_)));
+            inner.history.retain(|e| !is_message(e));
         }
         if !inner.closed {
             inner.subscribers.push(tx);
         }
         Events { rx }
     }
+}
+
+/// Messages, with or without a handle, stay in the history only until the first subscriber.
+fn is_message(event: &Event) -> bool {
+    matches!(event, Event::Message(_) | Event::MessageWithHandle(..))
 }
 
 /// A stream of a child's [`Event`]s, from [`ChildProcess::events`](crate::ChildProcess::events).

@@ -117,7 +117,7 @@ pub use child::{wait_referenced, ChildProcess, ExitStatus};
 pub use command::{spawn, Command};
 pub use encoding::{Data, Encoding};
 pub use error::{Error, Result};
-pub use events::{Event, Events};
+pub use events::{Event, Events, ReceivedHandle};
 pub use exec::{
     exec, exec_file, Exec, ExecChild, ExecError, ExecFailure, ExecOutput, StdStream,
     DEFAULT_MAX_BUFFER,

@@ -166,6 +166,7 @@ fn main() {
         "orphan-maker" => orphan_maker(),
         "ipc-echo" => ipc_echo(),
         "ipc-held" => ipc_held(),
+        "ipc-handles" => ipc_handles(),
         "fib-child" => ipc_serve(
             |m| {
                 // seeds/002's fork-child in Rust: one answer, then disconnect.
@@ -383,6 +384,69 @@ fn ipc_held() {
         childproc_ipc::wait_referenced().await;
     });
     println!("released");
+}
+
+/// Receives handles and reports each message back as `{got, kind}` (`kind`: the `Handle`
+/// variant, or null): a `TcpListener` answers one connection with `hello from rust\n` (and
+/// reports its `port`); a `UnixStream` or raw `Fd` gets `rust was here` written into it.
+/// `"send-back"`: sends the parent a Unix socket and a pipe's write end, reads what comes
+/// out of them and reports `{read: [..]}`. Ends when the parent disconnects.
+fn ipc_handles() {
+    use childproc_ipc::{Handle, Value};
+    use std::io::{Read, Write};
+    use tokio::io::AsyncWriteExt;
+    on_parent_channel(|mut channel| async move {
+        let tx = channel.sender();
+        while let Some(Ok(incoming)) = channel.recv().await {
+            let mut report = vec![("got".to_owned(), incoming.message.clone())];
+            let kind = match incoming.handle {
+                None => Value::Null,
+                Some(Handle::TcpListener(l)) => {
+                    let port = l.local_addr().unwrap().port();
+                    report.push(("port".to_owned(), Value::from(f64::from(port))));
+                    let l = Handle::from(l).into_tokio_tcp_listener().unwrap();
+                    tokio::spawn(async move {
+                        let (mut s, _) = l.accept().await.unwrap();
+                        s.write_all(b"hello from rust\n").await.unwrap();
+                    });
+                    Value::from("TcpListener")
+                }
+                Some(Handle::UnixStream(mut s)) => {
+                    s.write_all(b"rust was here").unwrap();
+                    Value::from("UnixStream")
+                }
+                Some(Handle::Fd(fd)) => {
+                    std::fs::File::from(fd).write_all(b"rust was here").unwrap();
+                    Value::from("Fd")
+                }
+                Some(other) => Value::from(other.node_type()),
+            };
+            report.push(("kind".to_owned(), kind));
+            tx.send(Value::Object(report)).await.unwrap();
+            if incoming.message == Value::from("send-back") {
+                // In a task: the second send waits for the parent's answer to the first,
+                // which this loop must keep reading to receive.
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let (mine, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+                    let (mut pipe_r, pipe_w) = std::io::pipe().unwrap();
+                    tx.send_handle(Value::from("unix"), theirs).await.unwrap();
+                    let pipe_w = std::os::fd::OwnedFd::from(pipe_w);
+                    tx.send_handle(Value::from("pipe"), pipe_w).await.unwrap();
+                    // Our copies are closed once written: EOF comes when the parent drops its.
+                    let read = tokio::task::spawn_blocking(move || {
+                        let (mut a, mut b) = (String::new(), String::new());
+                        (&mine).read_to_string(&mut a).unwrap();
+                        pipe_r.read_to_string(&mut b).unwrap();
+                        Value::Array(vec![Value::from(a), Value::from(b)])
+                    })
+                    .await
+                    .unwrap();
+                    tx.send(Value::object([("read", read)])).await.unwrap();
+                });
+            }
+        }
+    });
 }
 
 /// Runs `body` on a current-thread runtime with the channel to the parent.

@@ -16,9 +16,18 @@
 //!
 //! Frames are encoded into the queue under one lock, so they never interleave and are written
 //! in the order of the calls; there is no allocation per message.
+//!
+//! Handles (Node's `send(message, sendHandle)`): the fd waits beside the queue with the
+//! position of its frame's first byte. Writes stop short of that position, and the write that
+//! starts the frame is a `sendmsg` carrying the fd; if the socket takes only part of the frame,
+//! the rest goes out as plain bytes. Then, as Node does, every later send is held back (in
+//! `held`) until the peer answers `NODE_HANDLE_ACK` or `NACK`, except those answers
+//! themselves. Plain messages on a channel that never sent a handle take the same path as
+//! before: one empty-queue check more per write.
 
 use std::collections::VecDeque;
 use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
@@ -29,6 +38,7 @@ use tokio_util::codec::Encoder;
 use super::refs;
 use super::socket::{RoomWait, Socket};
 use crate::error::IpcError;
+use crate::handle::Handle;
 use crate::value::Value;
 
 /// Node's backpressure threshold: `send` returns `false` once this many bytes are queued.
@@ -86,6 +96,32 @@ struct TxState<C> {
     burst: bool,
     /// `close()` was called: drop `write` once `queue` is empty.
     closing: bool,
+    /// Fds to send with the frame that starts at each stream position, oldest first.
+    fds: VecDeque<(u64, OwnedFd)>,
+    /// A `NODE_HANDLE` frame was queued and its answer has not come: later frames wait in
+    /// `held`.
+    awaiting_answer: bool,
+    /// Frames sent while awaiting an answer, encoded, oldest first; `held_frames` says
+    /// where each ends and what goes with it.
+    held: BytesMut,
+    held_frames: VecDeque<Held>,
+}
+
+/// A frame held back until the peer answers a handle.
+struct Held {
+    len: usize,
+    fd: Option<OwnedFd>,
+    done: Option<oneshot::Sender<Result<(), IpcError>>>,
+}
+
+/// How a frame goes out.
+pub(super) enum Kind {
+    /// A user message.
+    Plain,
+    /// A `NODE_HANDLE` frame with its fd: later frames wait for the answer.
+    Handle(OwnedFd),
+    /// An answer to the peer's handle (`NODE_HANDLE_ACK`/`NACK`): never held back.
+    Answer,
 }
 
 struct Pending {
@@ -128,7 +164,27 @@ impl<C> TxState<C> {
         let mut failed = None;
         if let Some(write) = &self.write {
             while !self.queue.is_empty() {
-                match write.try_write(&self.queue) {
+                let written = self.written;
+                let result = match self.fds.front() {
+                    None => write.try_write(&self.queue),
+                    // Stop short of the frame that carries an fd.
+                    Some((start, _)) if *start > written => {
+                        write.try_write(&self.queue[..(start - written) as usize])
+                    }
+                    Some((_, fd)) => {
+                        // The frame's first bytes with the fd, up to the next fd's frame.
+                        let end = self
+                            .fds
+                            .get(1)
+                            .map_or(self.queue.len(), |(next, _)| (next - written) as usize);
+                        let sent = write.try_write_with_fd(&self.queue[..end], fd.as_fd());
+                        if matches!(sent, Ok(n) if n > 0) {
+                            self.fds.pop_front(); // it went: close our copy
+                        }
+                        sent
+                    }
+                };
+                match result {
                     Ok(0) => {
                         failed = Some(io::Error::from(io::ErrorKind::WriteZero));
                         break;
@@ -180,7 +236,11 @@ impl<C> TxState<C> {
     fn fail(&mut self, error: io::Error) -> Failures {
         self.write = None;
         self.queue.clear();
+        self.fds.clear();
         self.flushing = false;
+        self.release(true);
+        self.queue.clear();
+        self.fds.clear();
         let mut unawaited = 0;
         for pending in self.pending.drain(..) {
             match pending.done {
@@ -189,6 +249,61 @@ impl<C> TxState<C> {
             }
         }
         Failures { error, unawaited }
+    }
+
+    /// Moves held frames to the queue: up to and including the next one with a handle
+    /// (which is awaited in turn), or all of them if `all`. Whether any moved.
+    fn release(&mut self, all: bool) -> bool {
+        self.awaiting_answer = false;
+        let moved = !self.held_frames.is_empty();
+        while let Some(frame) = self.held_frames.pop_front() {
+            let start = self.queued;
+            let bytes = self.held.split_to(frame.len);
+            self.queue.extend_from_slice(&bytes);
+            self.queued += frame.len as u64;
+            self.pending.push_back(Pending {
+                end: self.queued,
+                done: frame.done,
+            });
+            if let Some(fd) = frame.fd {
+                self.fds.push_back((start, fd));
+                if !all {
+                    self.awaiting_answer = true;
+                    break;
+                }
+            }
+        }
+        if self.held_frames.is_empty() {
+            self.held.clear(); // the next held frames start at the front again
+        }
+        moved
+    }
+}
+
+impl<C: Encoder<Value, Error = IpcError>> TxState<C> {
+    /// Encodes a frame into `held`, to go out once the peer answered the handle before it.
+    fn hold(&mut self, value: Value, awaited: bool, kind: Kind) -> Result<Submitted, IpcError> {
+        let before = self.held.len();
+        let TxState { codec, held, .. } = self;
+        codec.encode(value, held)?; // a failed encode leaves `held` as it was
+        let (tx, rx) = if awaited {
+            let (tx, rx) = oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        self.held_frames.push_back(Held {
+            len: self.held.len() - before,
+            fd: match kind {
+                Kind::Handle(fd) => Some(fd),
+                Kind::Plain | Kind::Answer => None,
+            },
+            done: tx,
+        });
+        Ok(Submitted::Queued {
+            backlog: self.queue.len() + self.held.len(),
+            done: rx,
+        })
     }
 }
 
@@ -211,6 +326,10 @@ impl<C> TxShared<C> {
                 flushing: false,
                 burst: false,
                 closing: false,
+                fds: VecDeque::new(),
+                awaiting_answer: false,
+                held: BytesMut::new(),
+                held_frames: VecDeque::new(),
             }),
             open: AtomicBool::new(true),
             referenced: Mutex::new(true),
@@ -264,6 +383,26 @@ impl<C> TxShared<C> {
         *referenced && self.open.load(Ordering::SeqCst)
     }
 
+    /// The peer answered our handle (`NODE_HANDLE_ACK` or `NACK`): what was held back goes
+    /// out, up to the next handle. An answer nobody waits for is ignored.
+    pub(super) fn answered(&self) {
+        let mut st = self.lock();
+        if st.awaiting_answer && st.release(false) {
+            drop(st);
+            self.wake.notify_one();
+        }
+    }
+
+    /// The channel ended (EOF or an error from the peer): no answer will come, so what was
+    /// held back is written now (or fails with the write's error), and nothing waits forever.
+    pub(super) fn release_all(&self) {
+        let mut st = self.lock();
+        if st.release(true) {
+            drop(st);
+            self.wake.notify_one();
+        }
+    }
+
     /// Hands the failures of unawaited frames to the hook (one call per frame), or keeps
     /// the last one for `take_error`. Called without the state lock.
     fn report(&self, failures: Failures) {
@@ -298,21 +437,30 @@ where
 
     /// Bytes queued but not yet written.
     pub fn backlog(&self) -> usize {
-        self.shared.lock().queue.len()
+        let st = self.shared.lock();
+        st.queue.len() + st.held.len()
     }
 
     /// Encodes `value` into the queue and writes what it may (see the module docs).
-    fn submit(&self, value: Value, awaited: bool) -> Result<Submitted, IpcError> {
+    fn submit(&self, value: Value, awaited: bool, kind: Kind) -> Result<Submitted, IpcError> {
         let shared = &*self.shared;
         let mut st = shared.lock();
         if !shared.is_open() || st.write.is_none() || st.closing {
             return Err(IpcError::Closed);
         }
+        if st.awaiting_answer && !matches!(kind, Kind::Answer) {
+            return st.hold(value, awaited, kind);
+        }
         let before = st.queue.len();
         let TxState { codec, queue, .. } = &mut *st;
         codec.encode(value, queue)?; // a failed encode leaves the queue as it was
+        let start = st.queued;
         st.queued += (st.queue.len() - before) as u64;
         let end = st.queued;
+        if let Kind::Handle(fd) = kind {
+            st.fds.push_back((start, fd));
+            st.awaiting_answer = true;
+        }
         let mut wake = false;
         if !st.flushing && (awaited || !st.burst) {
             match st.flush() {
@@ -344,7 +492,7 @@ where
             };
             st.pending.push_back(Pending { end, done: tx });
             Submitted::Queued {
-                backlog: st.queue.len(),
+                backlog: st.queue.len() + st.held.len(),
                 done: rx,
             }
         };
@@ -358,7 +506,39 @@ where
     /// Sends `value`; resolves once it is written to the socket (Node's `send` callback).
     /// Fails with [`IpcError::Closed`] on a closed channel, or the write's error.
     pub async fn send(&self, value: Value) -> Result<(), IpcError> {
-        match self.submit(value, true)? {
+        self.send_kind(value, Kind::Plain).await
+    }
+
+    /// Sends `message` with `handle` (Node's `send(message, sendHandle)`): one
+    /// `NODE_HANDLE` frame in the channel's serialization, the handle's fd going with its
+    /// first bytes. Resolves once the frame is written (Node's callback; the peer's
+    /// acknowledgement is not awaited). Our copy of the fd is closed once it is written (see
+    /// [`Handle`]). Until the peer answers, later sends on this channel are held back, as
+    /// Node holds them: the channel must be read for the answer to arrive (a `ChildProcess`
+    /// always reads its channel). Fails like [`send`](Self::send); a handle that was not
+    /// written is closed.
+    pub async fn send_handle(
+        &self,
+        message: Value,
+        handle: impl Into<Handle>,
+    ) -> Result<(), IpcError> {
+        let handle = handle.into();
+        let frame = handle.wrap(message);
+        self.send_kind(frame, Kind::Handle(handle.into_fd())).await
+    }
+
+    /// Queues an answer to the peer's handle, ahead of anything held back.
+    pub(super) fn answer(&self, value: Value) {
+        if let Err(IpcError::Io(e)) = self.submit(value, false, Kind::Answer) {
+            self.shared.report(Failures {
+                error: e,
+                unawaited: 1,
+            });
+        }
+    }
+
+    async fn send_kind(&self, value: Value, kind: Kind) -> Result<(), IpcError> {
+        match self.submit(value, true, kind)? {
             Submitted::Written | Submitted::Queued { done: None, .. } => Ok(()),
             Submitted::Queued {
                 done: Some(done), ..
@@ -372,7 +552,7 @@ where
     /// (Node throws there). A failed write, at once or later, is kept for
     /// [`take_error`](Self::take_error), or goes to the [error hook](Self::set_error_hook).
     pub fn send_nowait(&self, value: Value) -> Result<bool, IpcError> {
-        match self.submit(value, false) {
+        match self.submit(value, false, Kind::Plain) {
             Ok(Submitted::Written) => Ok(true),
             Ok(Submitted::Queued { backlog, .. }) => Ok(backlog < BACKLOG_LIMIT),
             Err(IpcError::Closed) => Ok(false),
@@ -410,6 +590,9 @@ where
             return;
         }
         st.closing = true;
+        // Nothing is held back any more: Node postpones its disconnect until the answer
+        // came, we write what waits now (the peer reads it all the same).
+        st.release(true);
         if st.queue.is_empty() {
             st.shut_write();
         } else {

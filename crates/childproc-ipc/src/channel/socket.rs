@@ -11,8 +11,10 @@
 //! duplicate of the fd for writability, for as long as the socket stays full
 //! ([`RoomWait`]).
 
+use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::net::Shutdown;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -41,6 +43,12 @@ impl Socket {
     pub(super) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         let mut stream: &UnixStream = self.fd.get_ref(); // `Write` for `&UnixStream`
         stream.write(buf)
+    }
+
+    /// One non-blocking write of `buf` with `fd` attached (`SCM_RIGHTS`): any byte written
+    /// means the fd went with the first of them.
+    pub(super) fn try_write_with_fd(&self, buf: &[u8], fd: BorrowedFd<'_>) -> io::Result<usize> {
+        sys::send_with_fds(self.fd.get_ref(), buf, &[fd])
     }
 
     /// Whether the peer has closed its end or shut down its writing (what it sent before may
@@ -77,8 +85,29 @@ impl RoomWait {
     }
 }
 
-/// The reading side, as tokio's `AsyncRead` (for `FramedRead`).
-pub(super) struct Reader(pub(super) Arc<Socket>);
+/// At most this many received fds wait for a `NODE_HANDLE` frame; more are closed at once.
+/// A Node sender passes one fd per frame and waits for the answer, so only a broken or
+/// hostile peer comes near it.
+pub(super) const MAX_QUEUED_FDS: usize = 64;
+
+/// The reading side, as tokio's `AsyncRead` (for `FramedRead`). Fds that arrive with the
+/// bytes (`SCM_RIGHTS`) queue in `fds`, oldest first, until a `NODE_HANDLE` frame takes one.
+pub(super) struct Reader {
+    pub(super) socket: Arc<Socket>,
+    pub(super) fds: VecDeque<OwnedFd>,
+    /// Reads whose control data the kernel truncated (their fds were closed).
+    pub(super) truncated: u64,
+}
+
+impl Reader {
+    pub(super) fn new(socket: Arc<Socket>) -> Reader {
+        Reader {
+            socket,
+            fds: VecDeque::new(),
+            truncated: 0,
+        }
+    }
+}
 
 impl AsyncRead for Reader {
     fn poll_read(
@@ -86,15 +115,24 @@ impl AsyncRead for Reader {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
         loop {
-            let mut guard = ready!(self.0.fd.poll_read_ready(cx))?;
+            let mut guard = ready!(this.socket.fd.poll_read_ready(cx))?;
             let wanted = buf.remaining();
-            match guard.try_io(|fd| sys::recv_into(fd.get_ref(), buf)) {
+            match guard.try_io(|fd| sys::recv_into(fd.get_ref(), buf, &mut this.fds)) {
                 Ok(result) => {
-                    let n = result?;
+                    let got = result?;
+                    if got.truncated {
+                        this.truncated += 1;
+                    }
+                    if this.fds.len() > MAX_QUEUED_FDS {
+                        this.fds.truncate(MAX_QUEUED_FDS); // closes the newest extras
+                    }
                     // A short read drained the socket: anything later arrives as a new edge,
-                    // so skip the read that would only say "would block".
-                    if n > 0 && n < wanted {
+                    // so skip the read that would only say "would block". Not so when fds
+                    // came: the kernel ends a read after the bytes that carried them, however
+                    // much more is waiting.
+                    if got.n > 0 && got.n < wanted && !got.fds && !got.truncated {
                         guard.clear_ready();
                     }
                     return Poll::Ready(Ok(()));
