@@ -32,6 +32,9 @@ child.on('message', (m) => {
     });
   }
 });
+// Reported on 'exit', not 'close': a Node parent that calls child.disconnect() itself never
+// gets 'close' for a child with inherited stdio, with or without a handle sent and with a
+// Node child too (checked on Node v20), so waiting for it would hang.
 child.on('exit', (code) => {
   console.log(JSON.stringify(seen));
   const ok = code === 0 && seen.greeting === 'hello from rust\n' && !seen.parentAccepted;
