@@ -81,15 +81,7 @@ fn main() {
             std::io::stdout().write_all(&out).unwrap();
         }
         "spew" => {
-            let n: usize = rest[0].parse().unwrap();
-            let chunk = vec![b'x'; 64 * 1024];
-            let mut out = std::io::stdout().lock();
-            let mut left = n;
-            while left > 0 {
-                let k = left.min(chunk.len());
-                out.write_all(&chunk[..k]).unwrap();
-                left -= k;
-            }
+            spew_x(rest[0].parse().unwrap());
         }
         "spew-both" => {
             // N bytes to stdout and N to stderr, interleaved in 64 KiB chunks.
@@ -127,15 +119,7 @@ fn main() {
         "wait-then-spew" => {
             // Waits for EOF on stdin (the test's go), then writes N bytes of 'x' to stdout.
             std::io::stdin().read_to_end(&mut Vec::new()).unwrap();
-            let n: usize = rest[0].parse().unwrap();
-            let chunk = vec![b'x'; 64 * 1024];
-            let mut out = std::io::stdout().lock();
-            let mut left = n;
-            while left > 0 {
-                let k = left.min(chunk.len());
-                out.write_all(&chunk[..k]).unwrap();
-                left -= k;
-            }
+            spew_x(rest[0].parse().unwrap());
         }
         "cat-then-fds" => {
             // Copies stdin to stdout, then prints this process's open fds.
@@ -468,6 +452,18 @@ fn on_parent_channel<F: std::future::Future<Output = ()>>(
 /// A `childproc::Pool` worker through `childproc_ipc::serve`. Tasks: `{echo: v}` → v;
 /// `{sleep: ms}` → "slept" after that long; `{exit: code}` ends the process mid-task;
 /// `{fail: text}` → an error; `"pid"` → this process's pid; `"nothing"` → undefined.
+/// Writes `n` bytes of `x` to stdout in 64 KiB chunks.
+fn spew_x(n: usize) {
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut out = std::io::stdout().lock();
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(chunk.len());
+        out.write_all(&chunk[..k]).unwrap();
+        left -= k;
+    }
+}
+
 fn pool_worker() {
     use childproc_ipc::Value;
     on_parent_channel(|channel| async move {

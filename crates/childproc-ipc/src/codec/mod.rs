@@ -38,3 +38,26 @@ pub(crate) fn take_bytes<'a>(
     *pos = end;
     Ok(bytes)
 }
+
+/// Refuses to decode deeper than `Value::MAX_DEPTH` (the binary decoders' readers): an
+/// error naming the byte `at` which the nesting got too deep.
+pub(crate) fn check_read_depth(depth: usize, at: usize) -> crate::error::Result<()> {
+    if depth >= crate::value::Value::MAX_DEPTH {
+        return Err(crate::error::IpcError::malformed(format!(
+            "nesting deeper than {} levels at byte {at}",
+            crate::value::Value::MAX_DEPTH
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses to encode deeper than `Value::MAX_DEPTH` (the binary encoders).
+pub(crate) fn check_write_depth(depth: usize) -> crate::error::Result<()> {
+    if depth >= crate::value::Value::MAX_DEPTH {
+        return Err(crate::error::IpcError::unsupported(format!(
+            "a value nested deeper than {} levels",
+            crate::value::Value::MAX_DEPTH
+        )));
+    }
+    Ok(())
+}

@@ -196,13 +196,7 @@ fn len32(len: usize, what: &str) -> Result<u32> {
 }
 
 fn enter(depth: usize) -> Result<()> {
-    if depth >= Value::MAX_DEPTH {
-        return Err(IpcError::unsupported(format!(
-            "a value nested deeper than {} levels",
-            Value::MAX_DEPTH
-        )));
-    }
-    Ok(())
+    crate::codec::check_write_depth(depth)
 }
 
 /// Whether `digits` is a BigInt's canonical decimal text: no `+`, no leading zeros, no `-0`.
@@ -517,13 +511,7 @@ impl<'a> Reader<'a> {
     }
 
     fn enter(&self, depth: usize, at: usize) -> Result<()> {
-        if depth >= Value::MAX_DEPTH {
-            return Err(IpcError::malformed(format!(
-                "nesting deeper than {} levels at byte {at}",
-                Value::MAX_DEPTH
-            )));
-        }
-        Ok(())
+        crate::codec::check_read_depth(depth, at)
     }
 
     fn array_len(&mut self, marker: Marker) -> Result<Option<usize>> {

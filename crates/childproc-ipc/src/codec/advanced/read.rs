@@ -186,13 +186,7 @@ impl<'a> Reader<'a> {
     }
 
     fn enter(&self, depth: usize, at: usize) -> Result<()> {
-        if depth >= Value::MAX_DEPTH {
-            return Err(IpcError::malformed(format!(
-                "nesting deeper than {} levels at byte {at}",
-                Value::MAX_DEPTH
-            )));
-        }
-        Ok(())
+        crate::codec::check_read_depth(depth, at)
     }
 
     fn charge(&mut self, bytes: usize, what: &str, at: usize) -> Result<()> {

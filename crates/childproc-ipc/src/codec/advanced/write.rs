@@ -50,13 +50,7 @@ impl Writer<'_> {
     }
 
     fn enter(depth: usize) -> Result<()> {
-        if depth >= Value::MAX_DEPTH {
-            return Err(IpcError::unsupported(format!(
-                "a value nested deeper than {} levels",
-                Value::MAX_DEPTH
-            )));
-        }
-        Ok(())
+        crate::codec::check_write_depth(depth)
     }
 
     /// Only containers recurse; leaves are written out of line by [`Self::leaf`] to keep
