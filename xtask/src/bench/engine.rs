@@ -919,32 +919,40 @@ fn spawn_n(
     concurrency: usize,
 ) -> Result<Rate, BoxError> {
     match peer {
-        Peer::Childproc => time_async(rt, n, concurrency, move || childproc_once(kind)),
+        Peer::Childproc => time_async(rt, n, concurrency, move || {
+            childproc_once(kind, ExtraFd::Pipe)
+        }),
         Peer::Tokio => time_async(rt, n, concurrency, move || tokio_once(kind)),
         Peer::Std => time_threads(n, concurrency, kind),
         other => Err(format!("bench-worker: {} is not a Rust peer", other.name()).into()),
     }
 }
 
+/// How childproc's extra-fd child gets its fd 3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ExtraFd {
+    /// `.fd(3, Stdio::Pipe)`: what a user writes (a socketpair whose parent end is set up
+    /// for async reads). The engine tables use this.
+    Pipe,
+    /// The very fd the raw peers get: a fresh pipe end through `Stdio::from(fd)`. The paired
+    /// comparison with `posix_spawn` uses this.
+    SameAsRaw,
+}
+
 /// One spawn-and-wait with childproc.
-async fn childproc_once(kind: Kind) -> Result<(), BoxError> {
+async fn childproc_once(kind: Kind, extra_fd: ExtraFd) -> Result<(), BoxError> {
     let mut cmd = childproc::Command::new(PROGRAM);
     cmd.stdio_all(childproc::StdioShorthand::Ignore);
-    // The parent's end of the IPC-like socketpair, kept until the child is reaped.
+    if kind == Kind::Detached {
+        cmd.detached(true);
+    }
+    // The parent's end of a pipe or socketpair, kept until the child is reaped.
     let mut ours = None;
-    match kind {
-        Kind::Plain => {}
-        Kind::Detached => {
-            cmd.detached(true);
-        }
-        Kind::Fd => {
-            cmd.fd(3, childproc::Stdio::Pipe);
-        }
-        Kind::Ipc => {
-            let (parent, child) = UnixStream::pair()?;
-            cmd.fd(3, childproc::Stdio::from(child));
-            ours = Some(parent);
-        }
+    if kind == Kind::Fd && extra_fd == ExtraFd::Pipe {
+        cmd.fd(3, childproc::Stdio::Pipe);
+    } else if let Some(Extra { theirs, _ours }) = Extra::new(kind)? {
+        cmd.fd(3, childproc::Stdio::from(theirs));
+        ours = Some(_ours);
     }
     let child = cmd.spawn()?;
     drop(cmd);

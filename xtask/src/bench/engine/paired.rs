@@ -10,7 +10,7 @@
 use std::process::Command as StdCommand;
 use std::time::{Duration, Instant};
 
-use super::{check, output, Ctx, Extra, Kind, PROGRAM};
+use super::{childproc_once, output, Ctx, ExtraFd, Kind};
 use crate::bench::doc::Table;
 use crate::bench::rotation;
 use crate::BoxError;
@@ -143,7 +143,7 @@ pub(crate) fn worker(args: &[String]) -> Result<(), BoxError> {
                 for which in [i % 2, 1 - i % 2] {
                     let t = Instant::now();
                     if which == 0 {
-                        childproc_same_child(kind).await?;
+                        childproc_once(kind, ExtraFd::SameAsRaw).await?;
                     } else {
                         raw::posix_spawn_once(kind)?;
                     }
@@ -164,28 +164,6 @@ pub(crate) fn worker(args: &[String]) -> Result<(), BoxError> {
         theirs.as_nanos()
     );
     Ok(())
-}
-
-/// One childproc spawn-and-wait of the very child `posix_spawn_once` creates: for an extra
-/// fd or IPC-like child, the same kind of fresh pipe or socketpair end at fd 3, given as
-/// `Stdio::from(fd)` (the engine table's childproc uses `Stdio::Pipe`, which also sets up
-/// the parent's end for async reads).
-async fn childproc_same_child(kind: Kind) -> Result<(), BoxError> {
-    let mut cmd = childproc::Command::new(PROGRAM);
-    cmd.stdio_all(childproc::StdioShorthand::Ignore);
-    let mut ours = None;
-    if kind == Kind::Detached {
-        cmd.detached(true);
-    }
-    if let Some(Extra { theirs, _ours }) = Extra::new(kind)? {
-        cmd.fd(3, childproc::Stdio::from(theirs));
-        ours = Some(_ours);
-    }
-    let child = cmd.spawn()?;
-    drop(cmd);
-    let status = child.wait().await?;
-    drop(ours);
-    check(status.success(), "childproc", &status)
 }
 
 /// glibc's `posix_spawn` and a blocking `waitpid`, as `rawspawn.c` calls them.
