@@ -87,7 +87,8 @@ type Factory = Arc<dyn Fn() -> Fork + Send + Sync>;
 pub struct PoolBuilder {
     factory: Factory,
     size: usize,
-    queue: usize,
+    /// `None`: 64 per worker, from the size at `build`.
+    queue: Option<usize>,
     task_timeout: Option<Duration>,
     max_tasks: Option<u64>,
     retire_grace: Duration,
@@ -115,7 +116,7 @@ impl PoolBuilder {
     /// How many submitted tasks may wait for a worker before [`Pool::run`] waits too and
     /// [`Pool::try_run`] says [`PoolError::Full`] (default 64 per worker).
     pub fn queue(mut self, tasks: usize) -> Self {
-        self.queue = tasks.max(1);
+        self.queue = Some(tasks.max(1));
         self
     }
 
@@ -148,7 +149,8 @@ impl PoolBuilder {
         for _ in 0..self.size {
             first.push(start_worker(&self.factory)?);
         }
-        let (jobs_tx, jobs_rx) = mpsc::channel(self.queue);
+        let queue = self.queue.unwrap_or(64 * self.size);
+        let (jobs_tx, jobs_rx) = mpsc::channel(queue);
         let shared = Arc::new(Shared {
             factory: self.factory,
             jobs: Mutex::new(jobs_rx),
@@ -246,7 +248,7 @@ impl Pool {
         PoolBuilder {
             factory: Arc::new(factory),
             size,
-            queue: 64 * size,
+            queue: None,
             task_timeout: None,
             max_tasks: None,
             retire_grace: Duration::from_secs(5),
