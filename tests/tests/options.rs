@@ -25,6 +25,23 @@ async fn env_inherits_by_default_and_an_explicit_env_replaces_it() {
 }
 
 #[tokio::test]
+async fn a_parents_channel_variables_are_not_inherited() {
+    // The fixture gets a channel's variables (as a child forked by Node would) and runs `env`
+    // with the environment it inherited: every variable reaches the grandchild but those two,
+    // which describe the fixture's own channel.
+    let out = output(
+        Command::new(FIXTURE)
+            .args(["exec-sync", "env"])
+            .env("NODE_CHANNEL_FD", "3")
+            .env("NODE_CHANNEL_SERIALIZATION_MODE", "json")
+            .env("CHILDPROC_MARKER", "kept"),
+    )
+    .await;
+    assert!(out.contains("CHILDPROC_MARKER=kept"), "{out}");
+    assert!(!out.contains("NODE_CHANNEL"), "{out}");
+}
+
+#[tokio::test]
 async fn path_lookup_uses_the_given_env_else_the_default_path() {
     // An explicit env without PATH searches /usr/bin:/bin: `env` lives there.
     let out = output(Command::new("env").env_clear().env("A", "1")).await;

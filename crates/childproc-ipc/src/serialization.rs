@@ -124,6 +124,13 @@ pub const CHANNEL_FD_ENV: &str = "NODE_CHANNEL_FD";
 /// The environment variable naming the serialization mode.
 pub const SERIALIZATION_ENV: &str = "NODE_CHANNEL_SERIALIZATION_MODE";
 
+/// Taken exclusively by [`from_env`] while it removes the channel's variables, and shared by
+/// childproc while it creates a child: a child that inherits the environment unchanged gets
+/// the process's own `environ` array, which must not change under it. (It cannot be std's own
+/// environment lock, which is private.) Not part of the API.
+#[doc(hidden)]
+pub static ENVIRONMENT: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
 /// The channel to the parent, if this process was started with one (`NODE_CHANNEL_FD`), as
 /// Node's child side finds it: both variables are read and removed from the environment (so
 /// this process's own children do not see them), and the fd becomes close-on-exec and
@@ -132,8 +139,11 @@ pub const SERIALIZATION_ENV: &str = "NODE_CHANNEL_SERIALIZATION_MODE";
 pub fn from_env() -> Option<Result<crate::channel::Channel<AnyCodec>, IpcError>> {
     let fd = std::env::var(CHANNEL_FD_ENV).ok()?;
     let mode = std::env::var(SERIALIZATION_ENV).unwrap_or_else(|_| "json".into());
-    std::env::remove_var(CHANNEL_FD_ENV);
-    std::env::remove_var(SERIALIZATION_ENV);
+    {
+        let _changing = ENVIRONMENT.write().unwrap_or_else(|e| e.into_inner());
+        std::env::remove_var(CHANNEL_FD_ENV);
+        std::env::remove_var(SERIALIZATION_ENV);
+    }
     Some(open_parent_channel(&fd, &mode))
 }
 

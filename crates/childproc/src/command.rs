@@ -491,10 +491,14 @@ impl Command {
             uid: self.uid,
             gid: self.gid,
         };
+        // The environment must not change while the child reads it (see `EnvBlock`).
+        let environment = childproc_ipc::serialization::ENVIRONMENT.read();
+        let environment = environment.unwrap_or_else(|e| e.into_inner());
         let created = match self.kill_on_parent_death {
             true => sys::spawn_kept(&plan),
             false => sys::spawn(&plan),
         };
+        drop(environment);
         let process = created.map_err(|f| self.spawn_error(f))?;
         drop(plan);
         Ok(Launched {
@@ -630,7 +634,7 @@ impl Command {
             None => None,
         };
         let path =
-            resolve_program(&file, &self.path_var(), self.cwd.as_deref()).map_err(|source| {
+            resolve_program(&file, || self.path_var(), self.cwd.as_deref()).map_err(|source| {
                 Error::Spawn {
                     program: self.program.clone(),
                     source,
@@ -674,12 +678,7 @@ impl Command {
         if !self.env_clear && self.env.is_empty() {
             // The common case: the parent's environment as it is. Entries from the OS cannot
             // hold a NUL, and their keys no '='.
-            let vars = std::env::vars_os();
-            let mut envp = EnvBlock::with_capacity(vars.size_hint().0);
-            for (k, v) in vars.filter(|(k, _)| !is_channel_var(k)) {
-                envp.push(k.as_bytes(), v.as_bytes());
-            }
-            return Ok(envp);
+            return Ok(EnvBlock::inherited(&[CHANNEL_FD_ENV, SERIALIZATION_ENV]));
         }
         let mut vars: BTreeMap<OsString, OsString> = if self.env_clear {
             BTreeMap::new()
@@ -742,12 +741,16 @@ fn cstring(what: &str, s: &OsStr) -> Result<CString> {
 }
 
 /// `execvp`'s search, done in the parent: the first executable regular file in `path_var`.
-fn resolve_program(file: &OsStr, path_var: &OsStr, cwd: Option<&Path>) -> io::Result<CString> {
+fn resolve_program(
+    file: &OsStr,
+    path_var: impl FnOnce() -> OsString,
+    cwd: Option<&Path>,
+) -> io::Result<CString> {
     if file.as_bytes().contains(&b'/') {
         return Ok(CString::new(file.as_bytes())?);
     }
     let mut denied = false;
-    for dir in std::env::split_paths(path_var) {
+    for dir in std::env::split_paths(&path_var()) {
         let dir = if dir.as_os_str().is_empty() {
             PathBuf::from(".")
         } else {
@@ -808,13 +811,13 @@ mod tests {
 
     #[test]
     fn resolve_finds_executables_and_reports_missing_ones() {
-        let sh = resolve_program(OsStr::new("sh"), OsStr::new("/nonexistent:/bin"), None).unwrap();
+        let sh = resolve_program(OsStr::new("sh"), || "/nonexistent:/bin".into(), None).unwrap();
         assert_eq!(sh.to_bytes(), b"/bin/sh");
         let e =
-            resolve_program(OsStr::new("no-such-program-x"), OsStr::new("/bin"), None).unwrap_err();
+            resolve_program(OsStr::new("no-such-program-x"), || "/bin".into(), None).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::NotFound);
         // A directory named like the program is skipped, as execvp would.
-        let e = resolve_program(OsStr::new("bin"), OsStr::new("/"), None).unwrap_err();
+        let e = resolve_program(OsStr::new("bin"), || "/".into(), None).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::NotFound);
     }
 }

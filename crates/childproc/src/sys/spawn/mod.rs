@@ -19,6 +19,7 @@ mod portable;
 use std::ffi::{c_int, CString};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -287,7 +288,7 @@ impl FdSetup {
 struct ChildPlan<'a> {
     plan: &'a SpawnPlan<'a>,
     argv: Vec<*const libc::c_char>,
-    envp: Vec<*const libc::c_char>,
+    envp: Envp,
     fds: FdSetup,
     /// Bound of the child's fd loops where the OS has no `close_range`/`closefrom`.
     fd_limit: c_int,
@@ -300,7 +301,7 @@ impl<'a> ChildPlan<'a> {
         Ok(ChildPlan {
             plan,
             argv: null_terminated(&plan.argv),
-            envp: plan.envp.pointers(),
+            envp: Envp::new(&plan.envp),
             fds: FdSetup::new(&plan.fds)?,
             fd_limit: fd_limit(),
             parent_pid: if plan.kill_on_parent_death {
@@ -312,14 +313,21 @@ impl<'a> ChildPlan<'a> {
     }
 }
 
-/// An environment for `execve`: every `KEY=VALUE` string, NUL-terminated, in one buffer.
+/// An environment for `execve`: every `KEY=VALUE` string, NUL-terminated, in one buffer — or
+/// the parent's own environment, passed as it is.
 ///
-/// One allocation for the whole environment instead of one per variable: the parent's
-/// environment is copied on every spawn, so this is on the hot path.
+/// One allocation for the whole environment instead of one per variable. And when the child
+/// inherits the environment unchanged (the common case), nothing is copied at all on Linux:
+/// `execve` gets the process's own `environ` array, as std does. Like every read of the
+/// environment outside `std::env`, that is raced only by a `set_var`/`remove_var` on another
+/// thread, which Rust requires its (unsafe) caller to rule out.
 #[derive(Debug, Default)]
 pub(crate) struct EnvBlock {
     bytes: Vec<u8>,
     starts: Vec<usize>,
+    /// `Some`: the parent's environment as it is when the child is created, without these
+    /// variables; `bytes` and `starts` are unused.
+    inherit: Option<&'static [&'static str]>,
 }
 
 impl EnvBlock {
@@ -328,13 +336,50 @@ impl EnvBlock {
         EnvBlock {
             bytes: Vec::with_capacity(vars * 48),
             starts: Vec::with_capacity(vars + 2),
+            inherit: None,
         }
     }
 
-    /// Appends `key=value`. The caller has checked that neither holds a NUL and that the key
-    /// holds no `=`.
+    /// The parent's environment as it is when the child is created, without the variables
+    /// named in `skip`.
+    pub(crate) fn inherited(skip: &'static [&'static str]) -> EnvBlock {
+        let block = EnvBlock {
+            inherit: Some(skip),
+            ..EnvBlock::default()
+        };
+        if cfg!(target_os = "linux") {
+            block
+        } else {
+            // Elsewhere `environ` is not always reachable from a library (macOS): copy it.
+            block.into_copy()
+        }
+    }
+
+    /// A copy of the parent's environment now, without the variables in `skip`.
+    fn copy_of_parent(skip: &[&str]) -> EnvBlock {
+        let vars = std::env::vars_os();
+        let mut block = EnvBlock::with_capacity(vars.size_hint().0);
+        for (k, v) in vars.filter(|(k, _)| !skip.iter().any(|s| k == *s)) {
+            block.push(k.as_bytes(), v.as_bytes());
+        }
+        block
+    }
+
+    /// An inherited block turned into a copy of the parent's environment; others unchanged.
+    fn into_copy(self) -> EnvBlock {
+        match self.inherit {
+            Some(skip) => EnvBlock::copy_of_parent(skip),
+            None => self,
+        }
+    }
+
+    /// Appends `key=value` (to a copy of the parent's environment if the block inherits it).
+    /// The caller has checked that neither holds a NUL and that the key holds no `=`.
     pub(crate) fn push(&mut self, key: &[u8], value: &[u8]) {
         debug_assert!(!key.contains(&0) && !value.contains(&0) && !key.contains(&b'='));
+        if self.inherit.is_some() {
+            *self = std::mem::take(self).into_copy();
+        }
         self.starts.push(self.bytes.len());
         self.bytes.reserve(key.len() + value.len() + 2);
         self.bytes.extend_from_slice(key);
@@ -364,6 +409,91 @@ impl EnvBlock {
             .chain(std::iter::once(ptr::null()))
             .collect()
     }
+}
+
+/// What `execve` gets as its environment, prepared before the child exists.
+struct Envp {
+    /// The copy `pointers` points into, when the plan's block could not be used as it is.
+    _copy: Option<EnvBlock>,
+    /// Pointers into a block, then NULL (empty when `array` is the parent's `environ`).
+    _pointers: Vec<*const libc::c_char>,
+    /// The array `execve` receives.
+    array: *const *const libc::c_char,
+}
+
+impl Envp {
+    fn new(block: &EnvBlock) -> Envp {
+        let Some(skip) = block.inherit else {
+            return Envp::of(None, block);
+        };
+        #[cfg(target_os = "linux")]
+        if let Some(array) = parent_environ(skip) {
+            return Envp {
+                _copy: None,
+                _pointers: Vec::new(),
+                array,
+            };
+        }
+        let copy = EnvBlock::copy_of_parent(skip);
+        Envp::of(Some(copy), block)
+    }
+
+    /// Pointers into `copy` if there is one, else into `block`.
+    fn of(copy: Option<EnvBlock>, block: &EnvBlock) -> Envp {
+        let pointers = copy.as_ref().unwrap_or(block).pointers();
+        Envp {
+            array: pointers.as_ptr(),
+            _copy: copy,
+            _pointers: pointers,
+        }
+    }
+}
+
+/// The process's own `environ`, if it is set and holds none of the variables in `skip`.
+#[cfg(target_os = "linux")]
+fn parent_environ(skip: &[&str]) -> Option<*const *const libc::c_char> {
+    extern "C" {
+        static environ: *const *const libc::c_char;
+    }
+    // SAFETY: reads the C library's environment pointer. The array and its strings stay valid
+    // until the environment is changed: childproc's own change (`from_env`) waits for the
+    // lock the spawning caller holds until the child has exec'd, and any other `set_var` or
+    // `remove_var` must by Rust's rules keep other threads from reading the environment.
+    let array = unsafe { environ };
+    if array.is_null() {
+        return None;
+    }
+    let mut at = array;
+    // SAFETY: `environ` is a NULL-terminated array of NUL-terminated strings (see above).
+    unsafe {
+        while !(*at).is_null() {
+            let entry = *at;
+            if skip
+                .iter()
+                .any(|key| starts_with_key(entry, key.as_bytes()))
+            {
+                return None;
+            }
+            at = at.add(1);
+        }
+    }
+    Some(array)
+}
+
+/// Whether the C string at `entry` starts with `key=`.
+///
+/// # Safety
+/// `entry` points at a NUL-terminated string.
+#[cfg(target_os = "linux")]
+unsafe fn starts_with_key(entry: *const libc::c_char, key: &[u8]) -> bool {
+    for (i, &want) in key.iter().chain(b"=").enumerate() {
+        // SAFETY: every byte before this one matched `key=`, which holds no NUL, so the string
+        // has not ended before index `i`.
+        if unsafe { *entry.add(i) } as u8 != want {
+            return false;
+        }
+    }
+    true
 }
 
 fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
@@ -596,15 +726,55 @@ unsafe fn run_child(
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
         libc::pthread_sigmask(libc::SIG_SETMASK, &empty, ptr::null_mut());
-        libc::execve(p.path.as_ptr(), c.argv.as_ptr(), c.envp.as_ptr());
+        libc::execve(p.path.as_ptr(), c.argv.as_ptr(), c.envp.array);
     }
     (Stage::Exec, errno())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::EnvBlock;
+    use super::{EnvBlock, Envp};
     use std::ffi::CStr;
+
+    /// The strings an `Envp` hands to `execve`.
+    fn strings(envp: &Envp) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut at = envp.array;
+        // SAFETY: `array` is a NULL-terminated array of C strings, alive with `envp` (or the
+        // process's environment, which this test does not change).
+        unsafe {
+            while !(*at).is_null() {
+                out.push(CStr::from_ptr(*at).to_bytes().to_vec());
+                at = at.add(1);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn an_inherited_block_is_the_parents_environment_minus_the_skipped_keys() {
+        let parent: Vec<Vec<u8>> = std::env::vars_os()
+            .map(|(k, v)| [k.as_encoded_bytes(), b"=", v.as_encoded_bytes()].concat())
+            .collect();
+        assert!(parent.iter().any(|e| e.starts_with(b"PATH=")));
+        // Nothing skipped that the parent holds: the parent's variables, all of them.
+        let all = Envp::new(&EnvBlock::inherited(&["CHILDPROC_NOT_SET_ANYWHERE"]));
+        assert_eq!(strings(&all), parent);
+        // A key the parent holds is left out.
+        let without_path = Envp::new(&EnvBlock::inherited(&["PATH"]));
+        let want: Vec<Vec<u8>> = parent
+            .iter()
+            .filter(|e| !e.starts_with(b"PATH="))
+            .cloned()
+            .collect();
+        assert_eq!(strings(&without_path), want);
+        // A pushed variable turns the block into a copy, skipped keys still left out.
+        let mut pushed = EnvBlock::inherited(&["PATH"]);
+        pushed.push(b"CHILDPROC_PUSHED", b"1");
+        let mut want = want;
+        want.push(b"CHILDPROC_PUSHED=1".to_vec());
+        assert_eq!(strings(&Envp::new(&pushed)), want);
+    }
 
     #[test]
     fn an_env_block_points_execve_at_each_variable_then_null() {
