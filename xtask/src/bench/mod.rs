@@ -101,15 +101,20 @@ pub(crate) fn run(opts: &Options) -> Result<(), BoxError> {
 }
 
 /// `xtask bench-worker ROLE ..`: the measurements a section runs in a process of its own
-/// (`engine`: the Rust spawners; `ipc-child`, `ipc-raw`, `ipc-tokio`: the IPC section's
+/// (`engine`: the Rust spawners; `spawn-loop`: one peer's spawn loop, to profile under `perf`
+/// or `strace`; `spawn-paired`: the spawn section's paired run alone; `spawn-phases`: where
+/// the time of a spawn-and-wait goes; `ipc-child`, `ipc-raw`, `ipc-tokio`: the IPC section's
 /// children).
 pub(crate) fn worker(args: &[String]) -> Result<(), BoxError> {
     match args.first().map(String::as_str) {
         Some("engine") => engine::worker(args),
         Some("engine-paired") => engine::paired::worker(args),
+        Some("spawn-loop") => spawn::loop_worker(args),
+        Some("spawn-paired") => spawn::paired_worker(args),
+        Some("spawn-phases") => spawn::phases_worker(args),
         Some("ipc-child" | "ipc-raw" | "ipc-tokio") => ipc::worker(args),
         _ => Err(
-            "usage: xtask bench-worker engine|engine-paired|ipc-child|ipc-raw|ipc-tokio ..".into(),
+            "usage: xtask bench-worker engine|engine-paired|spawn-loop|spawn-paired|spawn-phases|ipc-child|ipc-raw|ipc-tokio ..".into(),
         ),
     }
 }

@@ -20,7 +20,9 @@ const CONCURRENCY: [usize; 2] = [1, 8];
 /// Timed rounds per concurrency: each round gives every peer `spawns / ROUNDS` spawns, in a
 /// rotating order, so a burst of load from elsewhere on the machine hits one round of one
 /// peer rather than a whole column. The table shows each peer's median round.
-const ROUNDS: u64 = 10;
+const ROUNDS: u64 = 20;
+/// Passes of the paired run (each one spawn per peer), at concurrency 1 (`--quick`: a tenth).
+const PAIRED_PASSES: u64 = 6000;
 
 /// A library being compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +60,9 @@ struct Row {
     rates: [Option<Rate>; 4],
     /// The slowest and fastest round of each peer, in [`Peer::ALL`] order.
     spreads: [Option<(Rate, Rate)>; 4],
+    /// childproc's rate over tokio::process's, round by round: the geometric mean and the
+    /// interval of two standard errors around it.
+    round_ratio: Option<(f64, f64, f64)>,
 }
 
 /// Measures every peer at every concurrency and returns the section for the docs.
@@ -118,20 +123,24 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
                 );
             }
         }
+        let round_ratio = round_ratio(&rounds[0], &rounds[1]);
         rows.push(Row {
             concurrency,
             rates,
             spreads,
+            round_ratio,
         });
     }
 
     let table = table(&rows);
     let spread = spread_table(&rows);
     println!("\n{}\n{}", table.render(), spread.render());
-    let pairs: Vec<(usize, Paired)> = CONCURRENCY
-        .into_iter()
-        .map(|c| Ok((c, paired(&rt, spawns, c)?)))
-        .collect::<Result<_, BoxError>>()?;
+    let passes = if opts.quick {
+        PAIRED_PASSES / 10
+    } else {
+        PAIRED_PASSES
+    };
+    let pairs = [(1, paired(&rt, passes, 1)?)];
     let paired_table = paired_table(&pairs);
     println!("{}", paired_table.render());
     let node_note = match &env.node {
@@ -157,21 +166,26 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
          - tokio::process: `Command::new(\"{PROGRAM}\")`, `Stdio::null()` for all three, `.status().await`\n\
          - std::process: the same with `std::process::Command` and a blocking `.status()`\n\
          - Node.js: `child_process.spawn('{PROGRAM}', [], {{ stdio: 'ignore' }})` until `'exit'`\n\n\
-         Spawns per second; a ratio is childproc's rate divided by the peer's.\n\n{}\n\
+         Spawns per second; a ratio is childproc's rate divided by the peer's.\n\
+         \"Per round\" pairs childproc's and tokio::process's rates round by round (they ran\n\
+         one after the other in each): the geometric mean of the {ROUNDS} ratios, with the\n\
+         interval of two standard errors around it. It holds up where the medians alone do\n\
+         not: a ratio near 1 is only a result when the interval says so.\n\n{}\n\
          The spread of the rounds (slowest–fastest spawns/s), to judge how much a ratio\n\
          near 1 means on this machine:\n\n{}\n\
          ### childproc and tokio::process, paired\n\n\
-         Rounds that far apart make a ratio near 1 a coin toss, so childproc and\n\
-         tokio::process are also measured *paired*: each loop alternates them spawn by\n\
-         spawn ({spawns} of each, concurrency 1 and 8 on the same runtime), so any load\n\
-         hits both alike. At concurrency 1 the loop also runs std::process's blocking\n\
-         `status()` (glibc's `posix_spawn` and a blocking `waitpid`, no reactor: the\n\
-         closest to raw C that shares the process). The order within each pass cycles\n\
-         through every permutation, so each peer follows each other one equally often\n\
-         (whoever runs right after another spawn pays a little for it). The table gives\n\
-         the mean wall time of one spawn-and-wait each; a ratio is the peer's time\n\
-         divided by childproc's (above 1: childproc is\n\
-         faster).\n\n{}",
+         At concurrency 1 the wall time of one spawn-and-wait is also measured *paired*:\n\
+         one loop runs childproc, tokio::process and std::process's blocking `status()`\n\
+         (glibc's `posix_spawn` and a blocking `waitpid`, no reactor: the closest to raw C\n\
+         that shares the process) spawn by spawn, {passes} times each, so any load hits all\n\
+         three alike. The order within each pass cycles through every permutation, so each\n\
+         peer follows each other one equally often (whoever runs right after another spawn\n\
+         pays a little for it). The table gives the mean wall time of one spawn-and-wait\n\
+         each; a ratio is the peer's time divided by childproc's (above 1: childproc is\n\
+         faster), and the difference comes with two standard errors of its mean over the\n\
+         passes. (At concurrency 8 a paired run would say little: the spawns in flight share\n\
+         both CPUs, so the CPU one peer saves speeds up the other's spawns as much as its\n\
+         own. The per-round rates above measure that.)\n\n{}",
         table.render(),
         spread.render(),
         paired_table.render()
@@ -200,6 +214,39 @@ struct Paired {
     /// `None` above concurrency 1, where a blocking call would stall the runtime's workers.
     std: Option<std::time::Duration>,
     each: u64,
+    /// Per pass, tokio::process's spawn time minus childproc's, in µs: how far apart the two
+    /// are, with how much the passes scatter.
+    diff: Diff,
+}
+
+/// Running sums of per-pass differences, for their mean and its standard error.
+#[derive(Default, Clone, Copy)]
+struct Diff {
+    n: u64,
+    sum: f64,
+    squares: f64,
+}
+
+impl Diff {
+    fn add(&mut self, d: f64) {
+        self.n += 1;
+        self.sum += d;
+        self.squares += d * d;
+    }
+
+    fn merge(&mut self, other: Diff) {
+        self.n += other.n;
+        self.sum += other.sum;
+        self.squares += other.squares;
+    }
+
+    /// The mean difference and the standard error of that mean.
+    fn mean_and_error(self) -> (f64, f64) {
+        let n = self.n.max(2) as f64;
+        let mean = self.sum / n;
+        let variance = ((self.squares - n * mean * mean) / (n - 1.0)).max(0.0);
+        (mean, (variance / n).sqrt())
+    }
 }
 
 /// Runs `n` spawn-and-waits of each of childproc and tokio::process from `concurrency` tasks,
@@ -214,6 +261,7 @@ fn paired(rt: &tokio::runtime::Runtime, n: u64, concurrency: usize) -> Result<Pa
                 tokio::spawn(async move {
                     let (mut ours, mut theirs, mut std) =
                         (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+                    let mut diff = Diff::default();
                     let mut i = 0;
                     while next.fetch_add(1, Ordering::Relaxed) < n {
                         // The order cycles through all six permutations: whichever runs
@@ -221,16 +269,19 @@ fn paired(rt: &tokio::runtime::Runtime, n: u64, concurrency: usize) -> Result<Pa
                         // and what it pays depends on which peer ran before it (a blocking
                         // std spawn stalls the worker), so each peer follows each other one
                         // equally often.
+                        let mut pass = [Duration::ZERO; 2];
                         for peer in ORDERS[i % ORDERS.len()] {
                             let t = Instant::now();
                             match peer {
                                 0 => {
                                     childproc_once().await?;
-                                    ours += t.elapsed();
+                                    pass[0] = t.elapsed();
+                                    ours += pass[0];
                                 }
                                 1 => {
                                     tokio_once().await?;
-                                    theirs += t.elapsed();
+                                    pass[1] = t.elapsed();
+                                    theirs += pass[1];
                                 }
                                 _ if concurrency == 1 => {
                                     std_once()?;
@@ -239,9 +290,10 @@ fn paired(rt: &tokio::runtime::Runtime, n: u64, concurrency: usize) -> Result<Pa
                                 _ => {}
                             }
                         }
+                        diff.add((pass[1].as_secs_f64() - pass[0].as_secs_f64()) * 1e6);
                         i += 1;
                     }
-                    Ok::<_, BoxError>((ours, theirs, std))
+                    Ok::<_, BoxError>((ours, theirs, std, diff))
                 })
             })
             .collect();
@@ -250,9 +302,11 @@ fn paired(rt: &tokio::runtime::Runtime, n: u64, concurrency: usize) -> Result<Pa
             tokio: Duration::ZERO,
             std: (concurrency == 1).then_some(Duration::ZERO),
             each: n,
+            diff: Diff::default(),
         };
         for task in tasks {
-            let (ours, theirs, std) = task.await??;
+            let (ours, theirs, std, diff) = task.await??;
+            total.diff.merge(diff);
             total.childproc += ours;
             total.tokio += theirs;
             total.std = total.std.map(|t| t + std);
@@ -272,6 +326,7 @@ fn paired_table(pairs: &[(usize, Paired)]) -> Table {
             "tokio::process",
             "std::process (blocking)",
             "tokio ÷ childproc",
+            "tokio − childproc (± 2 SE)",
             "std ÷ childproc",
         ]
         .map(String::from)
@@ -288,11 +343,33 @@ fn paired_table(pairs: &[(usize, Paired)]) -> Table {
                     micros(p.tokio, p.each),
                     p.std.map_or_else(|| "—".to_string(), |t| micros(t, p.each)),
                     ratio(p.tokio),
+                    {
+                        let (mean, error) = p.diff.mean_and_error();
+                        format!("{mean:+.1} ± {:.1} µs", 2.0 * error)
+                    },
                     p.std.map_or_else(|| "—".to_string(), ratio),
                 ]
             })
             .collect(),
     }
+}
+
+/// childproc's rate over tokio's in each round (both ran in it, one after the other): the
+/// geometric mean of those ratios and the interval of two standard errors around it.
+fn round_ratio(ours: &[Rate], theirs: &[Rate]) -> Option<(f64, f64, f64)> {
+    if ours.len() < 2 || ours.len() != theirs.len() {
+        return None;
+    }
+    let mut logs = Diff::default();
+    for (o, t) in ours.iter().zip(theirs) {
+        logs.add((o.per_sec() / t.per_sec()).ln());
+    }
+    let (mean, error) = logs.mean_and_error();
+    Some((
+        mean.exp(),
+        (mean - 2.0 * error).exp(),
+        (mean + 2.0 * error).exp(),
+    ))
 }
 
 /// The results as a table: one row per concurrency.
@@ -311,6 +388,7 @@ fn table(rows: &[Row]) -> Table {
             "std::process",
             "Node.js",
             "childproc ÷ tokio",
+            "per round (± 2 SE)",
             "childproc ÷ std",
             "childproc ÷ node",
         ]
@@ -327,6 +405,10 @@ fn table(rows: &[Row]) -> Table {
                     rate(std),
                     rate(node),
                     ratio(ours, tokio),
+                    r.round_ratio.map_or_else(
+                        || "—".to_string(),
+                        |(mean, lo, hi)| format!("{mean:.3}× ({lo:.3}–{hi:.3})"),
+                    ),
                     ratio(ours, std),
                     ratio(ours, node),
                 ]
@@ -356,6 +438,152 @@ fn spread_table(rows: &[Row]) -> Table {
             })
             .collect(),
     }
+}
+
+/// `xtask bench-worker spawn-loop PEER SPAWNS [CONCURRENCY]`: `SPAWNS` spawn-and-waits of one
+/// Rust peer (`childproc`, `tokio` or `std`) from `CONCURRENCY` tasks (default 1) on the
+/// section's runtime, and nothing else, so `perf stat` or `strace -c` can attribute every cost
+/// to that peer.
+pub(crate) fn loop_worker(args: &[String]) -> Result<(), BoxError> {
+    let usage = "usage: xtask bench-worker spawn-loop childproc|tokio|std SPAWNS [CONCURRENCY]";
+    let (peer, spawns, concurrency) = match args {
+        [_, peer, n] => (peer.clone(), n.parse::<u64>().map_err(|_| usage)?, 1),
+        [_, peer, n, c] => (
+            peer.clone(),
+            n.parse::<u64>().map_err(|_| usage)?,
+            c.parse::<usize>().map_err(|_| usage)?,
+        ),
+        _ => return Err(usage.into()),
+    };
+    if !["childproc", "tokio", "std"].contains(&peer.as_str()) {
+        return Err(usage.into());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let next = std::sync::Arc::new(AtomicU64::new(0));
+    let t = Instant::now();
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..concurrency.max(1))
+            .map(|_| {
+                let (next, peer) = (next.clone(), peer.clone());
+                tokio::spawn(async move {
+                    while next.fetch_add(1, Ordering::Relaxed) < spawns {
+                        match peer.as_str() {
+                            "childproc" => childproc_once().await?,
+                            "tokio" => tokio_once().await?,
+                            _ => std_once()?,
+                        }
+                    }
+                    Ok::<_, BoxError>(())
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await??;
+        }
+        Ok::<_, BoxError>(())
+    })?;
+    let rate = spawns as f64 / t.elapsed().as_secs_f64();
+    println!("{peer}: {spawns} spawns at concurrency {concurrency}, {rate:.0} spawns/s");
+    Ok(())
+}
+
+/// `xtask bench-worker spawn-paired SPAWNS CONCURRENCY`: the section's paired measurement
+/// alone, printed as its table.
+pub(crate) fn paired_worker(args: &[String]) -> Result<(), BoxError> {
+    let usage = "usage: xtask bench-worker spawn-paired SPAWNS CONCURRENCY";
+    let (spawns, concurrency) = match args {
+        [_, n, c] => (
+            n.parse::<u64>().map_err(|_| usage)?,
+            c.parse::<usize>().map_err(|_| usage)?,
+        ),
+        _ => return Err(usage.into()),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let pair = paired(&rt, spawns, concurrency.max(1))?;
+    println!("{}", paired_table(&[(concurrency, pair)]).render());
+    Ok(())
+}
+
+/// `xtask bench-worker spawn-phases SPAWNS CONCURRENCY`: childproc and tokio::process
+/// alternating, with each spawn-and-wait split into its phases — `spawn()` returning, the
+/// wait, and dropping the child — as mean microseconds per phase: where a difference between
+/// the two comes from.
+pub(crate) fn phases_worker(args: &[String]) -> Result<(), BoxError> {
+    use std::process::Stdio;
+    let usage = "usage: xtask bench-worker spawn-phases SPAWNS CONCURRENCY";
+    let (spawns, concurrency) = match args {
+        [_, n, c] => (
+            n.parse::<u64>().map_err(|_| usage)?,
+            c.parse::<u64>().map_err(|_| usage)?.max(1),
+        ),
+        _ => return Err(usage.into()),
+    };
+    type Phases = [[f64; 3]; 2];
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let total: Phases = rt.block_on(async move {
+        let tasks: Vec<_> = (0..concurrency)
+            .map(|_| {
+                tokio::spawn(async move {
+                    let mut sums: Phases = [[0.0; 3]; 2];
+                    for i in 0..spawns / concurrency {
+                        for peer in [i % 2, 1 - i % 2] {
+                            let start = Instant::now();
+                            let (spawned, waited) = if peer == 0 {
+                                let child = childproc::Command::new(PROGRAM)
+                                    .stdio_all(childproc::StdioShorthand::Ignore)
+                                    .spawn()?;
+                                let spawned = Instant::now();
+                                child.wait().await?;
+                                let waited = Instant::now();
+                                drop(child);
+                                (spawned, waited)
+                            } else {
+                                let mut child = tokio::process::Command::new(PROGRAM)
+                                    .stdin(Stdio::null())
+                                    .stdout(Stdio::null())
+                                    .stderr(Stdio::null())
+                                    .spawn()?;
+                                let spawned = Instant::now();
+                                child.wait().await?;
+                                let waited = Instant::now();
+                                drop(child);
+                                (spawned, waited)
+                            };
+                            let row = &mut sums[usize::from(peer == 1)];
+                            row[0] += (spawned - start).as_secs_f64();
+                            row[1] += (waited - spawned).as_secs_f64();
+                            row[2] += waited.elapsed().as_secs_f64();
+                        }
+                    }
+                    Ok::<_, BoxError>(sums)
+                })
+            })
+            .collect();
+        let mut total: Phases = [[0.0; 3]; 2];
+        for task in tasks {
+            let sums = task.await??;
+            for (t, s) in total.iter_mut().flatten().zip(sums.iter().flatten()) {
+                *t += s;
+            }
+        }
+        Ok::<_, BoxError>(total)
+    })?;
+    let each = 1e6 / spawns as f64;
+    for (name, [spawn, wait, drop]) in ["childproc", "tokio::process"].iter().zip(total) {
+        println!(
+            "{name:<15} spawn {:7.1} µs   wait {:7.1} µs   drop {:5.1} µs",
+            spawn * each,
+            wait * each,
+            drop * each
+        );
+    }
+    Ok(())
 }
 
 /// One spawn-and-wait with childproc.
