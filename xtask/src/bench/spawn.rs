@@ -60,9 +60,6 @@ struct Row {
     rates: [Option<Rate>; 4],
     /// The slowest and fastest round of each peer, in [`Peer::ALL`] order.
     spreads: [Option<(Rate, Rate)>; 4],
-    /// childproc's rate over tokio::process's, round by round: the geometric mean and the
-    /// interval of two standard errors around it.
-    round_ratio: Option<(f64, f64, f64)>,
 }
 
 /// Measures every peer at every concurrency and returns the section for the docs.
@@ -123,12 +120,10 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
                 );
             }
         }
-        let round_ratio = round_ratio(&rounds[0], &rounds[1]);
         rows.push(Row {
             concurrency,
             rates,
             spreads,
-            round_ratio,
         });
     }
 
@@ -141,6 +136,17 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
         PAIRED_PASSES
     };
     let pairs = [(1, paired(&rt, passes, 1)?)];
+    let burst_pairs = if opts.quick {
+        BURST_PAIRS / 10
+    } else {
+        BURST_PAIRS
+    };
+    let burst_rows: Vec<(usize, (f64, f64, f64))> = CONCURRENCY
+        .into_iter()
+        .map(|c| Ok((c, bursts(&rt, burst_pairs, c)?)))
+        .collect::<Result<_, BoxError>>()?;
+    let bursts_table = bursts_table(&burst_rows, burst_pairs);
+    println!("{}", bursts_table.render());
     let paired_table = paired_table(&pairs);
     println!("{}", paired_table.render());
     let node_note = match &env.node {
@@ -166,28 +172,33 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
          - tokio::process: `Command::new(\"{PROGRAM}\")`, `Stdio::null()` for all three, `.status().await`\n\
          - std::process: the same with `std::process::Command` and a blocking `.status()`\n\
          - Node.js: `child_process.spawn('{PROGRAM}', [], {{ stdio: 'ignore' }})` until `'exit'`\n\n\
-         Spawns per second; a ratio is childproc's rate divided by the peer's.\n\
-         \"Per round\" pairs childproc's and tokio::process's rates round by round (they ran\n\
-         one after the other in each): the geometric mean of the {ROUNDS} ratios, with the\n\
-         interval of two standard errors around it. It holds up where the medians alone do\n\
-         not: a ratio near 1 is only a result when the interval says so.\n\n{}\n\
-         The spread of the rounds (slowest–fastest spawns/s), to judge how much a ratio\n\
-         near 1 means on this machine:\n\n{}\n\
+         Spawns per second; a ratio is childproc's rate divided by the peer's.\n\n{}\n\
+         The spread of the rounds (slowest–fastest spawns/s): whole rounds, seconds apart,\n\
+         drift this much on this machine, so a median ratio near 1 is no result by itself.\n\
+         The two paired measurements below are what decides childproc against\n\
+         tokio::process.\n\n{}\n\
          ### childproc and tokio::process, paired\n\n\
-         At concurrency 1 the wall time of one spawn-and-wait is also measured *paired*:\n\
-         one loop runs childproc, tokio::process and std::process's blocking `status()`\n\
-         (glibc's `posix_spawn` and a blocking `waitpid`, no reactor: the closest to raw C\n\
-         that shares the process) spawn by spawn, {passes} times each, so any load hits all\n\
-         three alike. The order within each pass cycles through every permutation, so each\n\
-         peer follows each other one equally often (whoever runs right after another spawn\n\
-         pays a little for it). The table gives the mean wall time of one spawn-and-wait\n\
-         each; a ratio is the peer's time divided by childproc's (above 1: childproc is\n\
-         faster), and the difference comes with two standard errors of its mean over the\n\
-         passes. (At concurrency 8 a paired run would say little: the spawns in flight share\n\
-         both CPUs, so the CPU one peer saves speeds up the other's spawns as much as its\n\
-         own. The per-round rates above measure that.)\n\n{}",
+         **Throughput, in bursts.** A short burst of spawns with childproc and one with\n\
+         tokio::process, back to back (which goes first alternates), {burst_pairs} times per\n\
+         concurrency, on the runtime above. Bursts about 20 ms apart see the same machine,\n\
+         so the ratio within each pair holds where whole rounds drift. The table gives the\n\
+         geometric mean of the pairs' ratios (childproc's rate over tokio's: above 1,\n\
+         childproc is faster) and the interval of two standard errors around it.\n\n{}\n\
+         **Latency, spawn by spawn.** At concurrency 1 one loop runs childproc,\n\
+         tokio::process and std::process's blocking `status()` (glibc's `posix_spawn` and a\n\
+         blocking `waitpid`, no reactor: the closest to raw C that shares the process) spawn\n\
+         by spawn, {passes} times each. The order within each pass cycles through every\n\
+         permutation, so each peer follows each other one equally often (whoever runs right\n\
+         after another spawn pays a little for it). The table gives the mean wall time of\n\
+         one spawn-and-wait each; a ratio is the peer's time divided by childproc's (above 1:\n\
+         childproc is faster), and the difference comes with two standard errors of its\n\
+         mean. (Not at concurrency 8: there the spawns in flight share both CPUs, so the CPU\n\
+         one peer saves speeds up the other's spawns as much as its own; the bursts measure\n\
+         that.) `cargo xtask bench-worker spawn-phases 4000 1` splits the same comparison\n\
+         into `spawn()`, the wait and the drop.\n\n{}",
         table.render(),
         spread.render(),
+        bursts_table.render(),
         paired_table.render()
     );
     Ok(Section {
@@ -354,22 +365,75 @@ fn paired_table(pairs: &[(usize, Paired)]) -> Table {
     }
 }
 
-/// childproc's rate over tokio's in each round (both ran in it, one after the other): the
-/// geometric mean of those ratios and the interval of two standard errors around it.
-fn round_ratio(ours: &[Rate], theirs: &[Rate]) -> Option<(f64, f64, f64)> {
-    if ours.len() < 2 || ours.len() != theirs.len() {
-        return None;
+/// Spawns per burst in the burst-paired run, by concurrency: each burst takes about 20 ms.
+fn burst_size(concurrency: usize) -> u64 {
+    if concurrency == 1 {
+        24
+    } else {
+        64
     }
+}
+
+/// Pairs of bursts per concurrency in the burst-paired run (`--quick`: a tenth).
+const BURST_PAIRS: u64 = 150;
+
+/// Throughput, paired: `pairs` times, a short burst of spawns with childproc and one with
+/// tokio::process back to back (alternating which goes first), at `concurrency`. Returns
+/// childproc's rate over tokio's: the geometric mean of the pairs' ratios and the interval of
+/// two standard errors around it. Bursts 20 ms apart see the same machine, so the ratio of
+/// the pair holds where rates of whole rounds, seconds apart, drift by ±15% here.
+fn bursts(
+    rt: &tokio::runtime::Runtime,
+    pairs: u64,
+    concurrency: usize,
+) -> Result<(f64, f64, f64), BoxError> {
+    let burst = burst_size(concurrency);
     let mut logs = Diff::default();
-    for (o, t) in ours.iter().zip(theirs) {
-        logs.add((o.per_sec() / t.per_sec()).ln());
+    for pair in 0..pairs {
+        let mut rates = [0.0; 2];
+        let order = if pair % 2 == 0 { [0, 1] } else { [1, 0] };
+        for peer in order {
+            rates[peer] = match peer {
+                0 => time_async(rt, burst, concurrency, childproc_once)?,
+                _ => time_async(rt, burst, concurrency, tokio_once)?,
+            }
+            .per_sec();
+        }
+        logs.add((rates[0] / rates[1]).ln());
     }
     let (mean, error) = logs.mean_and_error();
-    Some((
+    Ok((
         mean.exp(),
         (mean - 2.0 * error).exp(),
         (mean + 2.0 * error).exp(),
     ))
+}
+
+/// The burst-paired results: one row per concurrency.
+fn bursts_table(rows: &[(usize, (f64, f64, f64))], pairs: u64) -> Table {
+    Table {
+        header: [
+            "Concurrency",
+            "spawns per burst",
+            "pairs",
+            "childproc ÷ tokio (geometric mean)",
+            "± 2 SE",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows: rows
+            .iter()
+            .map(|(c, (mean, lo, hi))| {
+                vec![
+                    c.to_string(),
+                    burst_size(*c).to_string(),
+                    pairs.to_string(),
+                    format!("{mean:.3}×"),
+                    format!("{lo:.3}–{hi:.3}×"),
+                ]
+            })
+            .collect(),
+    }
 }
 
 /// The results as a table: one row per concurrency.
@@ -388,7 +452,6 @@ fn table(rows: &[Row]) -> Table {
             "std::process",
             "Node.js",
             "childproc ÷ tokio",
-            "per round (± 2 SE)",
             "childproc ÷ std",
             "childproc ÷ node",
         ]
@@ -405,10 +468,6 @@ fn table(rows: &[Row]) -> Table {
                     rate(std),
                     rate(node),
                     ratio(ours, tokio),
-                    r.round_ratio.map_or_else(
-                        || "—".to_string(),
-                        |(mean, lo, hi)| format!("{mean:.3}× ({lo:.3}–{hi:.3})"),
-                    ),
                     ratio(ours, std),
                     ratio(ours, node),
                 ]
