@@ -22,7 +22,7 @@ const CONCURRENCY: [usize; 2] = [1, 8];
 /// peer rather than a whole column. The table shows each peer's median round.
 const ROUNDS: u64 = 20;
 /// Passes of the paired run (each one spawn per peer), at concurrency 1 (`--quick`: a tenth).
-const PAIRED_PASSES: u64 = 6000;
+const PAIRED_PASSES: u64 = 10000;
 
 /// A library being compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -375,7 +375,7 @@ fn burst_size(concurrency: usize) -> u64 {
 }
 
 /// Pairs of bursts per concurrency in the burst-paired run (`--quick`: a tenth).
-const BURST_PAIRS: u64 = 150;
+const BURST_PAIRS: u64 = 400;
 
 /// Throughput, paired: `pairs` times, a short burst of spawns with childproc and one with
 /// tokio::process back to back (alternating which goes first), at `concurrency`. Returns
