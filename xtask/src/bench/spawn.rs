@@ -500,69 +500,55 @@ fn spread_table(rows: &[Row]) -> Table {
 }
 
 /// `xtask bench-worker spawn-loop PEER SPAWNS [CONCURRENCY]`: `SPAWNS` spawn-and-waits of one
-/// Rust peer (`childproc`, `tokio` or `std`) from `CONCURRENCY` tasks (default 1) on the
-/// section's runtime, and nothing else, so `perf stat` or `strace -c` can attribute every cost
+/// Rust peer (`childproc`, `tokio` or `std`) from `CONCURRENCY` loops (default 1) as the
+/// section runs them, and nothing else, so `perf stat` or `strace -c` can attribute every cost
 /// to that peer.
 pub(crate) fn loop_worker(args: &[String]) -> Result<(), BoxError> {
     let usage = "usage: xtask bench-worker spawn-loop childproc|tokio|std SPAWNS [CONCURRENCY]";
-    let (peer, spawns, concurrency) = match args {
-        [_, peer, n] => (peer.clone(), n.parse::<u64>().map_err(|_| usage)?, 1),
-        [_, peer, n, c] => (
-            peer.clone(),
-            n.parse::<u64>().map_err(|_| usage)?,
-            c.parse::<usize>().map_err(|_| usage)?,
-        ),
+    let peer = match args.get(1).map(String::as_str) {
+        Some(p @ ("childproc" | "tokio" | "std")) => p.to_string(),
         _ => return Err(usage.into()),
     };
-    if !["childproc", "tokio", "std"].contains(&peer.as_str()) {
-        return Err(usage.into());
+    let (spawns, concurrency) = spawns_and_concurrency(&args[2..], usage)?;
+    let rt = worker_runtime()?;
+    let rate = match peer.as_str() {
+        "childproc" => time_async(&rt, spawns, concurrency, childproc_once)?,
+        "tokio" => time_async(&rt, spawns, concurrency, tokio_once)?,
+        _ => time_threads(spawns, concurrency)?,
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let next = std::sync::Arc::new(AtomicU64::new(0));
-    let t = Instant::now();
-    rt.block_on(async {
-        let tasks: Vec<_> = (0..concurrency.max(1))
-            .map(|_| {
-                let (next, peer) = (next.clone(), peer.clone());
-                tokio::spawn(async move {
-                    while next.fetch_add(1, Ordering::Relaxed) < spawns {
-                        match peer.as_str() {
-                            "childproc" => childproc_once().await?,
-                            "tokio" => tokio_once().await?,
-                            _ => std_once()?,
-                        }
-                    }
-                    Ok::<_, BoxError>(())
-                })
-            })
-            .collect();
-        for task in tasks {
-            task.await??;
-        }
-        Ok::<_, BoxError>(())
-    })?;
-    let rate = spawns as f64 / t.elapsed().as_secs_f64();
+    .per_sec();
     println!("{peer}: {spawns} spawns at concurrency {concurrency}, {rate:.0} spawns/s");
     Ok(())
+}
+
+/// The `SPAWNS [CONCURRENCY]` arguments of the spawn workers (concurrency at least 1,
+/// default 1).
+fn spawns_and_concurrency(args: &[String], usage: &str) -> Result<(u64, usize), BoxError> {
+    let bad = || BoxError::from(usage);
+    match args {
+        [n] => Ok((n.parse().map_err(|_| bad())?, 1)),
+        [n, c] => Ok((
+            n.parse().map_err(|_| bad())?,
+            c.parse::<usize>().map_err(|_| bad())?.max(1),
+        )),
+        _ => Err(bad()),
+    }
+}
+
+/// The runtime the spawn workers run on: the section's (multi-thread, default workers).
+fn worker_runtime() -> Result<tokio::runtime::Runtime, BoxError> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// `xtask bench-worker spawn-paired SPAWNS CONCURRENCY`: the section's paired measurement
 /// alone, printed as its table.
 pub(crate) fn paired_worker(args: &[String]) -> Result<(), BoxError> {
     let usage = "usage: xtask bench-worker spawn-paired SPAWNS CONCURRENCY";
-    let (spawns, concurrency) = match args {
-        [_, n, c] => (
-            n.parse::<u64>().map_err(|_| usage)?,
-            c.parse::<usize>().map_err(|_| usage)?,
-        ),
-        _ => return Err(usage.into()),
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let pair = paired(&rt, spawns, concurrency.max(1))?;
+    let (spawns, concurrency) = spawns_and_concurrency(&args[1..], usage)?;
+    let rt = worker_runtime()?;
+    let pair = paired(&rt, spawns, concurrency)?;
     println!("{}", paired_table(&[(concurrency, pair)]).render());
     Ok(())
 }
@@ -574,17 +560,10 @@ pub(crate) fn paired_worker(args: &[String]) -> Result<(), BoxError> {
 pub(crate) fn phases_worker(args: &[String]) -> Result<(), BoxError> {
     use std::process::Stdio;
     let usage = "usage: xtask bench-worker spawn-phases SPAWNS CONCURRENCY";
-    let (spawns, concurrency) = match args {
-        [_, n, c] => (
-            n.parse::<u64>().map_err(|_| usage)?,
-            c.parse::<u64>().map_err(|_| usage)?.max(1),
-        ),
-        _ => return Err(usage.into()),
-    };
+    let (spawns, concurrency) = spawns_and_concurrency(&args[1..], usage)?;
+    let concurrency = concurrency as u64;
     type Phases = [[f64; 3]; 2];
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = worker_runtime()?;
     let total: Phases = rt.block_on(async move {
         let tasks: Vec<_> = (0..concurrency)
             .map(|_| {
