@@ -3,7 +3,7 @@
 
 use bytes::BytesMut;
 use proptest::prelude::*;
-use tokio_util::codec::Decoder;
+use tokio_util::codec::{Decoder, Encoder};
 
 use crate::{IpcError, Value};
 
@@ -58,6 +58,30 @@ where
             Err(e) => return (out, Some(e)),
         }
     }
+}
+
+/// Encodes `values` one after the other with a codec from `new`, decodes the bytes cut at
+/// `cuts` with another, and checks that exactly the same values come back, in order.
+pub fn check_roundtrip<C>(
+    new: impl Fn() -> C,
+    values: &[Value],
+    cuts: &[usize],
+) -> Result<(), TestCaseError>
+where
+    C: for<'v> Encoder<&'v Value, Error = IpcError> + Decoder<Item = Value, Error = IpcError>,
+{
+    let mut buf = BytesMut::new();
+    let mut codec = new();
+    for v in values {
+        codec.encode(v, &mut buf).unwrap();
+    }
+    let (got, err) = decode_stream(&mut new(), &chunked(&buf, cuts));
+    prop_assert!(err.is_none(), "{err:?}");
+    prop_assert_eq!(got.len(), values.len());
+    for (a, b) in got.iter().zip(values) {
+        prop_assert!(same(a, b), "{:?} != {:?}", a, b);
+    }
+    Ok(())
 }
 
 /// `bytes` cut at the given offsets (taken modulo its length + 1).

@@ -106,7 +106,7 @@ impl Encoder<&Value> for LengthJsonCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{arb_json_value, chunked, decode_stream, same};
+    use crate::test_support::{arb_json_value, check_roundtrip, chunked, decode_stream};
     use proptest::prelude::*;
 
     fn frame(payload: &[u8]) -> Vec<u8> {
@@ -205,17 +205,7 @@ mod tests {
     proptest! {
         #[test]
         fn roundtrip(values in proptest::collection::vec(arb_json_value(), 1..4), cuts in proptest::collection::vec(any::<usize>(), 0..6)) {
-            let mut buf = BytesMut::new();
-            let mut codec = LengthJsonCodec::new();
-            for v in &values {
-                codec.encode(v, &mut buf).unwrap();
-            }
-            let (got, err) = decode_stream(&mut LengthJsonCodec::new(), &chunked(&buf, &cuts));
-            prop_assert!(err.is_none(), "{err:?}");
-            prop_assert_eq!(got.len(), values.len());
-            for (a, b) in got.iter().zip(&values) {
-                prop_assert!(same(a, b), "{:?} != {:?}", a, b);
-            }
+            check_roundtrip(LengthJsonCodec::new, &values, &cuts)?;
         }
 
         #[test]

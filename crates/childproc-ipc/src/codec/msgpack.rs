@@ -675,7 +675,7 @@ fn timestamp_ms(payload: &[u8]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{arb_value, chunked, decode_stream, same};
+    use crate::test_support::{arb_value, check_roundtrip, chunked, decode_stream, same};
     use proptest::prelude::*;
 
     fn payload(v: &Value) -> Vec<u8> {
@@ -906,17 +906,7 @@ mod tests {
     proptest! {
         #[test]
         fn roundtrip_every_value(values in proptest::collection::vec(arb_value(), 1..4), cuts in proptest::collection::vec(any::<usize>(), 0..6)) {
-            let mut buf = BytesMut::new();
-            let mut codec = MsgPackCodec::new();
-            for v in &values {
-                codec.encode(v, &mut buf).unwrap();
-            }
-            let (got, err) = decode_stream(&mut MsgPackCodec::new(), &chunked(&buf, &cuts));
-            prop_assert!(err.is_none(), "{err:?}");
-            prop_assert_eq!(got.len(), values.len());
-            for (a, b) in got.iter().zip(&values) {
-                prop_assert!(same(a, b), "{:?} != {:?}", a, b);
-            }
+            check_roundtrip(MsgPackCodec::new, &values, &cuts)?;
         }
 
         #[test]

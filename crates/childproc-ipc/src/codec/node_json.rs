@@ -162,7 +162,7 @@ impl Encoder<&Value> for NodeJsonCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{arb_json_value, chunked, decode_stream, same};
+    use crate::test_support::{arb_json_value, check_roundtrip, chunked, decode_stream, same};
     use proptest::prelude::*;
 
     fn enc(v: &Value) -> Vec<u8> {
@@ -421,17 +421,7 @@ mod tests {
     proptest! {
         #[test]
         fn roundtrip(values in proptest::collection::vec(arb_json_value(), 1..4)) {
-            let mut buf = BytesMut::new();
-            let mut codec = NodeJsonCodec::new();
-            for v in &values {
-                codec.encode(v, &mut buf).unwrap();
-            }
-            let (got, err) = decode_stream(&mut NodeJsonCodec::new(), &[&buf[..]]);
-            prop_assert!(err.is_none(), "{err:?}");
-            prop_assert_eq!(got.len(), values.len());
-            for (a, b) in got.iter().zip(&values) {
-                prop_assert!(same(a, b), "{:?} != {:?}", a, b);
-            }
+            check_roundtrip(NodeJsonCodec::new, &values, &[])?;
         }
 
         #[test]

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::AdvancedCodec;
-use crate::test_support::{arb_value, chunked, decode_stream, same};
+use crate::test_support::{arb_value, check_roundtrip, chunked, decode_stream, same};
 use crate::{IpcError, Result, Value};
 
 /// Bytes from a hex dump: `"ff 0f 6f"`.
@@ -672,17 +672,7 @@ proptest! {
         values in proptest::collection::vec(arb_value().prop_map(v8_form), 1..4),
         cuts in proptest::collection::vec(any::<usize>(), 0..6),
     ) {
-        let mut buf = BytesMut::new();
-        let mut codec = AdvancedCodec::new();
-        for v in &values {
-            codec.encode(v, &mut buf).unwrap();
-        }
-        let (got, err) = decode_stream(&mut AdvancedCodec::new(), &chunked(&buf, &cuts));
-        prop_assert!(err.is_none(), "{err:?}");
-        prop_assert_eq!(got.len(), values.len());
-        for (a, b) in got.iter().zip(&values) {
-            prop_assert!(same(a, b), "{:?} != {:?}", a, b);
-        }
+        check_roundtrip(AdvancedCodec::new, &values, &cuts)?;
     }
 
     #[test]
