@@ -50,7 +50,9 @@ async fn manual_exec_and_exec_file_with_abort_are_abort_errors() {
     let err = guard(running).await.unwrap_err();
     assert!(err.is_abort(), "{err:?}");
     assert_eq!(err.to_string(), "The operation was aborted");
-    assert_eq!(err.signal, Some(Signal::SIGTERM));
+    // As Node's AbortError, it comes at once, before the exit (no code, no signal yet); the
+    // child was signalled and is reaped in the background.
+    assert!(err.killed, "{err:?}");
 
     let token = childproc::CancellationToken::new();
     token.cancel();

@@ -19,7 +19,7 @@ use childproc_ipc::{
 
 use crate::error::{Error, Result};
 use crate::events::{Event, EventHub, Events, ReceivedHandle};
-use crate::pipes::{ChildPipe, ChildStderr, ChildStdin, ChildStdout, StreamWatch};
+use crate::pipes::{ChildPipe, ChildStderr, ChildStdin, ChildStdout, Cut, StreamWatch};
 use crate::signal::Signal;
 use crate::sys::{Process, RawStatus};
 
@@ -166,8 +166,13 @@ pub(crate) struct Shared {
     leads_group: bool,
     /// Policy kills (timeout, abort, escalation, drop) go to the whole group.
     kill_group: bool,
-    /// Kill-on-drop happened: the watcher starts the escalation timer.
-    dropped_kill: Notify,
+    /// A policy kill happened outside the watcher (kill-on-drop, exec's max-buffer overflow,
+    /// a pipeline's timeout or abort): the watcher starts the escalation timer.
+    killed_by_policy: Notify,
+    /// The abort (cancellation token) was handled, by the watcher or by exec: once only.
+    abort_handled: AtomicBool,
+    /// A wait delay expired: the watcher cut the readable pipes a grandchild kept open.
+    pub(crate) pipes_cut: AtomicBool,
     /// `(referenced, closed)`, changed together.
     refs: Mutex<(bool, bool)>,
     /// Held while reaping and publishing the exit, and across a policy kill and the `Error`
@@ -206,7 +211,9 @@ impl Shared {
             escalated: AtomicBool::new(false),
             leads_group,
             kill_group,
-            dropped_kill: Notify::new(),
+            killed_by_policy: Notify::new(),
+            abort_handled: AtomicBool::new(false),
+            pipes_cut: AtomicBool::new(false),
             refs: Mutex::new((true, false)),
             exit: Mutex::new(()),
             watcher_reaps: (kill_group && escalates) || ipc,
@@ -345,6 +352,29 @@ impl Shared {
         }
     }
 
+    /// A policy kill from outside the watcher (exec's max-buffer overflow, a pipeline's
+    /// timeout or abort): as [`policy_kill`](Self::policy_kill), then the watcher arms the
+    /// escalation if one is set. Whether the signal was delivered.
+    pub(crate) fn kill_by_policy(self: &Arc<Self>, signal: Signal) -> bool {
+        let delivered = self.policy_kill(signal);
+        self.ensure_watch();
+        self.killed_by_policy.notify_one();
+        delivered
+    }
+
+    /// Handles the cancellation token once, whoever sees it first (the watcher, or exec,
+    /// which must know at once): kills by policy and, if that reached the child, marks it
+    /// aborted and emits `Error(Aborted)` (an exited child is not aborted, as in Node).
+    /// Whether the child was aborted.
+    pub(crate) fn abort(&self, signal: Signal) -> bool {
+        let _exit = self.exit.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.abort_handled.swap(true, Ordering::SeqCst) && self.policy_kill(signal) {
+            self.aborted.store(true, Ordering::SeqCst);
+            self.hub.emit(Event::Error(Arc::new(Error::Aborted)));
+        }
+        self.aborted.load(Ordering::SeqCst)
+    }
+
     /// Signals the child's process group; `Ok(false)` once the child is reaped.
     fn signal_group(&self, signal: Signal) -> Result<bool> {
         if !self.leads_group {
@@ -407,6 +437,8 @@ pub(crate) struct Watch {
     pub(crate) cancel: Option<CancellationToken>,
     pub(crate) kill_signal: Signal,
     pub(crate) escalate_after: Option<Duration>,
+    /// How long `Close` waits for the pipes after the exit before cutting them.
+    pub(crate) wait_delay: Option<Duration>,
     /// The IPC reader's end: cancelled once it emitted `Disconnect` (Close waits for it), and
     /// the probe that tells whether the child's end of the channel is closed.
     pub(crate) ipc_done: Option<(CancellationToken, Option<HangupProbe>)>,
@@ -494,6 +526,7 @@ async fn run_watch(shared: Arc<Shared>, watch: Watch) {
         cancel,
         kill_signal,
         escalate_after,
+        wait_delay,
         ipc_done,
     } = watch;
     let deadline = async {
@@ -511,7 +544,7 @@ async fn run_watch(shared: Arc<Shared>, watch: Watch) {
     // Armed once a policy kill was sent: SIGKILL if the child outlives the grace period.
     // (Made only when needed: a runtime without timers works for children without them.)
     let mut escalation: Option<Pin<Box<tokio::time::Sleep>>> = None;
-    let dropped = shared.dropped_kill.notified();
+    let dropped = shared.killed_by_policy.notified();
     // Exit is observed without reaping: while a group escalation is pending the zombie keeps
     // the group id reserved, so the group SIGKILL cannot reach a stranger. Reaped below.
     let watcher_reaps = shared.watcher_reaps;
@@ -552,11 +585,7 @@ async fn run_watch(shared: Arc<Shared>, watch: Watch) {
                 () = &mut cancelled, if !aborted && !observed => {
                     aborted = true;
                     tracing::debug!(pid, signal = %kill_signal, "aborted: killing");
-                    let _exit = shared.exit.lock().unwrap_or_else(|e| e.into_inner());
-                    if shared.policy_kill(kill_signal) {
-                        shared.aborted.store(true, Ordering::SeqCst);
-                        shared.hub.emit(Event::Error(Arc::new(Error::Aborted)));
-                    }
+                    shared.abort(kill_signal);
                     arm = true;
                 }
                 () = &mut dropped, if !drop_seen && !observed => {
@@ -614,8 +643,19 @@ async fn run_watch(shared: Arc<Shared>, watch: Watch) {
             return;
         }
     };
-    for s in streams {
-        s.closed().await;
+    let cuts: Vec<Cut> = streams.iter().map(StreamWatch::cutter).collect();
+    let closed = futures_util::future::join_all(streams.into_iter().map(StreamWatch::closed));
+    match wait_delay {
+        None => drop(closed.await),
+        Some(delay) => {
+            if tokio::time::timeout(delay, closed).await.is_err() {
+                tracing::debug!(pid = shared.process.pid(), ?delay, "wait delay over: cut");
+                shared.pipes_cut.store(true, Ordering::SeqCst);
+                for cut in &cuts {
+                    cut.cut();
+                }
+            }
+        }
     }
     if let Some((done, _)) = ipc_done {
         done.cancelled().await; // Disconnect comes before Close
@@ -776,6 +816,14 @@ impl ChildProcess {
         self.ipc.as_ref().map(|ipc| &ipc.sender)
     }
 
+    /// Whether a wait delay ([`Command::wait_delay`](crate::Command::wait_delay)) expired: the
+    /// child had exited but something (a grandchild) kept its stdout, stderr or an extra pipe
+    /// open that long, so those pipes were cut (they read end-of-file from then on) and
+    /// `Close` came without waiting for them. What was still in them is not read.
+    pub fn pipes_closed_early(&self) -> bool {
+        self.shared.pipes_cut.load(Ordering::SeqCst)
+    }
+
     /// Whether escalation had to send SIGKILL after the grace period.
     pub fn escalated(&self) -> bool {
         self.shared.escalated.load(Ordering::SeqCst)
@@ -902,7 +950,7 @@ impl Drop for ChildProcess {
     fn drop(&mut self) {
         if self.kill_on_drop && self.try_status().is_none() {
             self.shared.policy_kill(self.kill_signal);
-            self.shared.dropped_kill.notify_one();
+            self.shared.killed_by_policy.notify_one();
         }
         // Nobody can wait for it any more: finish now, or let the watcher reap and close it.
         self.shared.close_or_watch();

@@ -61,6 +61,7 @@ pub struct Command {
     pgid: Option<i32>,
     kill_group: bool,
     escalate_after: Option<Duration>,
+    wait_delay: Option<Duration>,
     kill_on_parent_death: bool,
     serialization: Serialization,
 }
@@ -88,6 +89,7 @@ impl Command {
             pgid: None,
             kill_group: false,
             escalate_after: None,
+            wait_delay: None,
             kill_on_parent_death: false,
             serialization: Serialization::Json,
         }
@@ -190,7 +192,13 @@ impl Command {
         self
     }
 
-    /// `timeout`: kill the child with the kill signal if it runs longer. Zero means none.
+    /// `timeout`: kill the child with the kill signal if it runs longer. Zero means none; a
+    /// duration too long to represent (`Duration::MAX`) never fires.
+    ///
+    /// For a spawned child this is Node's `spawn` timeout: it signals the child and nothing
+    /// else. `Close` still waits for the pipes, so a grandchild that holds stdout open keeps
+    /// it waiting (as in Node); [`wait_delay`](Self::wait_delay) bounds that. The buffered
+    /// runners (exec and the sync trio) stop reading at the timeout instead, as Node's do.
     pub fn timeout(&mut self, timeout: Duration) -> &mut Command {
         self.timeout = (!timeout.is_zero()).then_some(timeout);
         self
@@ -236,6 +244,20 @@ impl Command {
     /// child is still running `grace` later (beyond Node, which signals once).
     pub fn escalate_after(&mut self, grace: Duration) -> &mut Command {
         self.escalate_after = Some(grace);
+        self
+    }
+
+    /// Go's `WaitDelay`, beyond Node: once the child has exited, wait at most `delay` for
+    /// its stdout, stderr and extra pipes to reach end-of-file (every writer gone); then cut
+    /// them — the parent's ends read end-of-file from then on and their pipes close, so a
+    /// grandchild still writing gets `EPIPE` — and emit `Close`.
+    /// [`ChildProcess::pipes_closed_early`] tells that it happened. Without it, a grandchild
+    /// that inherited stdout (a daemon, a language server started by a tool) keeps `Close`
+    /// waiting as long as it lives, as in Node. The pipes are read as usual while the child
+    /// runs; the delay counts from the exit (bound a child that ignores the kill signal with
+    /// [`escalate_after`](Self::escalate_after)). Stdin and the IPC channel are not cut.
+    pub fn wait_delay(&mut self, delay: Duration) -> &mut Command {
+        self.wait_delay = Some(delay);
         self
     }
 
@@ -394,6 +416,7 @@ impl Command {
             cancel: self.cancel.clone(),
             kill_signal,
             escalate_after: self.escalate_after,
+            wait_delay: self.wait_delay,
             ipc_done: None,
         };
         let probe = channel.as_ref().and_then(Channel::hangup_probe);
@@ -403,6 +426,7 @@ impl Command {
         let eager = watch.timeout.is_some()
             || watch.cancel.is_some()
             || watch.escalate_after.is_some()
+            || watch.wait_delay.is_some()
             || ipc.is_some();
         start_watch(&shared, watch, span, eager);
         Ok(ChildProcess {
@@ -513,6 +537,16 @@ impl Command {
     /// The `timeout` option.
     pub(crate) fn get_timeout(&self) -> Option<Duration> {
         self.timeout
+    }
+
+    /// The `wait_delay` option.
+    pub(crate) fn get_wait_delay(&self) -> Option<Duration> {
+        self.wait_delay
+    }
+
+    /// The `signal` option's token.
+    pub(crate) fn get_abort_signal(&self) -> Option<&CancellationToken> {
+        self.cancel.as_ref()
     }
 
     /// Whether policy kills go to the whole group, and the escalation grace period.

@@ -7,10 +7,11 @@ use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::child::ChildProcess;
+use crate::collect::{collect, Collected, Limits, Stop};
 use crate::command::Command;
 use crate::encoding::{Data, Encoding};
 use crate::error::Error;
@@ -101,15 +102,19 @@ impl Exec {
 
     termination_options!();
 
-    /// `signal`: cancel the token to kill the child; the error says [`ExecFailure::Aborted`].
+    /// `signal`: cancel the token to kill the child; the call returns at once with
+    /// [`ExecFailure::Aborted`] and the output so far (the child is still reaped). A child that
+    /// had already exited is not aborted, as in Node: the call then stops reading and ends
+    /// as its exit status says.
     pub fn abort_signal(mut self, token: CancellationToken) -> Self {
         self.cmd.abort_signal(token);
         self
     }
 
-    /// `maxBuffer`: the most bytes kept per stream (default 1 MiB). More kills the child with
-    /// the kill signal; the error keeps the output up to the limit. `usize::MAX` means no limit;
-    /// `0` allows no output at all.
+    /// `maxBuffer`: the most bytes kept per stream (default 1 MiB). More stops the reading of
+    /// both streams, kills the child with the kill signal (its group with `kill_group`) and
+    /// fails with the output up to the limit once the child has exited. `usize::MAX` means no
+    /// limit; `0` allows no output at all.
     pub fn max_buffer(mut self, bytes: usize) -> Self {
         self.max_buffer = bytes;
         self
@@ -142,6 +147,12 @@ impl Exec {
     // per run, so its size does not matter.
     #[allow(clippy::result_large_err)]
     pub fn spawn(mut self) -> Result<ExecChild, ExecError> {
+        // The limits start before the child, so exec's deadline is never after the watcher's.
+        let limits = Limits::new(
+            self.cmd.get_timeout(),
+            self.cmd.get_abort_signal().cloned(),
+            None, // the wait delay is the watcher's: it cuts the pipes
+        );
         match self.cmd.spawn() {
             Ok(child) => Ok(ExecChild {
                 child,
@@ -149,6 +160,7 @@ impl Exec {
                 max_buffer: self.max_buffer,
                 encoding: self.encoding,
                 input: self.input,
+                limits,
             }),
             Err(e) => Err(ExecError::new(
                 ExecFailure::Spawn(e),
@@ -175,6 +187,10 @@ pub struct ExecOutput {
     pub stdout: Data,
     /// Everything the child wrote to stderr, decoded.
     pub stderr: Data,
+    /// The pipes were closed before they reached end-of-file: the child exited with 0 but a
+    /// grandchild kept them open past the timeout (Node resolves then too, with the output so
+    /// far) or past the wait delay. What it wrote afterwards is not here.
+    pub pipes_closed_early: bool,
 }
 
 /// A running exec: the child is reachable ([`child`](Self::child)); await for the output.
@@ -185,6 +201,7 @@ pub struct ExecChild {
     max_buffer: usize,
     encoding: Encoding,
     input: Option<Vec<u8>>,
+    limits: Limits,
 }
 
 impl ExecChild {
@@ -200,6 +217,13 @@ impl ExecChild {
 
     /// Feeds stdin, drains stdout and stderr concurrently, waits for `Close`, and returns the
     /// output or a typed error.
+    ///
+    /// A timeout, an abort or a `maxBuffer` overflow ends the reading at once, as Node's
+    /// `kill()` does: the parent's pipe ends are closed, so a grandchild that holds them open
+    /// cannot keep the call waiting, and the result holds what was read so far. After a
+    /// timeout or an overflow the call waits for the child's own exit (which the kill signal
+    /// brings; [`Exec::escalate_after`] bounds a child that ignores it); after an abort it
+    /// returns at once.
     pub async fn output(mut self) -> Result<ExecOutput, ExecError> {
         let stdin = self.child.stdin.take();
         let input = self.input.take();
@@ -213,18 +237,51 @@ impl ExecChild {
             }
         };
         let (stdout, stderr) = (self.child.stdout.take(), self.child.stderr.take());
+        let (mut out, mut err) = (Collected::default(), Collected::default());
+        let limits = &self.limits;
         let child = &self.child;
-        let kill = || {
-            child.kill(child.kill_signal);
+        let stop = {
+            // Waiting for the exit alongside the reads registers the pidfd now, so the exit is
+            // seen in the same reactor turn as the pipes' end-of-file, not one turn later.
+            let io = async {
+                tokio::join!(
+                    feed,
+                    collect(stdout, self.max_buffer, &mut out, &limits.overflowed),
+                    collect(stderr, self.max_buffer, &mut err, &limits.overflowed),
+                    child.wait()
+                )
+            };
+            // Dropping `io` drops the readers and stdin: the parent's ends close.
+            tokio::select! {
+                biased;
+                _ = io => None,
+                stop = limits.reached(std::future::pending()) => Some(stop),
+            }
         };
-        // Waiting for the exit alongside the reads registers the pidfd now, so the exit is
-        // seen in the same reactor turn as the pipes' end-of-file, not one turn later.
-        let (_, out, err, _) = tokio::join!(
-            feed,
-            collect(stdout, self.max_buffer, &kill),
-            collect(stderr, self.max_buffer, &kill),
-            self.child.wait()
-        );
+        let shared = &self.child.shared;
+        let kill_signal = self.child.kill_signal;
+        match stop {
+            Some(Stop::Overflow) => {
+                shared.kill_by_policy(kill_signal);
+            }
+            Some(Stop::Abort) if shared.abort(kill_signal) => {
+                // Node's AbortError comes at once, without waiting for the exit.
+                let status = self.child.try_status();
+                return Err(ExecError {
+                    reason: ExecFailure::Aborted,
+                    cmd: self.cmdline,
+                    code: status.and_then(|s| s.code()),
+                    signal: status.and_then(|s| s.signal()),
+                    killed: true,
+                    escalated: self.child.escalated(),
+                    stdout: self.encoding.decode(out.bytes),
+                    stderr: self.encoding.decode(err.bytes),
+                    pipes_closed_early: !(out.eof && err.eof),
+                });
+            }
+            // The watcher kills a child that is still running at its own, same deadline.
+            _ => {}
+        }
         let overflowed = if out.overflow {
             Some(StdStream::Stdout)
         } else if err.overflow {
@@ -233,16 +290,22 @@ impl ExecChild {
             None
         };
         let status = self.child.closed().await;
+        let pipes_closed_early = !(out.eof && err.eof) || self.child.pipes_closed_early();
         let stdout = self.encoding.decode(out.bytes);
         let stderr = self.encoding.decode(err.bytes);
-        let shared = &self.child.shared;
         let reason = match status {
             Err(e) => ExecFailure::Spawn(e),
             Ok(_) if shared.aborted.load(Ordering::SeqCst) => ExecFailure::Aborted,
             Ok(_) if overflowed.is_some() => {
                 ExecFailure::MaxBuffer(overflowed.unwrap_or(StdStream::Stdout))
             }
-            Ok(s) if s.success() => return Ok(ExecOutput { stdout, stderr }),
+            Ok(s) if s.success() => {
+                return Ok(ExecOutput {
+                    stdout,
+                    stderr,
+                    pipes_closed_early,
+                })
+            }
             Ok(_) if shared.timed_out.load(Ordering::SeqCst) => ExecFailure::Timeout,
             Ok(s) => match s.signal() {
                 Some(_) => ExecFailure::Signal,
@@ -255,10 +318,12 @@ impl ExecChild {
             cmd: self.cmdline,
             code: status.and_then(|s| s.code()),
             signal: status.and_then(|s| s.signal()),
-            killed: self.child.killed(),
+            // Node's kill() sets `killed` even when the child had already exited.
+            killed: self.child.killed() || matches!(stop, Some(Stop::Timeout | Stop::Overflow)),
             escalated: self.child.escalated(),
             stdout,
             stderr,
+            pipes_closed_early,
         })
     }
 }
@@ -269,58 +334,6 @@ impl IntoFuture for ExecChild {
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(self.output())
-    }
-}
-
-pub(crate) struct Collected {
-    pub(crate) bytes: Vec<u8>,
-    pub(crate) overflow: bool,
-}
-
-/// Reads a stream to EOF, keeping at most `max` bytes. Past the limit it calls `on_overflow`
-/// (which kills the child, as Node does) and stops reading.
-pub(crate) async fn collect<R: AsyncRead + Unpin>(
-    stream: Option<R>,
-    max: usize,
-    on_overflow: &(dyn Fn() + Sync),
-) -> Collected {
-    let mut bytes = Vec::new();
-    let Some(mut stream) = stream else {
-        return Collected {
-            bytes,
-            overflow: false,
-        };
-    };
-    loop {
-        if bytes.capacity() - bytes.len() < 16 * 1024 {
-            // Grow by the current length (64 KiB to 64 MiB at a time), never past what the
-            // limit lets us keep (+1 byte to notice the overflow).
-            let step = bytes.len().clamp(64 * 1024, 64 * 1024 * 1024);
-            let room = max.saturating_add(1).saturating_sub(bytes.len()).max(1);
-            bytes.reserve_exact(step.min(room));
-        }
-        match stream.read_buf(&mut bytes).await {
-            Ok(0) | Err(_) => {
-                // The last reservation was made before EOF was seen: give it back, so a 1 GiB
-                // output is not kept in a 2 GiB buffer (large blocks shrink in place).
-                if bytes.capacity() - bytes.len() > 64 * 1024 {
-                    bytes.shrink_to_fit();
-                }
-                return Collected {
-                    bytes,
-                    overflow: false,
-                };
-            }
-            Ok(_) if bytes.len() > max => {
-                bytes.truncate(max);
-                on_overflow();
-                return Collected {
-                    bytes,
-                    overflow: true,
-                };
-            }
-            Ok(_) => {}
-        }
     }
 }
 
@@ -381,6 +394,9 @@ pub struct ExecError {
     pub stdout: Data,
     /// Its stderr, decoded (up to `maxBuffer`).
     pub stderr: Data,
+    /// The pipes were closed before they reached end-of-file (a timeout, an abort, an
+    /// overflow or the wait delay ended the reading): more output may have followed.
+    pub pipes_closed_early: bool,
 }
 
 impl ExecError {
@@ -395,6 +411,7 @@ impl ExecError {
             escalated: false,
             stdout: empty.clone(),
             stderr: empty,
+            pipes_closed_early: false,
         }
     }
 

@@ -89,6 +89,11 @@ macro_rules! termination_options {
             kill_group(on: bool);
             /// SIGKILL after this grace period if the kill signal did not end the child.
             escalate_after(grace: std::time::Duration);
+            /// Once the child has exited, wait at most this long for its pipes to reach
+            /// end-of-file, then stop reading them and finish with what was read (Go's
+            /// `WaitDelay`; see [`Command::wait_delay`](crate::Command::wait_delay)); the
+            /// result's `pipes_closed_early` says so.
+            wait_delay(delay: std::time::Duration);
             /// SIGKILL the child if this process dies.
             kill_on_parent_death(on: bool);
         }
@@ -96,6 +101,7 @@ macro_rules! termination_options {
 }
 
 mod child;
+mod collect;
 mod command;
 mod encoding;
 mod error;

@@ -5,12 +5,19 @@
 //! waits until each of them has been closed by the child side (every writer gone: a
 //! grandchild that holds stdout delays it) or dropped by the user — without consuming any
 //! data, so output left unread stays readable after `Close`, as in Node.
+//!
+//! With a wait delay ([`Command::wait_delay`](crate::Command::wait_delay)) the watcher can
+//! also *cut* a readable end that a grandchild keeps open: from then on the parent's end
+//! reads end-of-file (a task waiting in `read` is woken) and its fd is closed.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{ready, Context, Poll};
+
+use futures_util::task::AtomicWaker;
 
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::unix::pipe;
@@ -28,12 +35,56 @@ pub(crate) struct StreamWatch {
 }
 
 /// Where the watcher finds the fd to duplicate once the child has exited.
+#[derive(Clone)]
 enum FdSource {
-    /// A stream shared through an `Arc` (extra pipes).
+    /// A stream shared through an `Arc` (extra pipes: sockets, cut by `shutdown(SHUT_RD)`).
     Weak(Weak<dyn AsFd + Send + Sync>),
-    /// The fd number of a stream the user owns outright (stdout, stderr), cleared under the
-    /// lock before that stream closes it, so it is open whenever the lock shows it.
-    Slot(Arc<Mutex<Option<RawFd>>>),
+    /// A stream the user owns outright (stdout, stderr).
+    Slot(Arc<ReaderState>),
+}
+
+/// What a stdout/stderr reader shares with its watcher.
+#[derive(Debug)]
+struct ReaderState {
+    /// The fd number, cleared under the lock before the reader closes it, so it is open
+    /// whenever the lock shows it.
+    fd: Mutex<Option<RawFd>>,
+    /// Set by [`Cut::cut`]: the reader reads end-of-file from now on.
+    cut: AtomicBool,
+    /// The task waiting in `poll_read`, woken by a cut.
+    waker: AtomicWaker,
+}
+
+/// Cuts one readable end of the parent's (see the module docs); made by
+/// [`StreamWatch::cutter`].
+#[derive(Clone)]
+pub(crate) struct Cut(FdSource);
+
+impl Cut {
+    /// Makes the parent's end read end-of-file from now on and wakes its reader. Data still
+    /// in the pipe is not read any more. A stream already closed is left as it is.
+    pub(crate) fn cut(&self) {
+        match &self.0 {
+            FdSource::Slot(state) => {
+                let fd = state.fd.lock().unwrap_or_else(|e| e.into_inner());
+                // The owner clears the slot under this lock before closing the fd, so `fd`
+                // is still the reader's own fd here.
+                if let Some(fd) = *fd {
+                    state.cut.store(true, Ordering::Release);
+                    // The pipe closes now (a grandchild writing to it gets EPIPE) while the fd
+                    // number stays valid for the reader, reading end-of-file.
+                    let _ = crate::sys::replace_with_dev_null(fd);
+                }
+                drop(fd);
+                state.waker.wake();
+            }
+            FdSource::Weak(weak) => {
+                if let Some(stream) = weak.upgrade() {
+                    let _ = crate::sys::shutdown_read(stream.as_fd());
+                }
+            }
+        }
+    }
 }
 
 fn watched<T: AsFd + Send + Sync + 'static>(inner: T) -> (Arc<T>, CloseToken, StreamWatch) {
@@ -51,6 +102,11 @@ fn watched<T: AsFd + Send + Sync + 'static>(inner: T) -> (Arc<T>, CloseToken, St
 }
 
 impl StreamWatch {
+    /// What cuts this stream later, once the watch itself is consumed by [`closed`](Self::closed).
+    pub(crate) fn cutter(&self) -> Cut {
+        Cut(self.fd.clone())
+    }
+
     /// Whether the stream is already closed (as [`closed`](Self::closed) would resolve at
     /// once), checked without waiting.
     pub(crate) fn closed_now(&mut self) -> bool {
@@ -64,8 +120,8 @@ impl StreamWatch {
             FdSource::Weak(weak) => weak
                 .upgrade()
                 .is_none_or(|s| crate::sys::hung_up(s.as_fd().as_raw_fd())),
-            FdSource::Slot(slot) => {
-                let fd = slot.lock().unwrap_or_else(|e| e.into_inner());
+            FdSource::Slot(state) => {
+                let fd = state.fd.lock().unwrap_or_else(|e| e.into_inner());
                 // The owner clears the slot under this lock before closing the fd.
                 fd.is_none_or(crate::sys::hung_up)
             }
@@ -78,8 +134,8 @@ impl StreamWatch {
             FdSource::Weak(weak) => weak
                 .upgrade()
                 .and_then(|s| s.as_fd().try_clone_to_owned().ok()),
-            FdSource::Slot(slot) => {
-                let fd = slot.lock().unwrap_or_else(|e| e.into_inner());
+            FdSource::Slot(state) => {
+                let fd = state.fd.lock().unwrap_or_else(|e| e.into_inner());
                 // The owner clears the slot under this lock before closing the fd.
                 fd.and_then(|raw| crate::sys::dup_parent_fd(raw).ok())
             }
@@ -168,17 +224,34 @@ macro_rules! reader {
         pub struct $name {
             /// `None` only once handed out by `into_owned_fd`.
             inner: Option<pipe::Receiver>,
-            slot: Arc<Mutex<Option<RawFd>>>,
+            state: Arc<ReaderState>,
             _close: CloseToken,
         }
 
         impl $name {
             pub(crate) fn new(fd: OwnedFd) -> io::Result<(Self, StreamWatch)> {
                 let inner = pipe::Receiver::from_owned_fd(fd)?;
-                let slot = Arc::new(Mutex::new(Some(inner.as_raw_fd())));
+                let state = Arc::new(ReaderState {
+                    fd: Mutex::new(Some(inner.as_raw_fd())),
+                    cut: AtomicBool::new(false),
+                    waker: AtomicWaker::new(),
+                });
                 let (tx, rx) = oneshot::channel();
-                let watch = StreamWatch { fd: FdSource::Slot(slot.clone()), dropped: rx };
-                Ok(($name { inner: Some(inner), slot, _close: CloseToken(tx) }, watch))
+                let watch = StreamWatch { fd: FdSource::Slot(state.clone()), dropped: rx };
+                Ok(($name { inner: Some(inner), state, _close: CloseToken(tx) }, watch))
+            }
+
+            /// Closes the fd now (clearing the slot first, so the watcher never duplicates a
+            /// closed or reused fd number).
+            fn close_fd(&mut self) {
+                let mut slot = self.state.fd.lock().unwrap_or_else(|e| e.into_inner());
+                *slot = None;
+                drop(self.inner.take());
+            }
+
+            /// After a cut every read is end-of-file (the fd is `/dev/null` by then).
+            fn is_cut(&self) -> bool {
+                self.state.cut.load(Ordering::Acquire)
             }
 
             /// Its lines, as a `Stream` of `String`s: see [`Lines`](crate::Lines).
@@ -195,9 +268,10 @@ macro_rules! reader {
                 self.inner.as_ref().expect("present until into_owned_fd")
             }
 
-            /// The fd, in blocking mode, e.g. to become another child's stdin.
+            /// The fd, in blocking mode, e.g. to become another child's stdin (`/dev/null`
+            /// once a wait delay cut the stream).
             pub fn into_owned_fd(mut self) -> OwnedFd {
-                let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+                let mut slot = self.state.fd.lock().unwrap_or_else(|e| e.into_inner());
                 *slot = None;
                 let rx = self.inner.take().expect("present until into_owned_fd");
                 drop(slot);
@@ -207,19 +281,30 @@ macro_rules! reader {
 
         impl Drop for $name {
             fn drop(&mut self) {
-                // Clear the slot before the fd closes, so the watcher never duplicates a closed
-                // (or reused) fd number.
-                let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
-                *slot = None;
-                drop(self.inner.take());
+                self.close_fd();
             }
         }
 
         impl AsyncRead for $name {
             fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-                match self.get_mut().inner.as_mut() {
-                    Some(rx) => Pin::new(rx).poll_read(cx, buf),
-                    None => Poll::Ready(Ok(())),
+                let this = self.get_mut();
+                if this.is_cut() {
+                    return Poll::Ready(Ok(()));
+                }
+                let Some(rx) = this.inner.as_mut() else {
+                    return Poll::Ready(Ok(()));
+                };
+                match Pin::new(rx).poll_read(cx, buf) {
+                    Poll::Pending => {
+                        // Registered after the read, then checked again: a cut between the
+                        // two is seen here, one after is woken.
+                        this.state.waker.register(cx.waker());
+                        if this.is_cut() {
+                            return Poll::Ready(Ok(()));
+                        }
+                        Poll::Pending
+                    }
+                    ready => ready,
                 }
             }
         }

@@ -84,6 +84,30 @@ pub(super) fn dup_at_least(fd: RawFd, min: RawFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
+/// Makes `fd` refer to `/dev/null` (read end-of-file) instead of what it was, closing that
+/// (`dup2`, atomic): the fd number stays valid for whoever owns it.
+pub(crate) fn replace_with_dev_null(fd: RawFd) -> io::Result<()> {
+    // The caller guarantees `fd` is open and owned by this process (a reader's fd, under the
+    // lock its owner takes before closing it); the source is our own long-lived /dev/null.
+    let null = dev_null()?.as_raw_fd();
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    // SAFETY: dup3 onto that fd, as above; no other fd number is touched.
+    let r = unsafe { libc::dup3(null, fd, libc::O_CLOEXEC) };
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    // SAFETY: dup2 onto that fd, as above; F_SETFD then restores close-on-exec, which dup2
+    // clears.
+    let r = unsafe {
+        match libc::dup2(null, fd) {
+            r if r < 0 => r,
+            _ => libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC),
+        }
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Whether `fd` is open in this process.
 pub(crate) fn is_open_raw(fd: RawFd) -> bool {
     // SAFETY: F_GETFD only queries the descriptor table.
@@ -92,8 +116,18 @@ pub(crate) fn is_open_raw(fd: RawFd) -> bool {
 
 /// Shuts down the writing half of a socket.
 pub(crate) fn shutdown_write(fd: BorrowedFd<'_>) -> io::Result<()> {
+    shutdown(fd, libc::SHUT_WR)
+}
+
+/// Shuts down the reading half of a socket: reads return end-of-file from now on, and a
+/// task waiting to read is woken.
+pub(crate) fn shutdown_read(fd: BorrowedFd<'_>) -> io::Result<()> {
+    shutdown(fd, libc::SHUT_RD)
+}
+
+fn shutdown(fd: BorrowedFd<'_>, how: libc::c_int) -> io::Result<()> {
     // SAFETY: shutdown on a borrowed, open fd; no memory is passed.
-    if unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_WR) } != 0 {
+    if unsafe { libc::shutdown(fd.as_raw_fd(), how) } != 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())

@@ -5,17 +5,19 @@
 //!   (`spawn/portable.rs`, every other Unix) behind one interface.
 //! - [`Process`]: a created child: its pid, its pidfd (Linux), waiting and signalling.
 //! - `fd.rs`: pipes, `/dev/null`, duplicating fds.
+//! - `orphan.rs`: the reaper thread for children dropped before they were reaped.
 
 #[cfg(not(unix))]
 compile_error!("childproc's process engines need a Unix (see docs/design.md)");
 
 mod fd;
+mod orphan;
 mod process;
 mod spawn;
 
 pub(crate) use fd::{
     async_fd, dev_null, dup_parent_fd, hung_up, is_executable, own_stdio, pipe, read_into,
-    set_nonblocking, shutdown_write, PollSet,
+    replace_with_dev_null, set_nonblocking, shutdown_read, shutdown_write, PollSet,
 };
 pub(crate) use process::{force_no_pidfd, Process, RawStatus};
 pub(crate) use spawn::{

@@ -54,6 +54,17 @@ pub(crate) struct Process {
     reaped: Mutex<bool>,
 }
 
+impl Drop for Process {
+    /// A child dropped before it was reaped (its runtime shut down, say) goes to the orphan
+    /// reaper, so it never stays a zombie.
+    fn drop(&mut self) {
+        let reaped = *self.reaped.get_mut().unwrap_or_else(|e| e.into_inner());
+        if !reaped {
+            super::orphan::adopt(Process::new(self.pid, self.pidfd.take()));
+        }
+    }
+}
+
 /// `pidfd_open(pid)`, or `None` where the kernel lacks it (or pidfds are disabled).
 #[cfg(target_os = "linux")]
 pub(crate) fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
@@ -178,7 +189,13 @@ impl Process {
         // SAFETY: waitpid on our own unreaped child, writing into `status`.
         let r = unsafe { libc::waitpid(self.pid, &mut status, flags) };
         if r < 0 {
-            return Err(io::Error::last_os_error());
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::ECHILD) {
+                // Someone else reaped it (a stray `waitpid(-1)`): it is no longer ours, and
+                // its pid may be reused, so never signal it by pid again.
+                *reaped = true;
+            }
+            return Err(err);
         }
         if r == 0 {
             return Ok(None);

@@ -2,19 +2,20 @@
 //! has exited and its pipes have closed. No tokio runtime is needed (nor used: calling them
 //! from inside one blocks that worker thread, as Node's block the event loop).
 
+mod drive;
+
 use std::ffi::OsStr;
 use std::fmt;
-use std::fs::File;
-use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::io::{self, Write};
 
-use crate::command::{Command, Launched};
+use crate::command::Command;
 use crate::encoding::{Data, Encoding};
 use crate::exec::{file_command, shell_command, StdStream, DEFAULT_MAX_BUFFER};
 use crate::signal::Signal;
-use crate::stdio::{ParentEnd, Stdio};
-use crate::sys::{self, PollSet, Process, RawStatus};
+use crate::stdio::Stdio;
+use crate::sys::RawStatus;
+
+use drive::{KillPolicy, Limits, Run};
 
 /// Node's `spawnSync(command, args)`: configure, then [`run`](SpawnSync::run).
 pub fn spawn_sync<I, S>(program: impl AsRef<OsStr>, args: I) -> SpawnSync
@@ -75,6 +76,10 @@ pub struct SpawnSyncResult {
     pub signal: Option<Signal>,
     /// What went wrong: the spawn failed, the timeout fired, or `maxBuffer` was passed.
     pub error: Option<SyncFailure>,
+    /// Some pipe was closed before it reached end-of-file: a timeout or an overflow ended
+    /// the reading (Node closes every pipe then), or the wait delay passed after the exit
+    /// while a grandchild held a pipe. More output may have followed.
+    pub pipes_closed_early: bool,
 }
 
 /// Why a sync run failed (`result.error`).
@@ -147,9 +152,15 @@ impl SpawnSync {
         self
     }
 
-    /// Runs the child to completion: returns once it has exited and its pipes have closed
-    /// (after a timeout too: a child that ignores the kill signal is waited for, as in Node,
-    /// unless [`escalate_after`](Self::escalate_after) sends SIGKILL after a grace period).
+    /// Runs the child to completion: returns once it has exited and its pipes have closed.
+    ///
+    /// A timeout or a `maxBuffer` overflow closes every pipe at once and kills the child if
+    /// it is still running (Node's `spawnSync` does both), so a grandchild holding a pipe
+    /// cannot keep the call waiting; the output read so far is kept. The call then waits for
+    /// the child's exit: one that ignores the kill signal is waited for, as in Node, unless
+    /// [`escalate_after`](Self::escalate_after) sends SIGKILL after a grace period. As in
+    /// Node, a timeout that fires after the child exited with 0, while a grandchild still
+    /// held a pipe, is still `error: Timeout` with `status: Some(0)`.
     pub fn run(mut self) -> SpawnSyncResult {
         let echo = self.echo_stderr && !self.cmd.has_stdio(2);
         let timeout = self.cmd.get_timeout();
@@ -168,6 +179,7 @@ impl SpawnSync {
                         message: e.to_string(),
                         kind: e.kind(),
                     }),
+                    pipes_closed_early: false,
                 }
             }
         };
@@ -176,13 +188,14 @@ impl SpawnSync {
             group,
             grace,
         };
-        let run = Run::drive(
-            launched,
-            self.input.take(),
-            self.max_buffer,
+        let limits = Limits {
+            input: self.input.take(),
+            max_buffer: self.max_buffer,
             timeout,
+            wait_delay: self.cmd.get_wait_delay(),
             policy,
-        );
+        };
+        let run = Run::drive(launched, limits);
         if echo {
             if let Some((_, bytes)) = run.outputs.iter().find(|(fd, _)| *fd == 2) {
                 let _ = io::stderr().write_all(bytes);
@@ -213,263 +226,9 @@ impl SpawnSync {
             status,
             signal,
             error: run.failure,
+            pipes_closed_early: run.pipes_closed_early,
         }
     }
-}
-
-/// One blocking run's raw outcome.
-struct Run {
-    pid: u32,
-    outputs: Vec<(i32, Vec<u8>)>,
-    status: RawStatus,
-    failure: Option<SyncFailure>,
-}
-
-struct Reader {
-    fd: i32,
-    file: Option<File>,
-    bytes: Vec<u8>,
-}
-
-impl Run {
-    /// Feeds stdin, drains every pipe with poll(2), enforces the timeout and max buffer, and
-    /// reaps the child.
-    fn drive(
-        launched: Launched,
-        input: Option<Vec<u8>>,
-        max: usize,
-        timeout: Option<Duration>,
-        policy: KillPolicy,
-    ) -> Run {
-        let Launched { process, ends, .. } = launched;
-        let mut killer = Killer::new(&process, policy);
-        let deadline = timeout.map(|t| Instant::now() + t);
-        let mut stdin: Option<File> = None;
-        let mut readers = Vec::new();
-        for (fd, end) in ends {
-            let owned: OwnedFd = match end {
-                ParentEnd::Stdin(w) if input.is_some() => w,
-                ParentEnd::Stdin(_) => continue, // closed now: the child reads EOF
-                ParentEnd::Reader(r) => r,
-                ParentEnd::Duplex(s) => s.into(),
-                // No IPC in the sync API (Node refuses it there too): the channel just closes.
-                ParentEnd::Ipc(_) => continue,
-            };
-            let _ = sys::set_nonblocking(owned.as_fd());
-            if fd == 0 {
-                stdin = Some(File::from(owned));
-            } else {
-                readers.push(Reader {
-                    fd,
-                    file: Some(File::from(owned)),
-                    bytes: Vec::new(),
-                });
-            }
-        }
-        let input = input.unwrap_or_default();
-        let mut written = 0;
-        let (mut timed_out, mut overflow) = (false, None);
-        let mut poll = PollSet::default();
-        let mut chunk = vec![0u8; 64 * 1024];
-        loop {
-            poll.clear();
-            let idx: Vec<Option<usize>> = readers
-                .iter()
-                .map(|r| r.file.as_ref().map(|f| poll.add(f.as_fd(), true)))
-                .collect();
-            let stdin_idx = stdin.as_ref().map(|f| poll.add(f.as_fd(), false));
-            if idx.iter().all(Option::is_none) && stdin_idx.is_none() {
-                break;
-            }
-            let now = Instant::now();
-            let wake = earliest(deadline.filter(|_| !timed_out), killer.escalate_if_due(now));
-            if poll
-                .wait(wake.map(|w| w.saturating_duration_since(now)))
-                .is_err()
-            {
-                break;
-            }
-            if !timed_out && deadline.is_some_and(|d| Instant::now() >= d) {
-                timed_out = true;
-                killer.kill();
-            }
-            killer.escalate_if_due(Instant::now());
-            if let (Some(i), Some(w)) = (stdin_idx, stdin.as_mut()) {
-                if poll.ready(i) {
-                    match w.write(&input[written..]) {
-                        Ok(n) => written += n,
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                        Err(_) => written = input.len(), // EPIPE: the child stopped reading
-                    }
-                    if written >= input.len() {
-                        stdin = None;
-                    }
-                }
-            }
-            for (r, i) in readers.iter_mut().zip(idx) {
-                let (Some(i), Some(file)) = (i, r.file.as_mut()) else {
-                    continue;
-                };
-                if !poll.ready(i) {
-                    continue;
-                }
-                loop {
-                    match file.read(&mut chunk) {
-                        Ok(0) => {
-                            r.file = None;
-                            break;
-                        }
-                        Ok(n) => {
-                            r.bytes.extend_from_slice(&chunk[..n]);
-                            if r.bytes.len() > max {
-                                r.bytes.truncate(max);
-                                r.file = None;
-                                if overflow.is_none() {
-                                    overflow = Some(if r.fd == 2 {
-                                        StdStream::Stderr
-                                    } else {
-                                        StdStream::Stdout
-                                    });
-                                    killer.kill();
-                                }
-                                break;
-                            }
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(_) => {
-                            r.file = None;
-                            break;
-                        }
-                    }
-                }
-            }
-        }
-        drop(stdin);
-        let status = reap(&mut killer, deadline.filter(|_| !timed_out), &mut timed_out);
-        let failure = match (overflow, timed_out) {
-            (Some(s), _) => Some(SyncFailure::MaxBuffer(s)),
-            (None, true) => Some(SyncFailure::Timeout),
-            (None, false) => None,
-        };
-        Run {
-            pid: process.pid(),
-            outputs: readers.into_iter().map(|r| (r.fd, r.bytes)).collect(),
-            status,
-            failure,
-        }
-    }
-}
-
-/// How a blocking run ends a child: the kill signal (on timeout or overflow), to the child
-/// or its whole group, then SIGKILL after a grace period if one is set.
-#[derive(Debug, Clone, Copy)]
-struct KillPolicy {
-    signal: Signal,
-    group: bool,
-    grace: Option<Duration>,
-}
-
-/// The kills of one blocking run, and the escalation timer.
-struct Killer<'a> {
-    process: &'a Process,
-    policy: KillPolicy,
-    escalate_at: Option<Instant>,
-    escalated: bool,
-}
-
-impl<'a> Killer<'a> {
-    fn new(process: &'a Process, policy: KillPolicy) -> Self {
-        Killer {
-            process,
-            policy,
-            escalate_at: None,
-            escalated: false,
-        }
-    }
-
-    fn send(&self, signal: i32) {
-        // Undeliverable (the child is gone) is fine here: it is what we wanted.
-        let _ = if self.policy.group {
-            self.process.signal_group(signal)
-        } else {
-            self.process.signal(signal)
-        };
-    }
-
-    /// The policy kill; arms the escalation timer the first time.
-    fn kill(&mut self) {
-        self.send(self.policy.signal.as_raw());
-        if self.escalate_at.is_none() {
-            self.escalate_at = self.policy.grace.map(|g| Instant::now() + g);
-        }
-    }
-
-    /// Sends SIGKILL once the grace period is over; otherwise returns when it will be.
-    fn escalate_if_due(&mut self, now: Instant) -> Option<Instant> {
-        match self.escalate_at {
-            Some(at) if !self.escalated && now >= at => {
-                self.send(libc::SIGKILL);
-                self.escalated = true;
-                None
-            }
-            Some(at) if !self.escalated => Some(at),
-            _ => None,
-        }
-    }
-
-    /// A group SIGKILL is still ahead: the leader must stay unreaped until then, since its pid
-    /// is the group's id and must not be reused before the group is signalled.
-    fn holds_group(&self) -> bool {
-        self.policy.group && self.escalate_at.is_some() && !self.escalated
-    }
-}
-
-fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
-/// Reaps the child. At `deadline` (the timeout, if it has not fired yet) it sets `timed_out`
-/// and kills; an armed escalation sends SIGKILL when due, the group's leader staying unreaped
-/// until then.
-fn reap(killer: &mut Killer<'_>, mut deadline: Option<Instant>, timed_out: &mut bool) -> RawStatus {
-    let process = killer.process;
-    loop {
-        let now = Instant::now();
-        if deadline.is_some_and(|d| now >= d) {
-            deadline = None;
-            *timed_out = true;
-            killer.kill();
-        }
-        let escalation = killer.escalate_if_due(now);
-        let exited = if killer.holds_group() {
-            process.has_exited().unwrap_or(true)
-        } else {
-            match process.try_wait() {
-                Ok(Some(status)) => return status,
-                Ok(None) => false,
-                Err(_) => break,
-            }
-        };
-        let Some(wake) = earliest(deadline, escalation) else {
-            break;
-        };
-        let left = wake.saturating_duration_since(now);
-        match process.pidfd() {
-            // The leader is gone but its group's SIGKILL is not due: just wait for it.
-            _ if exited => std::thread::sleep(left),
-            Some(fd) => {
-                let mut poll = PollSet::default();
-                poll.add(fd, true);
-                let _ = poll.wait(Some(left));
-            }
-            None => std::thread::sleep(left.min(Duration::from_millis(5))),
-        }
-    }
-    process.wait_blocking().unwrap_or(RawStatus::Exited(-1))
 }
 
 /// A blocking exec: [`exec_sync`] / [`exec_file_sync`] plus options.

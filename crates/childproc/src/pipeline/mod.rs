@@ -3,24 +3,31 @@
 //! the parent — what a shell does, and what Node does with
 //! `spawn('grep', ['ssh'], { stdio: [ps.stdout, 'pipe', 'pipe'] })`.
 
+mod status;
+
 use std::borrow::BorrowMut;
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::os::fd::OwnedFd;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
+use tokio_util::sync::CancellationToken;
 
-use crate::child::{ChildProcess, ExitStatus};
+use crate::child::ChildProcess;
+use crate::collect::{collect, Collected, Limits, Stop};
 use crate::command::Command;
-use crate::encoding::{Data, Encoding};
+use crate::encoding::Encoding;
 use crate::error::{Error, Result};
-use crate::exec::{collect, ExecFailure, StdStream, DEFAULT_MAX_BUFFER};
+use crate::exec::{ExecFailure, StdStream, DEFAULT_MAX_BUFFER};
 use crate::pipes::{ChildStdin, ChildStdout};
 use crate::signal::Signal;
 use crate::stdio::Stdio;
 use crate::sys;
+
+pub use status::{PipelineError, PipelineOutput, PipelineStatus};
 
 /// A pipeline of commands, each one's stdout feeding the next one's stdin at the OS level.
 ///
@@ -64,6 +71,9 @@ struct OutputOptions {
     max_buffer: usize,
     encoding: Encoding,
     input: Option<Vec<u8>>,
+    timeout: Option<Duration>,
+    abort: Option<CancellationToken>,
+    wait_delay: Option<Duration>,
 }
 
 impl fmt::Debug for Pipeline<'_> {
@@ -91,6 +101,9 @@ impl<'a> Pipeline<'a> {
                 max_buffer: DEFAULT_MAX_BUFFER,
                 encoding: Encoding::Utf8,
                 input: None,
+                timeout: None,
+                abort: None,
+                wait_delay: None,
             },
         }
     }
@@ -126,6 +139,35 @@ impl<'a> Pipeline<'a> {
     /// it is closed (without it, stdin is closed at once).
     pub fn input(mut self, input: impl Into<Vec<u8>>) -> Self {
         self.options.input = Some(input.into());
+        self
+    }
+
+    /// A pipeline-wide `timeout` for [`output`](PipelineChild::output), counted from the
+    /// spawn: when it passes, every stage still running is killed with its own kill signal
+    /// (its whole group if its command has `kill_group`, escalating as its `escalate_after`
+    /// says), the reading stops at once (a grandchild holding a pipe cannot keep the call
+    /// waiting) and, once the stages have exited, the pipeline fails with
+    /// [`ExecFailure::Timeout`] and the output so far. If every stage had already exited, it
+    /// ends as their statuses say. Zero means none.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.options.timeout = (!timeout.is_zero()).then_some(timeout);
+        self
+    }
+
+    /// A pipeline-wide `signal` for [`output`](PipelineChild::output): cancelling the token
+    /// kills every stage still running as the timeout does, and the call returns at once
+    /// with [`ExecFailure::Aborted`] and the output so far.
+    pub fn abort_signal(mut self, token: CancellationToken) -> Self {
+        self.options.abort = Some(token);
+        self
+    }
+
+    /// Go's `WaitDelay` for [`output`](PipelineChild::output): once every stage has exited,
+    /// read the pipes at most `delay` longer, then close them and finish with what was read
+    /// (the result's `pipes_closed_early` says so). See
+    /// [`Command::wait_delay`](crate::Command::wait_delay).
+    pub fn wait_delay(mut self, delay: Duration) -> Self {
+        self.options.wait_delay = Some(delay);
         self
     }
 
@@ -174,6 +216,11 @@ impl<'a> Pipeline<'a> {
                 }
             }
         }
+        let limits = Limits::new(
+            self.options.timeout,
+            self.options.abort.clone(),
+            self.options.wait_delay,
+        );
         let mut children: Vec<ChildProcess> = Vec::with_capacity(count);
         let mut link_in: Option<OwnedFd> = None;
         for stage in 0..count {
@@ -230,6 +277,7 @@ impl<'a> Pipeline<'a> {
             stages: children,
             cmdline: self.cmdline(),
             options: self.options.clone(),
+            limits,
         })
     }
 }
@@ -267,6 +315,7 @@ pub struct PipelineChild {
     stages: Vec<ChildProcess>,
     cmdline: String,
     options: OutputOptions,
+    limits: Limits,
 }
 
 impl PipelineChild {
@@ -318,6 +367,8 @@ impl PipelineChild {
     /// every stage's stderr concurrently up to `maxBuffer` each, waits for every stage's
     /// `Close`, and returns the output — or, as exec does, an error when the pipeline failed:
     /// the last stage, or with [`Pipeline::pipefail`] any stage, did not exit with 0.
+    /// [`Pipeline::timeout`], [`Pipeline::abort_signal`], an overflow and
+    /// [`Pipeline::wait_delay`] end the reading early, as they do for exec.
     pub async fn output(mut self) -> std::result::Result<PipelineOutput, PipelineError> {
         let (stdin, input) = (self.stdin.take(), self.options.input.take());
         let feed = async move {
@@ -331,36 +382,70 @@ impl PipelineChild {
         };
         let stdout = self.stdout.take();
         let stderrs: Vec<_> = self.stages.iter_mut().map(|s| s.stderr.take()).collect();
-        let (stages, max) = (&self.stages, self.options.max_buffer);
-        let kill_all = || {
-            for stage in stages {
-                stage.kill(stage.kill_signal);
+        let (stages, max, limits) = (&self.stages, self.options.max_buffer, &self.limits);
+        let mut out = Collected::default();
+        let mut errs: Vec<Collected> = stderrs.iter().map(|_| Collected::default()).collect();
+        let stop = {
+            let err_reads = stderrs
+                .into_iter()
+                .zip(errs.iter_mut())
+                .map(|(s, into)| collect(s, max, into, &limits.overflowed));
+            let io = async {
+                tokio::join!(
+                    feed,
+                    collect(stdout, max, &mut out, &limits.overflowed),
+                    futures_util::future::join_all(err_reads)
+                )
+            };
+            let exited = async {
+                for stage in stages {
+                    let _ = stage.wait().await;
+                }
+            };
+            // Dropping `io` drops every reader and the first stdin: the parent's ends close.
+            tokio::select! {
+                biased;
+                _ = io => None,
+                stop = limits.reached(exited) => Some(stop),
             }
         };
-        let errs = stderrs.into_iter().map(|s| collect(s, max, &kill_all));
-        let (_, out, errs) = tokio::join!(
-            feed,
-            collect(stdout, max, &kill_all),
-            futures_util::future::join_all(errs)
-        );
+        // A stop by timeout, abort or overflow kills every stage still running.
+        let killed = match stop {
+            Some(Stop::WaitDelay) | None => false,
+            Some(_) => stages
+                .iter()
+                .fold(false, |any, s| s.shared.kill_by_policy(s.kill_signal) | any),
+        };
+        let pipes_closed_early = !(out.eof && errs.iter().all(|e| e.eof));
+        let encoding = self.options.encoding;
+        let output = |status, out: Collected, errs: Vec<Collected>| PipelineOutput {
+            stdout: encoding.decode(out.bytes),
+            stderr: errs.into_iter().map(|e| encoding.decode(e.bytes)).collect(),
+            status,
+            pipes_closed_early,
+        };
         let overflow = if out.overflow {
             Some((stages.len() - 1, StdStream::Stdout))
         } else {
             let i = errs.iter().position(|e| e.overflow);
             i.map(|i| (i, StdStream::Stderr))
         };
+        if let (Some(Stop::Abort), true) = (stop, killed) {
+            // As for exec: the abort comes at once; the stages are still reaped.
+            let statuses = stages.iter().filter_map(ChildProcess::try_status).collect();
+            return Err(PipelineError {
+                reason: ExecFailure::Aborted,
+                stage: None,
+                cmd: self.cmdline,
+                output: output(PipelineStatus(statuses), out, errs),
+            });
+        }
         let closed = self.closed().await;
-        let encoding = self.options.encoding;
-        let output = |status| PipelineOutput {
-            stdout: encoding.decode(out.bytes),
-            stderr: errs.into_iter().map(|e| encoding.decode(e.bytes)).collect(),
-            status,
-        };
         let status = match closed {
             Ok(status) => status,
             Err(e) => {
                 let mut err = PipelineError::spawn(e, self.cmdline, &self.options);
-                err.output = output(PipelineStatus(Vec::new()));
+                err.output = output(PipelineStatus(Vec::new()), out, errs);
                 return Err(err);
             }
         };
@@ -373,8 +458,10 @@ impl PipelineChild {
         let (stage, reason) = match overflow {
             Some((i, stream)) => (i, ExecFailure::MaxBuffer(stream)),
             None if shared.aborted.load(Ordering::SeqCst) => (deciding, ExecFailure::Aborted),
-            None if status.0[deciding].success() => return Ok(output(status)),
-            None if shared.timed_out.load(Ordering::SeqCst) => (deciding, ExecFailure::Timeout),
+            None if status.0[deciding].success() => return Ok(output(status, out, errs)),
+            None if killed || shared.timed_out.load(Ordering::SeqCst) => {
+                (deciding, ExecFailure::Timeout)
+            }
             None if status.0[deciding].signal().is_some() => (deciding, ExecFailure::Signal),
             None => (deciding, ExecFailure::Exit),
         };
@@ -382,7 +469,7 @@ impl PipelineChild {
             reason,
             stage: Some(stage),
             cmd: self.cmdline,
-            output: output(status),
+            output: output(status, out, errs),
         })
     }
 }
@@ -396,115 +483,10 @@ impl IntoFuture for PipelineChild {
     }
 }
 
-/// How every stage of a pipeline ended, left to right.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PipelineStatus(Vec<ExitStatus>);
-
-impl PipelineStatus {
-    /// Every stage's status, left to right.
-    pub fn stages(&self) -> &[ExitStatus] {
-        &self.0
-    }
-
-    /// The last stage's status: a shell's `$?` for the pipeline.
-    pub fn last(&self) -> Option<ExitStatus> {
-        self.0.last().copied()
-    }
-
-    /// The shell's `pipefail` status: the rightmost stage that did not exit with 0, else the
-    /// last stage (which succeeded).
-    pub fn pipefail(&self) -> Option<ExitStatus> {
-        self.0.get(self.pipefail_index()).copied()
-    }
-
-    fn pipefail_index(&self) -> usize {
-        self.0
-            .iter()
-            .rposition(|s| !s.success())
-            .unwrap_or(self.0.len().saturating_sub(1))
-    }
-}
-
-/// What a successful pipeline resolves to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PipelineOutput {
-    /// The last stage's stdout, decoded.
-    pub stdout: Data,
-    /// Each stage's stderr, decoded, left to right (empty data for a stage whose stderr is
-    /// not a pipe).
-    pub stderr: Vec<Data>,
-    /// Every stage's exit status.
-    pub status: PipelineStatus,
-}
-
-/// A failed pipeline: why, which stage decided it, and the output so far.
-#[derive(Debug)]
-pub struct PipelineError {
-    /// Why it failed, as for exec.
-    pub reason: ExecFailure,
-    /// The stage that decided the failure: the one that overflowed `maxBuffer`, or the one
-    /// whose status failed the pipeline. `None` when a stage could not be started: then
-    /// `reason` is [`ExecFailure::Spawn`] with an [`Error::Pipeline`] naming the stage.
-    pub stage: Option<usize>,
-    /// The command lines joined with ` | `.
-    pub cmd: String,
-    /// The output up to the failure, and every stage's status (empty if none was spawned).
-    pub output: PipelineOutput,
-}
-
-impl PipelineError {
-    fn spawn(e: Error, cmd: String, options: &OutputOptions) -> Self {
-        let empty = options.encoding.decode(Vec::new());
-        PipelineError {
-            reason: ExecFailure::Spawn(e),
-            stage: None,
-            cmd,
-            output: PipelineOutput {
-                stdout: empty,
-                stderr: Vec::new(),
-                status: PipelineStatus(Vec::new()),
-            },
-        }
-    }
-
-    /// The status of the stage that decided the failure, if it ran.
-    pub fn status(&self) -> Option<ExitStatus> {
-        self.stage
-            .and_then(|i| self.output.status.stages().get(i).copied())
-    }
-}
-
-impl fmt::Display for PipelineError {
-    /// exec's messages: `Command failed: <cmd>` then the deciding stage's stderr; `stdout
-    /// maxBuffer length exceeded`; `The operation was aborted`; the spawn error.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.reason {
-            ExecFailure::Spawn(e) => write!(f, "{e}"),
-            ExecFailure::MaxBuffer(s) => write!(f, "{s} maxBuffer length exceeded"),
-            ExecFailure::Aborted => f.write_str("The operation was aborted"),
-            _ => {
-                write!(f, "Command failed: {}", self.cmd)?;
-                match self.stage.and_then(|i| self.output.stderr.get(i)) {
-                    Some(stderr) => write!(f, "\n{stderr}"),
-                    None => Ok(()),
-                }
-            }
-        }
-    }
-}
-
-impl std::error::Error for PipelineError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.reason {
-            ExecFailure::Spawn(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::child::ExitStatus;
 
     fn status(codes: &[i32]) -> PipelineStatus {
         PipelineStatus(codes.iter().map(|&c| ExitStatus::from_code(c)).collect())

@@ -1,0 +1,142 @@
+//! Reading a child's output into memory, and the limits that end it early: what `exec`,
+//! `execFile` and a pipeline's `output` share.
+//!
+//! Node's buffered runners stop reading when a limit ends the run: `exec`'s timeout and
+//! `maxBuffer` overflow call `kill()`, which destroys the stdout and stderr streams before it
+//! signals the child, and an abort does the same. So a grandchild that inherited the pipes
+//! cannot keep the call waiting: the call ends once the child itself has exited, with what
+//! was read so far. [`Limits::reached`] is that moment; the caller then drops the readers
+//! (closing the parent's ends) and waits for the exit only.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// What was read of one stream.
+#[derive(Debug, Default)]
+pub(crate) struct Collected {
+    pub(crate) bytes: Vec<u8>,
+    /// More than the limit came: `bytes` holds the limit's worth.
+    pub(crate) overflow: bool,
+    /// Read to its end (or there was no stream): nothing was left unread.
+    pub(crate) eof: bool,
+}
+
+/// Reads `stream` to EOF into `into`, keeping at most `max` bytes. Past the limit it cancels
+/// `overflowed` and stops. `into` keeps what was read if this future is dropped midway.
+pub(crate) async fn collect<R: AsyncRead + Unpin>(
+    stream: Option<R>,
+    max: usize,
+    into: &mut Collected,
+    overflowed: &CancellationToken,
+) {
+    let Some(mut stream) = stream else {
+        into.eof = true;
+        return;
+    };
+    let bytes = &mut into.bytes;
+    loop {
+        if bytes.capacity() - bytes.len() < 16 * 1024 {
+            // Grow by the current length (64 KiB to 64 MiB at a time), never past what the
+            // limit lets us keep (+1 byte to notice the overflow).
+            let step = bytes.len().clamp(64 * 1024, 64 * 1024 * 1024);
+            let room = max.saturating_add(1).saturating_sub(bytes.len()).max(1);
+            bytes.reserve_exact(step.min(room));
+        }
+        match stream.read_buf(bytes).await {
+            Ok(0) | Err(_) => {
+                // The last reservation was made before EOF was seen: give it back, so a 1 GiB
+                // output is not kept in a 2 GiB buffer (large blocks shrink in place).
+                if bytes.capacity() - bytes.len() > 64 * 1024 {
+                    bytes.shrink_to_fit();
+                }
+                into.eof = true;
+                return;
+            }
+            Ok(_) if bytes.len() > max => {
+                bytes.truncate(max);
+                into.overflow = true;
+                overflowed.cancel();
+                return;
+            }
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Why a buffered run stopped reading before its pipes reached end-of-file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// `maxBuffer` was passed on some stream.
+    Overflow,
+    /// The cancellation token was cancelled.
+    Abort,
+    /// The timeout passed.
+    Timeout,
+    /// Everything had exited and the wait delay passed.
+    WaitDelay,
+}
+
+/// The limits of one buffered run.
+#[derive(Debug)]
+pub(crate) struct Limits {
+    /// When the timeout passes; `None` for none (or one too long to represent).
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) abort: Option<CancellationToken>,
+    /// Cancelled by [`collect`] on an overflow.
+    pub(crate) overflowed: CancellationToken,
+    /// How long to keep reading once everything has exited.
+    pub(crate) wait_delay: Option<Duration>,
+}
+
+impl Limits {
+    /// The limits of a run that starts now.
+    pub(crate) fn new(
+        timeout: Option<Duration>,
+        abort: Option<CancellationToken>,
+        wait_delay: Option<Duration>,
+    ) -> Limits {
+        Limits {
+            deadline: timeout.and_then(|t| Instant::now().checked_add(t)),
+            abort,
+            overflowed: CancellationToken::new(),
+            wait_delay,
+        }
+    }
+
+    /// Resolves when the first limit is reached; `exited` resolves once every child of the
+    /// run has exited (it starts the wait delay).
+    pub(crate) async fn reached(&self, exited: impl Future<Output = ()>) -> Stop {
+        let deadline = async {
+            match self.deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let aborted = async {
+            match &self.abort {
+                Some(token) => token.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
+        let delayed = async {
+            match self.wait_delay {
+                Some(delay) => {
+                    exited.await;
+                    tokio::time::sleep(delay).await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            () = self.overflowed.cancelled() => Stop::Overflow,
+            () = aborted => Stop::Abort,
+            () = deadline => Stop::Timeout,
+            () = delayed => Stop::WaitDelay,
+        }
+    }
+}
