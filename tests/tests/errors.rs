@@ -52,12 +52,12 @@ async fn an_unknown_kill_signal_is_named() {
         matches!(err, Error::UnknownSignal(ref s) if s == "SIGNOPE"),
         "{err:?}"
     );
-    assert_eq!(err.to_string(), "unknown signal: SIGNOPE");
+    assert_eq!(err.to_string(), "Unknown signal: SIGNOPE");
     let err = Command::new(FIXTURE).kill_signal(99).spawn().unwrap_err();
-    assert_eq!(err.to_string(), "unknown signal: 99");
+    assert_eq!(err.to_string(), "Unknown signal: 99");
     assert_eq!(
         "SIGNOPE".parse::<Signal>().unwrap_err().to_string(),
-        "unknown signal: SIGNOPE"
+        "Unknown signal: SIGNOPE"
     );
 }
 

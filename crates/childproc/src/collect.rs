@@ -15,18 +15,26 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::encoding::{Data, Encoding};
+
+/// How much more than the limit one read may bring in (Node's reads are at most 64 KiB).
+const CHUNK: usize = 64 * 1024;
+
 /// What was read of one stream.
 #[derive(Debug, Default)]
 pub(crate) struct Collected {
     pub(crate) bytes: Vec<u8>,
-    /// More than the limit came: `bytes` holds the limit's worth.
+    /// More than the limit came: `bytes` ends with the whole read that passed it, which
+    /// started at `overflow_at` (see [`decode`](Self::decode)).
     pub(crate) overflow: bool,
+    overflow_at: usize,
     /// Read to its end (or there was no stream): nothing was left unread.
     pub(crate) eof: bool,
 }
 
-/// Reads `stream` to EOF into `into`, keeping at most `max` bytes. Past the limit it cancels
-/// `overflowed` and stops. `into` keeps what was read if this future is dropped midway.
+/// Reads `stream` to EOF into `into`. Past `max` bytes it cancels `overflowed` and stops,
+/// keeping the read that passed the limit whole (at most [`CHUNK`] more) for
+/// [`Collected::decode`]. `into` keeps what was read if this future is dropped midway.
 pub(crate) async fn collect<R: AsyncRead + Unpin>(
     stream: Option<R>,
     max: usize,
@@ -40,12 +48,13 @@ pub(crate) async fn collect<R: AsyncRead + Unpin>(
     let bytes = &mut into.bytes;
     loop {
         if bytes.capacity() - bytes.len() < 16 * 1024 {
-            // Grow by the current length (64 KiB to 64 MiB at a time), never past what the
-            // limit lets us keep (+1 byte to notice the overflow).
-            let step = bytes.len().clamp(64 * 1024, 64 * 1024 * 1024);
-            let room = max.saturating_add(1).saturating_sub(bytes.len()).max(1);
+            // Grow by the current length (64 KiB to 64 MiB at a time), never more than one
+            // chunk past what the limit lets us keep.
+            let step = bytes.len().clamp(CHUNK, 64 * 1024 * 1024);
+            let room = max.saturating_add(CHUNK).saturating_sub(bytes.len()).max(1);
             bytes.reserve_exact(step.min(room));
         }
+        let before = bytes.len();
         match stream.read_buf(bytes).await {
             Ok(0) | Err(_) => {
                 // The last reservation was made before EOF was seen: give it back, so a 1 GiB
@@ -57,13 +66,46 @@ pub(crate) async fn collect<R: AsyncRead + Unpin>(
                 return;
             }
             Ok(_) if bytes.len() > max => {
-                bytes.truncate(max);
+                into.overflow_at = before;
                 into.overflow = true;
                 overflowed.cancel();
                 return;
             }
             Ok(_) => {}
         }
+    }
+}
+
+impl Collected {
+    /// The output as Node's exec keeps it: with `'buffer'`, exactly `max` bytes; with a
+    /// string encoding, everything before the read that passed the limit, then that read
+    /// decoded and cut to the room that was left, counted in UTF-16 code units of the
+    /// decoded text (Node counts bytes but slices the decoded chunk:
+    /// `exec("printf '中文测试\n'", {maxBuffer: 10})` keeps all of `"中文测试\n"`).
+    pub(crate) fn decode(self, encoding: Encoding, max: usize) -> Data {
+        let mut bytes = self.bytes;
+        if !self.overflow {
+            return encoding.decode(bytes);
+        }
+        if encoding == Encoding::Buffer {
+            bytes.truncate(max);
+            return encoding.decode(bytes);
+        }
+        // Where Node's string decoder started the last chunk: it holds back a character
+        // (or base64 group) that the previous chunk left incomplete.
+        let split = encoding.chunk_start(&bytes, self.overflow_at);
+        let room = max.saturating_sub(self.overflow_at);
+        let tail = bytes.split_off(split);
+        let mut text = encoding.decode(bytes).to_string();
+        let mut units = 0;
+        for c in encoding.decode(tail).to_string().chars() {
+            units += c.len_utf16();
+            if units > room {
+                break;
+            }
+            text.push(c);
+        }
+        Data::Text(text)
     }
 }
 

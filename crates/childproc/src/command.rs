@@ -585,8 +585,20 @@ impl Command {
         line
     }
 
+    /// The file that is executed (Node's `spawnfile` and `error.path`): the shell for a
+    /// shell command, else the program.
+    pub(crate) fn spawnfile(&self) -> &OsStr {
+        self.shell.as_deref().unwrap_or(&self.program)
+    }
+
+    /// Whether an fd is Node's `'ipc'`.
+    pub(crate) fn has_ipc(&self) -> bool {
+        self.stdio.values().any(|s| matches!(s, Stdio::Ipc))
+    }
+
     fn spawn_error(&self, f: SpawnFailure) -> Error {
-        let program = self.program.clone();
+        // Named by the file that was executed, as Node's `spawn bad_shell ENOENT`.
+        let program = self.spawnfile().to_owned();
         match f.stage {
             Stage::Chdir => Error::Cwd {
                 program,
@@ -670,7 +682,7 @@ impl Command {
         let path =
             resolve_program(&file, || self.path_var(), self.cwd.as_deref()).map_err(|source| {
                 Error::Spawn {
-                    program: self.program.clone(),
+                    program: file.clone(),
                     source,
                 }
             })?;
@@ -687,7 +699,7 @@ impl Command {
     fn check_cwd(&self, dir: &Path) -> Result<CString> {
         let c = cstring("cwd", dir.as_os_str())?;
         let err = |source| Error::Cwd {
-            program: self.program.clone(),
+            program: self.spawnfile().to_owned(),
             cwd: dir.to_owned(),
             source,
         };

@@ -83,6 +83,48 @@ impl Encoding {
     }
 }
 
+impl Encoding {
+    /// Where Node's string decoder would start the text of a chunk that begins at `at` in
+    /// `bytes`: before a multi-byte character (UTF-8, UTF-16) or a base64 group that the
+    /// bytes before `at` leave incomplete (the decoder holds those back for the next chunk).
+    pub(crate) fn chunk_start(self, bytes: &[u8], at: usize) -> usize {
+        let at = at.min(bytes.len());
+        match self {
+            Encoding::Utf8 => {
+                // The last lead byte among the (at most 3) bytes before `at`.
+                let from = at.saturating_sub(3);
+                let lead = (from..at).rev().find(|&i| bytes[i] & 0xc0 != 0x80);
+                match lead {
+                    Some(i) => {
+                        let len = match bytes[i] {
+                            b if b >= 0xf0 => 4,
+                            b if b >= 0xe0 => 3,
+                            b if b >= 0xc0 => 2,
+                            _ => 1,
+                        };
+                        if i + len > at {
+                            i
+                        } else {
+                            at
+                        }
+                    }
+                    None => at,
+                }
+            }
+            Encoding::Utf16Le => {
+                let even = at - at % 2;
+                // A high surrogate waits for its pair.
+                match even.checked_sub(2) {
+                    Some(i) if (0xd8..=0xdb).contains(&bytes[i + 1]) => i,
+                    _ => even,
+                }
+            }
+            Encoding::Base64 | Encoding::Base64Url => at - at % 3,
+            _ => at,
+        }
+    }
+}
+
 const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 

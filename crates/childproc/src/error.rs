@@ -39,8 +39,8 @@ pub enum Error {
         /// The offending value (NULs shown as `\u{0}`).
         value: OsString,
     },
-    /// A signal name or number that does not exist on this platform.
-    #[error("unknown signal: {0}")]
+    /// A signal name or number that Node does not accept (its `ERR_UNKNOWN_SIGNAL`; same text).
+    #[error("Unknown signal: {0}")]
     UnknownSignal(String),
     /// The child's user or group identity could not be set.
     #[error("spawn {}: cannot set {what} {id}: {source}", program.to_string_lossy())]

@@ -111,7 +111,9 @@ impl Exec {
         self
     }
 
-    /// `maxBuffer`: the most bytes kept per stream (default 1 MiB). More stops the reading of
+    /// `maxBuffer`: the most bytes kept per stream (default 1 MiB; with a string encoding,
+    /// Node's rule: the bytes are counted, but the last chunk is cut in characters, so
+    /// `printf '中文测试\n'` with 10 keeps the whole line). More stops the reading of
     /// both streams, kills the child with the kill signal (its group with `kill_group`) and
     /// fails with the output up to the limit once the child has exited. `usize::MAX` means no
     /// limit; `0` allows no output at all.
@@ -274,9 +276,9 @@ impl ExecChild {
                     signal: status.and_then(|s| s.signal()),
                     killed: true,
                     escalated: self.child.escalated(),
-                    stdout: self.encoding.decode(out.bytes),
-                    stderr: self.encoding.decode(err.bytes),
                     pipes_closed_early: !(out.eof && err.eof),
+                    stdout: out.decode(self.encoding, self.max_buffer),
+                    stderr: err.decode(self.encoding, self.max_buffer),
                 });
             }
             // The watcher kills a child that is still running at its own, same deadline.
@@ -291,8 +293,8 @@ impl ExecChild {
         };
         let status = self.child.closed().await;
         let pipes_closed_early = !(out.eof && err.eof) || self.child.pipes_closed_early();
-        let stdout = self.encoding.decode(out.bytes);
-        let stderr = self.encoding.decode(err.bytes);
+        let stdout = out.decode(self.encoding, self.max_buffer);
+        let stderr = err.decode(self.encoding, self.max_buffer);
         let reason = match status {
             Err(e) => ExecFailure::Spawn(e),
             Ok(_) if shared.aborted.load(Ordering::SeqCst) => ExecFailure::Aborted,

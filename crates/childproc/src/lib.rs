@@ -53,7 +53,10 @@ macro_rules! runner_options {
             uid(uid: u32);
             /// `gid`.
             gid(gid: u32);
-            /// `timeout`: kill with the kill signal after it ([`ExecFailure::Timeout`](crate::ExecFailure::Timeout)).
+            /// `timeout`: at it, stop reading (the parent's pipe ends close, so a grandchild
+            /// holding them cannot delay the call), kill the child with the kill signal if it
+            /// still runs, and fail once it has exited ([`ExecFailure::Timeout`](crate::ExecFailure::Timeout),
+            /// with the output so far). Zero means none; `Duration::MAX` never fires.
             timeout(timeout: std::time::Duration);
             /// `killSignal` (default SIGTERM), for timeout, abort and max-buffer overflow.
             kill_signal(signal: impl Into<crate::SignalSpec>);

@@ -75,13 +75,36 @@ impl Signal {
     }
 }
 
+impl Signal {
+    /// Node's `convertToValidSignal` for a name: any case (`"sigkill"`, as Node upper-cases
+    /// it), one of Node's `os.constants.signals` names (aliases such as `SIGIOT` included).
+    fn from_node_name(s: &str) -> Option<Signal> {
+        NAMED
+            .iter()
+            .chain(ALIASES)
+            .find(|(name, _)| name.eq_ignore_ascii_case(s))
+            .map(|&(_, n)| Signal(n))
+    }
+
+    /// Node's `convertToValidSignal` for a number: only the number of a named signal (so not
+    /// `0`, nor a real-time signal, nor anything out of range).
+    fn from_node_number(n: i32) -> Option<Signal> {
+        NAMED
+            .iter()
+            .chain(ALIASES)
+            .any(|&(_, m)| m == n)
+            .then_some(Signal(n))
+    }
+}
+
 impl FromStr for Signal {
     type Err = Error;
 
-    /// Parses a Node signal name (`"SIGKILL"`) or a decimal number (`"9"`).
+    /// Parses a Node signal name in any case (`"SIGKILL"`, `"sigkill"`), or, beyond Node, a
+    /// decimal number (`"9"`, any number [`from_raw`](Signal::from_raw) takes).
     fn from_str(s: &str) -> Result<Self, Error> {
-        if let Some(&(_, n)) = NAMED.iter().chain(ALIASES).find(|(name, _)| *name == s) {
-            return Ok(Signal(n));
+        if let Some(signal) = Signal::from_node_name(s) {
+            return Ok(signal);
         }
         match s.parse::<i32>() {
             Ok(n) => Signal::from_raw(n),
@@ -121,6 +144,12 @@ impl fmt::Debug for Signal {
 
 /// A kill signal as given to a builder: a checked [`Signal`], or a name or number checked
 /// when the command spawns (so a bad name is reported by `spawn`, naming it).
+///
+/// Names and numbers follow Node's `killSignal` rule (`convertToValidSignal`): a name in any
+/// case (`"sigkill"`), a number only if it is a named signal's (`9`, but not `0`, `34` or
+/// `500`), and never a number written as text (`"9"`): each of those is
+/// [`Error::UnknownSignal`] naming it, as Node's `ERR_UNKNOWN_SIGNAL`. A [`Signal`] built
+/// with [`Signal::from_raw`] (a real-time signal, say) is taken as it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignalSpec {
     /// Already a valid signal.
@@ -135,8 +164,12 @@ impl SignalSpec {
     pub(crate) fn resolve(&self) -> Result<Signal, Error> {
         match self {
             SignalSpec::Signal(s) => Ok(*s),
-            SignalSpec::Name(n) => n.parse(),
-            SignalSpec::Number(n) => Signal::from_raw(*n),
+            SignalSpec::Name(n) => {
+                Signal::from_node_name(n).ok_or_else(|| Error::UnknownSignal(n.clone()))
+            }
+            SignalSpec::Number(n) => {
+                Signal::from_node_number(*n).ok_or_else(|| Error::UnknownSignal(n.to_string()))
+            }
         }
     }
 }
@@ -181,12 +214,54 @@ mod tests {
     fn unknown_names_are_errors_naming_them() {
         let e = "SIGFOO".parse::<Signal>().unwrap_err();
         assert!(e.to_string().contains("SIGFOO"), "{e}");
-        assert!(
-            "sigterm".parse::<Signal>().is_err(),
-            "names are case-sensitive, as in Node"
-        );
         assert!(Signal::from_raw(65).unwrap_err().to_string().contains("65"));
         assert!(Signal::from_raw(-1).is_err());
         assert!(SignalSpec::from("TERM").resolve().is_err());
+    }
+
+    #[test]
+    fn kill_signals_follow_nodes_convert_to_valid_signal() {
+        // node -e "cp.spawnSync('sleep', ['5'], {timeout: 50, killSignal: S})" for each S:
+        // 'sigkill' → SIGKILL, 'SigTerm' → SIGTERM, 'SIGIOT' → SIGABRT, 9 → SIGKILL;
+        // 0, 500, -1, 34, 64, '9', 'SIGNOPE', 'SIGRTMIN', 'SIGCLD' → ERR_UNKNOWN_SIGNAL.
+        let ok: [(SignalSpec, Signal); 5] = [
+            ("sigkill".into(), Signal::SIGKILL),
+            ("SigTerm".into(), Signal::SIGTERM),
+            ("SIGIOT".into(), Signal::SIGABRT),
+            (9.into(), Signal::SIGKILL),
+            (
+                Signal::from_raw(34).unwrap().into(),
+                Signal::from_raw(34).unwrap(),
+            ),
+        ];
+        for (spec, want) in ok {
+            assert_eq!(spec.resolve().unwrap(), want, "{spec:?}");
+        }
+        let bad: [SignalSpec; 9] = [
+            0.into(),
+            500.into(),
+            (-1).into(),
+            34.into(),
+            64.into(),
+            "9".into(),
+            "SIGNOPE".into(),
+            "SIGRTMIN".into(),
+            "SIGCLD".into(),
+        ];
+        for spec in bad {
+            let e = spec.resolve().unwrap_err();
+            let shown = match &spec {
+                SignalSpec::Name(n) => n.clone(),
+                SignalSpec::Number(n) => n.to_string(),
+                SignalSpec::Signal(s) => s.to_string(),
+            };
+            assert_eq!(
+                e.to_string(),
+                format!("Unknown signal: {shown}"),
+                "{spec:?}"
+            );
+        }
+        // Parsing a `Signal` takes any case too (Node upper-cases names for `kill()`).
+        assert_eq!("sigint".parse::<Signal>().unwrap(), Signal::SIGINT);
     }
 }

@@ -207,13 +207,14 @@ impl<'a> StdioSet<'a> {
                 // Node leaves ignored fds above 2 closed in the child.
                 Stdio::Default | Stdio::Ignore | Stdio::Inherit if fd > 2 => continue,
                 Stdio::Default | Stdio::Ignore => ChildEnd::Borrowed(sys::dev_null()?),
-                Stdio::Inherit => ChildEnd::Borrowed(inherited(fd)?),
-                Stdio::Fd(owned) => ChildEnd::Borrowed(owned.as_fd()),
+                Stdio::Inherit => given(fd, inherited(fd)?),
+                Stdio::Fd(owned) => given(fd, owned.as_fd()),
                 Stdio::ParentFd(n) => {
                     let dup = sys::dup_parent_fd(*n).map_err(|e| {
                         Error::Stdio(format!("stdio[{fd}]: parent fd {n} cannot be used: {e}"))
                     })?;
-                    ChildEnd::Owned(dup, None)
+                    let view = (fd <= 2).then(|| sys::blocking_view(dup.as_fd())).flatten();
+                    ChildEnd::Owned(view.unwrap_or(dup), None)
                 }
             };
             entries.push((fd, end));
@@ -291,6 +292,18 @@ pub(crate) fn wrap_parent_ends(ends: Vec<(i32, ParentEnd)>) -> io::Result<Parent
         }
     }
     Ok((stdin, stdout, stderr, extra, watches, ipc))
+}
+
+/// An fd of the parent's given to the child as fd `fd`. Node (libuv) clears `O_NONBLOCK` on
+/// a child's fds 0–2, since programs expect blocking stdio; clearing it on a shared open
+/// file description would also turn the parent's own end blocking (a tokio pipe, say), so a
+/// non-blocking fd 0–2 gets a blocking view of the same pipe of its own instead (see
+/// [`sys::blocking_view`]).
+fn given(fd: i32, end: BorrowedFd<'_>) -> ChildEnd<'_> {
+    match (fd <= 2).then(|| sys::blocking_view(end)).flatten() {
+        Some(view) => ChildEnd::Owned(view, None),
+        None => ChildEnd::Borrowed(end),
+    }
 }
 
 /// The parent's own fd `fd` for `'inherit'` (0–2), or `/dev/null` if the parent's is closed.

@@ -419,8 +419,8 @@ impl PipelineChild {
         let pipes_closed_early = !(out.eof && errs.iter().all(|e| e.eof));
         let encoding = self.options.encoding;
         let output = |status, out: Collected, errs: Vec<Collected>| PipelineOutput {
-            stdout: encoding.decode(out.bytes),
-            stderr: errs.into_iter().map(|e| encoding.decode(e.bytes)).collect(),
+            stdout: out.decode(encoding, max),
+            stderr: errs.into_iter().map(|e| e.decode(encoding, max)).collect(),
             status,
             pipes_closed_early,
         };

@@ -167,7 +167,8 @@ impl Run {
                         Ok(n) => {
                             r.bytes.extend_from_slice(&chunk[..n]);
                             if r.bytes.len() > max {
-                                r.bytes.truncate(max);
+                                // Node's spawnSync keeps the whole read that passed the
+                                // limit (its reads are 64 KiB, as ours).
                                 overflow = Some(if r.fd == 2 {
                                     StdStream::Stderr
                                 } else {

@@ -98,6 +98,22 @@ pub enum SyncFailure {
     MaxBuffer(StdStream),
 }
 
+impl SpawnSyncResult {
+    /// The result of a run that never started.
+    fn not_started(error: SyncFailure) -> Self {
+        SpawnSyncResult {
+            pid: 0,
+            output: Vec::new(),
+            stdout: None,
+            stderr: None,
+            status: None,
+            signal: None,
+            error: Some(error),
+            pipes_closed_early: false,
+        }
+    }
+}
+
 impl fmt::Display for SyncFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -139,8 +155,12 @@ impl SpawnSync {
         self
     }
 
-    /// `maxBuffer` per stream (default 1 MiB); past it the child is killed with the kill
-    /// signal and `error` is [`SyncFailure::MaxBuffer`].
+    /// `maxBuffer` per stream (default 1 MiB); past it every pipe closes, the child is killed
+    /// with the kill signal and `error` is [`SyncFailure::MaxBuffer`]. As in Node's
+    /// `spawnSync`, the output keeps everything up to and including the read that passed the
+    /// limit (reads are at most 64 KiB), not exactly `bytes`: `maxBuffer: 1` with
+    /// `echo this is stdout` keeps `"this is stdout\n"`. (exec and execFile keep exactly
+    /// `bytes`, as Node's do.)
     pub fn max_buffer(mut self, bytes: usize) -> Self {
         self.max_buffer = bytes;
         self
@@ -163,24 +183,22 @@ impl SpawnSync {
     /// held a pipe, is still `error: Timeout` with `status: Some(0)`.
     pub fn run(mut self) -> SpawnSyncResult {
         let echo = self.echo_stderr && !self.cmd.has_stdio(2);
+        if self.cmd.has_ipc() {
+            // Node throws ERR_IPC_SYNC_FORK before anything starts.
+            return SpawnSyncResult::not_started(SyncFailure::Spawn {
+                message: "IPC cannot be used with synchronous forks".into(),
+                kind: io::ErrorKind::InvalidInput,
+            });
+        }
         let timeout = self.cmd.get_timeout();
         let (group, grace) = self.cmd.get_kill_policy();
         let launched = match self.cmd.launch() {
             Ok(l) => l,
             Err(e) => {
-                return SpawnSyncResult {
-                    pid: 0,
-                    output: Vec::new(),
-                    stdout: None,
-                    stderr: None,
-                    status: None,
-                    signal: None,
-                    error: Some(SyncFailure::Spawn {
-                        message: e.to_string(),
-                        kind: e.kind(),
-                    }),
-                    pipes_closed_early: false,
-                }
+                return SpawnSyncResult::not_started(SyncFailure::Spawn {
+                    message: e.to_string(),
+                    kind: e.kind(),
+                })
             }
         };
         let policy = KillPolicy {
@@ -260,7 +278,7 @@ impl ExecSync {
         ExecSync(self.0.input(input))
     }
 
-    /// `maxBuffer` per stream (default 1 MiB).
+    /// `maxBuffer` per stream (default 1 MiB; see [`SpawnSync::max_buffer`] for what is kept).
     pub fn max_buffer(self, bytes: usize) -> Self {
         ExecSync(self.0.max_buffer(bytes))
     }
@@ -276,6 +294,7 @@ impl ExecSync {
     #[allow(clippy::result_large_err)]
     pub fn run(self) -> Result<Data, ExecSyncError> {
         let cmd = self.0.cmdline.clone();
+        let path = self.0.cmd.spawnfile().to_string_lossy().into_owned();
         let result = self.0.run();
         let reason = match &result.error {
             Some(SyncFailure::Spawn { .. }) => ExecSyncFailure::Spawn,
@@ -288,6 +307,7 @@ impl ExecSync {
         Err(ExecSyncError {
             reason,
             cmd,
+            path,
             result,
         })
     }
@@ -315,18 +335,20 @@ pub struct ExecSyncError {
     pub reason: ExecSyncFailure,
     /// The command line.
     pub cmd: String,
+    /// The file that was executed (Node's `error.path`): the shell for `exec_sync`.
+    pub path: String,
     /// Everything `spawn_sync` returned (pid, output, stdout, stderr, status, signal, error).
     pub result: SpawnSyncResult,
 }
 
 impl fmt::Display for ExecSyncError {
     /// Node's: `Command failed: <cmd>` then stderr; the spawn error itself; or
-    /// `spawnSync <cmd> ETIMEDOUT` / `ENOBUFS`.
+    /// `spawnSync <file> ETIMEDOUT` / `ENOBUFS` (the executed file: `/bin/sh` for exec_sync).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.reason, &self.result.error) {
             (ExecSyncFailure::Spawn, Some(e)) => write!(f, "{e}"),
-            (ExecSyncFailure::Timeout, _) => write!(f, "spawnSync {} ETIMEDOUT", self.cmd),
-            (ExecSyncFailure::MaxBuffer(_), _) => write!(f, "spawnSync {} ENOBUFS", self.cmd),
+            (ExecSyncFailure::Timeout, _) => write!(f, "spawnSync {} ETIMEDOUT", self.path),
+            (ExecSyncFailure::MaxBuffer(_), _) => write!(f, "spawnSync {} ENOBUFS", self.path),
             _ => {
                 write!(f, "Command failed: {}", self.cmd)?;
                 match &self.result.stderr {

@@ -108,6 +108,43 @@ pub(crate) fn replace_with_dev_null(fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
+/// A blocking view of `fd` for a child's stdio, if `fd` is `O_NONBLOCK` and can have one:
+/// `fd` opened again through `/proc/self/fd` (a new open file description of the same pipe,
+/// FIFO or tty, with its own flags), so the child reads and writes it blocking, as a program
+/// expects of its fds 0–2, while the parent's description (a tokio pipe, say) stays as it is.
+/// `None` when `fd` is blocking already, or cannot be opened again (a socket; no `/proc`; a
+/// pipe whose other end is gone): the child then gets `fd` itself.
+pub(crate) fn blocking_view(fd: BorrowedFd<'_>) -> Option<OwnedFd> {
+    // SAFETY: F_GETFL on a borrowed, open fd.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    if flags < 0 || flags & libc::O_NONBLOCK == 0 {
+        return None;
+    }
+    reopen(fd.as_raw_fd(), flags & libc::O_ACCMODE)
+}
+
+#[cfg(target_os = "linux")]
+fn reopen(fd: RawFd, access: libc::c_int) -> Option<OwnedFd> {
+    let path = std::ffi::CString::new(format!("/proc/self/fd/{fd}")).ok()?;
+    // O_NONBLOCK for the open itself: opening a pipe's read end with no writer left would
+    // otherwise wait for one. Sockets fail here (ENXIO), as wanted.
+    let flags = access | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY;
+    // SAFETY: open(2) with a NUL-terminated path; the result is a new fd or -1.
+    let new = unsafe { libc::open(path.as_ptr(), flags) };
+    if new < 0 {
+        return None;
+    }
+    // SAFETY: open returned a fresh fd that nothing else owns.
+    let new = unsafe { OwnedFd::from_raw_fd(new) };
+    // SAFETY: F_SETFL on the fd just opened: clears O_NONBLOCK on its own description only.
+    (unsafe { libc::fcntl(new.as_raw_fd(), libc::F_SETFL, access) } == 0).then_some(new)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn reopen(_fd: RawFd, _access: libc::c_int) -> Option<OwnedFd> {
+    None
+}
+
 /// Whether `fd` is open in this process.
 pub(crate) fn is_open_raw(fd: RawFd) -> bool {
     // SAFETY: F_GETFD only queries the descriptor table.

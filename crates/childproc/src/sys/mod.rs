@@ -16,8 +16,8 @@ mod process;
 mod spawn;
 
 pub(crate) use fd::{
-    async_fd, dev_null, dup_parent_fd, hung_up, is_executable, own_stdio, pipe, read_into,
-    replace_with_dev_null, set_nonblocking, shutdown_read, shutdown_write, PollSet,
+    async_fd, blocking_view, dev_null, dup_parent_fd, hung_up, is_executable, own_stdio, pipe,
+    read_into, replace_with_dev_null, set_nonblocking, shutdown_read, shutdown_write, PollSet,
 };
 pub(crate) use process::{force_no_pidfd, Process, RawStatus};
 pub(crate) use spawn::{

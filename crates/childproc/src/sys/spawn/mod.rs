@@ -16,7 +16,7 @@
 mod linux;
 mod portable;
 
-use std::ffi::{c_int, CString};
+use std::ffi::{c_int, CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -288,6 +288,9 @@ impl FdSetup {
 struct ChildPlan<'a> {
     plan: &'a SpawnPlan<'a>,
     argv: Vec<*const libc::c_char>,
+    /// `execvp`'s fallback for a file without a `#!` line (`ENOEXEC`): `/bin/sh`, the path,
+    /// then the arguments after argv\[0\] — what glibc and Node (libuv's `execvp`) run.
+    sh_argv: Vec<*const libc::c_char>,
     envp: Envp,
     fds: FdSetup,
     /// Bound of the child's fd loops where the OS has no `close_range`/`closefrom`.
@@ -298,9 +301,15 @@ struct ChildPlan<'a> {
 
 impl<'a> ChildPlan<'a> {
     fn new(plan: &'a SpawnPlan<'a>) -> Result<ChildPlan<'a>, SpawnFailure> {
+        let mut sh_argv = Vec::with_capacity(plan.argv.len() + 2);
+        sh_argv.push(BIN_SH.as_ptr());
+        sh_argv.push(plan.path.as_ptr());
+        sh_argv.extend(plan.argv.iter().skip(1).map(|a| a.as_ptr()));
+        sh_argv.push(ptr::null());
         Ok(ChildPlan {
             plan,
             argv: null_terminated(&plan.argv),
+            sh_argv,
             envp: Envp::new(&plan.envp),
             fds: FdSetup::new(&plan.fds)?,
             fd_limit: fd_limit(),
@@ -312,6 +321,9 @@ impl<'a> ChildPlan<'a> {
         })
     }
 }
+
+/// The shell of `execvp`'s `ENOEXEC` fallback.
+const BIN_SH: &CStr = c"/bin/sh";
 
 /// An environment for `execve`: every `KEY=VALUE` string, NUL-terminated, in one buffer — or
 /// the parent's own environment, passed as it is.
@@ -727,8 +739,15 @@ unsafe fn run_child(
         libc::sigemptyset(&mut empty);
         libc::pthread_sigmask(libc::SIG_SETMASK, &empty, ptr::null_mut());
         libc::execve(p.path.as_ptr(), c.argv.as_ptr(), c.envp.array);
+        let err = errno();
+        if err != libc::ENOEXEC {
+            return (Stage::Exec, err);
+        }
+        // A file the kernel cannot execute (a script without `#!`): `/bin/sh` runs it, as
+        // `execvp` does. Its own failure reports the original ENOEXEC.
+        libc::execve(BIN_SH.as_ptr(), c.sh_argv.as_ptr(), c.envp.array);
     }
-    (Stage::Exec, errno())
+    (Stage::Exec, libc::ENOEXEC)
 }
 
 #[cfg(test)]
