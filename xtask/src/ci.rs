@@ -14,6 +14,8 @@ pub(crate) const CROSS_TARGETS: [&str; 2] = ["x86_64-apple-darwin", "x86_64-unkn
 pub(crate) enum Step {
     /// `cargo` with these arguments.
     Cargo(Vec<String>),
+    /// `cargo` with these arguments and one environment variable set.
+    CargoEnv(&'static str, &'static str, Vec<String>),
     /// Install the Rust standard library for this target with rustup, if it is missing.
     AddTarget(&'static str),
 }
@@ -27,6 +29,9 @@ impl Step {
     fn shown(&self) -> String {
         match self {
             Step::Cargo(args) => format!("cargo {}", args.join(" ")),
+            Step::CargoEnv(key, value, args) => {
+                format!("{key}=\"{value}\" cargo {}", args.join(" "))
+            }
             Step::AddTarget(target) => format!("rustup target add {target}"),
         }
     }
@@ -60,6 +65,16 @@ pub(crate) fn steps() -> Vec<Step> {
             "warnings",
         ]));
     }
+    // The docs build without a warning, and both crates package and verify for crates.io.
+    let crates = ["-p", "childproc", "-p", "childproc-ipc"];
+    let doc = ["doc", "--no-deps"].iter().chain(&crates);
+    steps.push(Step::CargoEnv(
+        "RUSTDOCFLAGS",
+        "-D warnings",
+        doc.map(|a| a.to_string()).collect(),
+    ));
+    let package: Vec<&str> = std::iter::once("package").chain(crates).collect();
+    steps.push(Step::cargo(&package));
     steps.push(Step::cargo(&["test", "--workspace"]));
     steps
 }
@@ -70,19 +85,25 @@ pub(crate) fn run() -> Result<(), BoxError> {
     let root = workspace_root();
     for step in steps() {
         let shown = step.shown();
-        match &step {
-            Step::Cargo(args) => {
-                println!("xtask ci: {shown}");
-                let status = Command::new(&cargo)
-                    .args(args)
-                    .current_dir(&root)
-                    .status()
-                    .map_err(|e| format!("cannot run `{shown}`: {e}"))?;
-                if !status.success() {
-                    return Err(format!("`{shown}` failed ({status})").into());
-                }
+        let (env, args) = match &step {
+            Step::Cargo(args) => (None, args),
+            Step::CargoEnv(key, value, args) => (Some((key, value)), args),
+            Step::AddTarget(target) => {
+                add_target(target, &root)?;
+                continue;
             }
-            Step::AddTarget(target) => add_target(target, &root)?,
+        };
+        println!("xtask ci: {shown}");
+        let mut command = Command::new(&cargo);
+        command.args(args).current_dir(&root);
+        if let Some((key, value)) = env {
+            command.env(key, value);
+        }
+        let status = command
+            .status()
+            .map_err(|e| format!("cannot run `{shown}`: {e}"))?;
+        if !status.success() {
+            return Err(format!("`{shown}` failed ({status})").into());
         }
     }
     println!("xtask ci: all checks passed");
@@ -136,7 +157,7 @@ mod tests {
             let shown = step.shown();
             let target = match &step {
                 Step::AddTarget(t) => Some(*t),
-                Step::Cargo(args) => CROSS_TARGETS
+                Step::Cargo(args) | Step::CargoEnv(_, _, args) => CROSS_TARGETS
                     .into_iter()
                     .find(|t| args.iter().any(|a| a == t)),
             };

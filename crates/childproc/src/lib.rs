@@ -1,16 +1,55 @@
 //! Node.js's `child_process`, native to async Rust on tokio.
 //!
-//! ```no_run
-//! use childproc::{Command, Event};
-//! use futures_util::StreamExt;
-//! use tokio::io::AsyncReadExt;
+//! The three everyday paths, each a doc test that runs:
 //!
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! let mut ls = Command::new("ls").args(["-lh", "/usr"]).spawn()?;
-//! let mut out = String::new();
-//! ls.stdout.take().unwrap().read_to_string(&mut out).await?;
-//! let status = ls.closed().await?;            // Node's 'close'
-//! println!("{out}child process exited with {status}");
+//! **exec**: run a command line through the shell and await its output (Node's promisified
+//! `exec`; [`exec_file`] runs a program without a shell):
+//!
+//! ```
+//! # #[tokio::main] async fn main() -> Result<(), childproc::ExecError> {
+//! let out = childproc::exec("echo hello; echo oops >&2").await?;
+//! assert_eq!(out.stdout, "hello\n");
+//! assert_eq!(out.stderr, "oops\n");
+//! # Ok(()) }
+//! ```
+//!
+//! **spawn with streaming**: read a child's output as it comes, line by line, and wait for
+//! Node's `'close'`:
+//!
+//! ```
+//! use childproc::Command;
+//! use futures_util::StreamExt;
+//!
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut child = Command::new("printf").arg("one\ntwo\n").spawn()?;
+//! let mut lines = child.stdout.take().unwrap().lines();
+//! let mut seen = Vec::new();
+//! while let Some(line) = lines.next().await {
+//!     seen.push(line?);
+//! }
+//! let status = child.closed().await?; // Node's 'close'
+//! assert_eq!(seen, ["one", "two"]);
+//! assert!(status.success());
+//! # Ok(()) }
+//! ```
+//!
+//! **fork with messages**: a child with Node's IPC channel, here a Node.js one-liner (a Rust
+//! child uses `childproc_ipc::from_env()`; see [`fork_exe`]):
+//!
+//! ```
+//! use childproc::{ipc::Value, Event};
+//! use futures_util::StreamExt;
+//!
+//! # #[tokio::main] async fn main() -> Result<(), childproc::Error> {
+//! let echo = "process.on('message', m => { process.send({ echo: m }); process.disconnect() })";
+//! let child = childproc::fork_exe("node", ["-e", echo]).spawn()?;
+//! child.send("hi").await?;
+//! let mut events = child.events();
+//! while let Some(event) = events.next().await {
+//!     if let Event::Message(m) = event {
+//!         assert_eq!(m, Value::object([("echo", Value::from("hi"))]));
+//!     }
+//! }
 //! # Ok(()) }
 //! ```
 //!
@@ -19,7 +58,13 @@
 //!
 //! Beyond Node: OS-level [`Pipeline`]s (`ps ax | grep ssh` with no byte through the parent),
 //! line streams ([`ChildStdout::lines`], [`Lines`]), stdout and stderr [`Interleaved`] with
-//! tags, and a shell's `2>&1` ([`Stdio::SameAs`]).
+//! tags, a shell's `2>&1` ([`Stdio::SameAs`]), whole-tree kills and SIGKILL escalation, a
+//! wait delay for pipes held by grandchildren ([`Command::wait_delay`]), and a worker
+//! [`Pool`].
+//!
+//! Supported Rust: the `rust-version` in the manifest (1.88). It is kept by clippy's
+//! `incompatible_msrv` lint, which CI runs with `-D warnings` and which rejects standard
+//! library items newer than that version.
 
 /// Generates builder methods that forward to the `Command` inside a consuming builder (`exec`,
 /// the sync API); the builder provides `fn command_mut(&mut self) -> &mut Command`.
