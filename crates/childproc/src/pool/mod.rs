@@ -1,39 +1,58 @@
 //! [`Pool`]: a pool of worker processes over [`fork`](crate::fork).
+//!
+//! The pieces: this file is the public face (the builder, [`Pool`], its errors and
+//! counters); `queue.rs` holds the tasks waiting for a worker; `slot.rs` keeps one worker
+//! running (restarts and their backoff); `worker.rs` feeds one worker its tasks and settles
+//! them when it dies; `answer.rs` reads the worker's answers.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
-use tokio::sync::{mpsc, oneshot, Mutex};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use childproc_ipc::{IntoMessage, IpcError, Value};
 
-use crate::child::{ChildProcess, ExitStatus};
+use crate::child::ExitStatus;
 use crate::error::Error;
-use crate::events::{Event, Events};
 use crate::fork::Fork;
-use crate::signal::Signal;
+
+mod answer;
+mod queue;
+mod slot;
+mod worker;
+
+pub(crate) use answer::parse as parse_answer;
 
 /// Why a task submitted to a [`Pool`] has no result.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum PoolError {
     /// The worker answered with `{ id, error }`: the value it sent (usually the message).
+    /// Never retried.
     #[error("the task failed in its worker: {}", describe(.0))]
     Task(Value),
-    /// The task ran longer than its timeout; its worker was killed and replaced.
+    /// The task ran longer than its timeout; its worker was killed and replaced. Never
+    /// retried.
     #[error("the task timed out after {0:?}; its worker was killed")]
     Timeout(Duration),
-    /// The worker ended (or closed its channel) before answering; it was replaced. The
-    /// status is how it exited (a worker that closed its channel but went on running is
-    /// killed after the retire grace); `None` if it could not be awaited.
+    /// The worker the task was given to ended before answering it: it exited, closed its
+    /// channel, could not be written to, or was killed for another task's timeout. The
+    /// status is how it exited, awaited before the task fails (a worker that closed its
+    /// channel but went on running is killed after the retire grace); `None` only if it
+    /// could not be awaited. With [`PoolBuilder::retry`] the task is first tried again.
+    ///
+    /// Also the error of a task that comes while every worker slot waits out its restart
+    /// backoff after three workers in a row died before answering anything: it fails at
+    /// once with the last one's status instead of waiting.
     #[error("the worker ended before answering ({})", .0.map_or_else(|| "its exit is unknown".to_string(), |s| s.to_string()))]
     WorkerExited(Option<ExitStatus>),
-    /// A worker could not be started or the task could not be sent to it.
+    /// A worker could not be started (see [`WorkerExited`](Self::WorkerExited) for when
+    /// tasks fail at once), or the task could not be encoded for the worker's channel.
     #[error("no worker for the task: {0}")]
     Worker(Arc<Error>),
     /// The queue is full (only from [`Pool::try_run`]).
@@ -63,12 +82,16 @@ pub struct PoolStats {
     pub started: u64,
     /// Tasks answered with a result or an error.
     pub answered: u64,
-    /// Workers that ended or closed their channel unasked (idle or during a task).
+    /// Workers that ended, closed their channel or could not be written to, unasked (idle
+    /// or during a task).
     pub crashed: u64,
     /// Tasks that timed out (each one's worker was killed).
     pub timed_out: u64,
     /// Workers retired after `max_tasks_per_worker` tasks.
     pub recycled: u64,
+    /// Tasks queued again because their worker died before answering
+    /// ([`PoolBuilder::retry`]); a task tried three times counts twice.
+    pub retried: u64,
 }
 
 #[derive(Default)]
@@ -78,6 +101,13 @@ struct Counters {
     crashed: AtomicU64,
     timed_out: AtomicU64,
     recycled: AtomicU64,
+    retried: AtomicU64,
+}
+
+impl Counters {
+    fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
 }
 
 type Factory = Arc<dyn Fn() -> Fork + Send + Sync>;
@@ -92,6 +122,8 @@ pub struct PoolBuilder {
     task_timeout: Option<Duration>,
     max_tasks: Option<u64>,
     retire_grace: Duration,
+    concurrency: usize,
+    retries: u32,
 }
 
 impl fmt::Debug for PoolBuilder {
@@ -102,6 +134,8 @@ impl fmt::Debug for PoolBuilder {
             .field("task_timeout", &self.task_timeout)
             .field("max_tasks", &self.max_tasks)
             .field("retire_grace", &self.retire_grace)
+            .field("concurrency", &self.concurrency)
+            .field("retries", &self.retries)
             .finish_non_exhaustive()
     }
 }
@@ -114,7 +148,8 @@ impl PoolBuilder {
     }
 
     /// How many submitted tasks may wait for a worker before [`Pool::run`] waits too and
-    /// [`Pool::try_run`] says [`PoolError::Full`] (default 64 per worker).
+    /// [`Pool::try_run`] says [`PoolError::Full`] (default 64 per worker). Tasks queued again
+    /// by [`retry`](Self::retry) do not count.
     pub fn queue(mut self, tasks: usize) -> Self {
         self.queue = Some(tasks.max(1));
         self
@@ -122,23 +157,50 @@ impl PoolBuilder {
 
     /// The default time a task may take once a worker has it (default: none). Past it the
     /// task fails with [`PoolError::Timeout`] and its worker is killed (SIGKILL, the whole
-    /// tree if the worker was started with `detached`) and replaced.
+    /// tree if the worker was started with `detached`) and replaced. With
+    /// [`concurrency`](Self::concurrency) above one, the worker's other tasks then end as
+    /// when a worker dies: [`PoolError::WorkerExited`], or another try with
+    /// [`retry`](Self::retry).
     pub fn task_timeout(mut self, timeout: Duration) -> Self {
         self.task_timeout = Some(timeout);
         self
     }
 
-    /// Retire a worker after this many answered tasks and start a fresh one (default: never):
-    /// for workers that leak memory.
+    /// Retire a worker after this many tasks, once it has answered them, and start a fresh
+    /// one (default: never): for workers that leak memory.
     pub fn max_tasks_per_worker(mut self, tasks: u64) -> Self {
         self.max_tasks = Some(tasks.max(1));
         self
     }
 
     /// How long a retired worker (recycled, or at [`Pool::close`]) may take to exit after its
-    /// channel is disconnected before it is killed (default 5 s).
+    /// channel is disconnected before it is killed (default 5 s). Also how long a worker
+    /// that closed its channel but goes on running is given before it is killed.
     pub fn retire_grace(mut self, grace: Duration) -> Self {
         self.retire_grace = grace;
+        self
+    }
+
+    /// How many tasks one worker may have at once (default 1, at least 1): for workers that
+    /// wait on I/O, a Node.js worker (whose `'message'` handlers interleave at each `await`)
+    /// or a Rust one using [`childproc_ipc::serve_concurrent`]. The worker may answer them
+    /// in any order: answers are matched by the task's id. If the worker dies, every task
+    /// it had fails (or is retried) as one; a task's timeout kills the worker and so ends
+    /// its other tasks the same way.
+    pub fn concurrency(mut self, tasks: usize) -> Self {
+        self.concurrency = tasks.max(1);
+        self
+    }
+
+    /// Tries a task again, up to `attempts` more times, when the worker it was given to
+    /// died before answering it: exited, closed its channel, could not be written to, or
+    /// was killed for another task's timeout (default 0: never). The task goes back to the
+    /// head of the queue. Never retried: a task the worker answered with an error
+    /// ([`PoolError::Task`]), a task that timed out itself ([`PoolError::Timeout`]), a task
+    /// whose caller has stopped waiting. Opt-in because a task that reached a worker may
+    /// have had effects before the worker died: retry only tasks that are safe to run twice.
+    pub fn retry(mut self, attempts: u32) -> Self {
+        self.retries = attempts;
         self
     }
 
@@ -147,31 +209,35 @@ impl PoolBuilder {
     pub fn build(self) -> crate::Result<Pool> {
         let mut first = Vec::with_capacity(self.size);
         for _ in 0..self.size {
-            first.push(start_worker(&self.factory)?);
+            first.push(worker::start(&self.factory)?);
         }
         let queue = self.queue.unwrap_or(64 * self.size);
         let (jobs_tx, jobs_rx) = mpsc::channel(queue);
+        let closing = CancellationToken::new();
         let shared = Arc::new(Shared {
             factory: self.factory,
-            jobs: Mutex::new(jobs_rx),
+            queue: queue::Queue::new(jobs_rx),
+            size: self.size,
+            concurrency: self.concurrency,
+            retries: self.retries,
             task_timeout: self.task_timeout,
             max_tasks: self.max_tasks,
             retire_grace: self.retire_grace,
             next_id: AtomicU64::new(1),
             counters: Counters::default(),
+            failing: watch::Sender::new(0),
+            closing: closing.clone(),
         });
-        shared
-            .counters
-            .started
-            .fetch_add(first.len() as u64, Ordering::Relaxed);
+        Counters::add(&shared.counters.started, first.len() as u64);
         let supervisors = first
             .into_iter()
-            .map(|worker| tokio::spawn(supervise(shared.clone(), worker)))
+            .map(|worker| tokio::spawn(slot::supervise(shared.clone(), worker)))
             .collect();
         Ok(Pool {
             jobs: jobs_tx,
             shared,
             supervisors: std::sync::Mutex::new(supervisors),
+            _closing: closing.drop_guard(),
         })
     }
 }
@@ -179,10 +245,13 @@ impl PoolBuilder {
 /// A pool of worker processes over [`fork`](crate::fork): tasks in, results out.
 ///
 /// Node has no pool in `child_process`; every service that forks workers writes one. This one
-/// keeps `size` workers running, sends each task to an idle one tagged with a correlation id,
-/// and matches the answer by that id. A worker that crashes is replaced, a task that runs
-/// past its timeout gets its worker killed and replaced, a worker is recycled after a set
-/// number of tasks, and submitting waits while the queue is full (backpressure).
+/// keeps `size` workers running, sends each task to a worker with room for it (one task at
+/// a time, or up to [`concurrency`](PoolBuilder::concurrency)) tagged with a correlation id,
+/// and matches the answer by that id. A worker that crashes is replaced (with a backoff while
+/// workers die before answering anything), a task that runs past its timeout gets its worker
+/// killed and replaced, a worker is recycled after a set number of tasks, submitting waits
+/// while the queue is full (backpressure), and tasks whose worker died can be retried
+/// ([`retry`](PoolBuilder::retry)).
 ///
 /// The protocol is two plain messages, so workers can be Node.js scripts or Rust programs
 /// (see [`childproc_ipc::serve`] for the Rust side and for the five lines of JavaScript):
@@ -211,6 +280,8 @@ pub struct Pool {
     jobs: mpsc::Sender<Job>,
     shared: Arc<Shared>,
     supervisors: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    /// Tells the slots the pool is closing, when the pool is closed or dropped.
+    _closing: DropGuard,
 }
 
 impl fmt::Debug for Pool {
@@ -221,20 +292,41 @@ impl fmt::Debug for Pool {
     }
 }
 
+/// What the pool's slots share.
 struct Shared {
     factory: Factory,
-    jobs: Mutex<mpsc::Receiver<Job>>,
+    queue: queue::Queue,
+    /// The number of slots (workers).
+    size: usize,
+    /// Tasks in flight per worker.
+    concurrency: usize,
+    /// How many more times a task whose worker died is tried.
+    retries: u32,
     task_timeout: Option<Duration>,
     max_tasks: Option<u64>,
     retire_grace: Duration,
     next_id: AtomicU64,
     counters: Counters,
+    /// How many slots wait out a backoff with no worker to offer (see `slot::pause`).
+    failing: watch::Sender<usize>,
+    /// Cancelled when the pool is closed or dropped.
+    closing: CancellationToken,
 }
 
+/// A submitted task and where its result goes.
 struct Job {
     task: Value,
     timeout: Option<Duration>,
     reply: oneshot::Sender<Result<Value, PoolError>>,
+    /// How many times it was queued again after its worker died.
+    retried: u32,
+}
+
+impl Job {
+    /// Settles the task (nobody may be waiting any more: that is fine).
+    fn finish(self, result: Result<Value, PoolError>) {
+        let _ = self.reply.send(result);
+    }
 }
 
 impl Pool {
@@ -252,6 +344,8 @@ impl Pool {
             task_timeout: None,
             max_tasks: None,
             retire_grace: Duration::from_secs(5),
+            concurrency: 1,
+            retries: 0,
         }
     }
 
@@ -277,7 +371,8 @@ impl Pool {
     }
 
     /// Queues `task` without waiting for room: [`PoolError::Full`] if the queue is full, else
-    /// a future of its result.
+    /// a future of its result. The task is queued when this returns, so tasks queued one
+    /// after the other reach the workers in that order.
     pub fn try_run(
         &self,
         task: impl IntoMessage,
@@ -309,6 +404,7 @@ impl Pool {
             crashed: c.crashed.load(Ordering::Relaxed),
             timed_out: c.timed_out.load(Ordering::Relaxed),
             recycled: c.recycled.load(Ordering::Relaxed),
+            retried: c.retried.load(Ordering::Relaxed),
         }
     }
 
@@ -316,9 +412,13 @@ impl Pool {
     /// (disconnect, then SIGKILL after the retire grace) and waits until all have exited.
     pub async fn close(self) {
         let Pool {
-            jobs, supervisors, ..
+            jobs,
+            supervisors,
+            _closing,
+            ..
         } = self;
         drop(jobs);
+        drop(_closing);
         let supervisors =
             std::mem::take(&mut *supervisors.lock().unwrap_or_else(|e| e.into_inner()));
         for s in supervisors {
@@ -340,260 +440,11 @@ fn job(
             task,
             timeout,
             reply,
+            retried: 0,
         },
         rx,
     ))
 }
 
-/// A running worker and its event stream.
-struct Worker {
-    child: ChildProcess,
-    events: Events,
-}
-
-fn start_worker(factory: &Factory) -> crate::Result<Worker> {
-    let child = factory().kill_on_drop(true).spawn()?;
-    if child.channel().is_none() {
-        return Err(Error::InvalidOption {
-            option: "stdio",
-            reason: "a pool worker needs an IPC channel".into(),
-        });
-    }
-    let events = child.events();
-    Ok(Worker { child, events })
-}
-
-/// How waiting on a worker ended.
-enum Outcome {
-    Answer(Result<Value, Value>),
-    /// It exited or closed its channel.
-    Ended,
-}
-
-/// The next event that matters: the answer to `id`, or the worker's end. Other messages are
-/// not for us (a worker may log through its channel) and are skipped.
-async fn next_outcome(worker: &mut Worker, id: Option<u64>) -> Outcome {
-    loop {
-        match worker.events.next().await {
-            Some(Event::Message(m)) => {
-                if let (Some(want), Some(answer)) = (id, answer_to(m)) {
-                    if answer.0 == want {
-                        return Outcome::Answer(answer.1);
-                    }
-                }
-            }
-            Some(Event::Disconnect | Event::Exit(_) | Event::Close(_)) | None => {
-                return Outcome::Ended;
-            }
-            Some(_) => {}
-        }
-    }
-}
-
-/// `{ id, result }` → `(id, Ok(result))`, `{ id, error }` → `(id, Err(error))`. A bare
-/// `{ id }` is a result of `undefined`: what `JSON.stringify` leaves of
-/// `{ id, result: undefined }`, a Node handler that returned nothing.
-fn answer_to(message: Value) -> Option<(u64, Result<Value, Value>)> {
-    let Value::Object(fields) = message else {
-        return None;
-    };
-    let (mut id, mut answer) = (None, None);
-    for (key, value) in fields {
-        match (key.as_str(), value) {
-            ("id", Value::Number(n)) if n >= 0.0 && n.fract() == 0.0 => id = Some(n as u64),
-            ("result", v) => answer = Some(Ok(v)),
-            ("error", v) => answer = Some(Err(v)),
-            _ => {}
-        }
-    }
-    Some((id?, answer.unwrap_or(Ok(Value::Undefined))))
-}
-
-/// Waits for the next job, or `None` once the pool is closed and the queue empty.
-async fn next_job(shared: &Shared) -> Option<Job> {
-    shared.jobs.lock().await.recv().await
-}
-
-/// One worker slot: keeps a worker running and feeds it jobs, one at a time.
-async fn supervise(shared: Arc<Shared>, first: Worker) {
-    const FIRST_BACKOFF: Duration = Duration::from_millis(50);
-    let mut retiring = JoinSet::new();
-    let mut current = Some(first);
-    let mut backoff = FIRST_BACKOFF;
-    // Workers in a row that ended before answering anything (a worker that dies at start).
-    let mut stillborn = 0u32;
-    loop {
-        let mut worker = match current.take() {
-            Some(w) => w,
-            None => match start_worker(&shared.factory) {
-                Ok(w) => {
-                    shared.counters.started.fetch_add(1, Ordering::Relaxed);
-                    w
-                }
-                Err(e) => {
-                    // Nothing to run tasks on: fail the next one rather than let it wait
-                    // forever, then try again a little later.
-                    tracing::warn!(error = %e, "childproc pool: cannot start a worker");
-                    let Some(job) = next_job(&shared).await else {
-                        break;
-                    };
-                    let _ = job.reply.send(Err(PoolError::Worker(Arc::new(e))));
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    continue;
-                }
-            },
-        };
-        let (leave, answered) = serve_worker(&shared, &mut worker).await;
-        if answered > 0 {
-            stillborn = 0;
-            backoff = FIRST_BACKOFF;
-        }
-        match leave {
-            Leave::Replace => {}
-            Leave::DiedIdle(status) if answered == 0 => {
-                // A worker that dies before its first task would otherwise be restarted in
-                // a tight loop: back off, and after three in a row fail the next task with
-                // the exit status, as when a worker cannot be started at all.
-                stillborn += 1;
-                if stillborn >= 3 {
-                    let Some(job) = next_job(&shared).await else {
-                        break;
-                    };
-                    let _ = job.reply.send(Err(PoolError::WorkerExited(status)));
-                }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-            Leave::DiedIdle(_) => {}
-            Leave::Recycle => {
-                shared.counters.recycled.fetch_add(1, Ordering::Relaxed);
-                retiring.spawn(retire(worker, shared.retire_grace));
-            }
-            Leave::Closed => {
-                retiring.spawn(retire(worker, shared.retire_grace));
-                break;
-            }
-        }
-    }
-    while retiring.join_next().await.is_some() {}
-}
-
-/// Why [`serve_worker`] gave its worker up.
-enum Leave {
-    /// It is dead (during a task) or was killed: start another.
-    Replace,
-    /// It ended while waiting for a task (its exit status): start another.
-    DiedIdle(Option<ExitStatus>),
-    /// It did its share of tasks: retire it, start another.
-    Recycle,
-    /// The pool is closed and the queue empty: retire it and stop.
-    Closed,
-}
-
-/// Feeds `worker` jobs until it must be left; also says how many it answered.
-async fn serve_worker(shared: &Shared, worker: &mut Worker) -> (Leave, u64) {
-    let mut answered = 0u64;
-    loop {
-        // A worker that died while idle is replaced before it is given a job.
-        let job = tokio::select! {
-            biased;
-            Outcome::Ended = next_outcome(worker, None) => {
-                let status = reap(worker, shared.retire_grace).await;
-                tracing::debug!(?status, "childproc pool: an idle worker ended");
-                shared.counters.crashed.fetch_add(1, Ordering::Relaxed);
-                return (Leave::DiedIdle(status), answered);
-            }
-            job = next_job(shared) => match job {
-                Some(job) => job,
-                None => return (Leave::Closed, answered),
-            },
-        };
-        if job.reply.is_closed() {
-            continue; // its caller gave up before a worker took it
-        }
-        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let request = Value::object([("id", Value::Number(id as f64)), ("task", job.task)]);
-        if let Err(e) = worker.child.send(request).await {
-            let _ = job.reply.send(Err(PoolError::Worker(Arc::new(e))));
-            shared.counters.crashed.fetch_add(1, Ordering::Relaxed);
-            return (Leave::Replace, answered);
-        }
-        let waiting = next_outcome(worker, Some(id));
-        let outcome = match job.timeout.or(shared.task_timeout) {
-            Some(limit) => tokio::time::timeout(limit, waiting)
-                .await
-                .map_err(|_| limit),
-            None => Ok(waiting.await),
-        };
-        match outcome {
-            Ok(Outcome::Answer(answer)) => {
-                shared.counters.answered.fetch_add(1, Ordering::Relaxed);
-                let _ = job.reply.send(answer.map_err(PoolError::Task));
-            }
-            Ok(Outcome::Ended) => {
-                shared.counters.crashed.fetch_add(1, Ordering::Relaxed);
-                let status = reap(worker, shared.retire_grace).await;
-                let _ = job.reply.send(Err(PoolError::WorkerExited(status)));
-                return (Leave::Replace, answered);
-            }
-            Err(limit) => {
-                shared.counters.timed_out.fetch_add(1, Ordering::Relaxed);
-                kill_now(worker);
-                let _ = job.reply.send(Err(PoolError::Timeout(limit)));
-                return (Leave::Replace, answered);
-            }
-        }
-        answered += 1;
-        if shared.max_tasks.is_some_and(|max| answered >= max) {
-            return (Leave::Recycle, answered);
-        }
-    }
-}
-
-/// SIGKILL to the worker (its whole group if it leads one; a failure means it is gone).
-fn kill_now(worker: &Worker) {
-    if worker.child.kill_tree(Signal::SIGKILL).is_err() {
-        worker.child.kill(Signal::SIGKILL);
-    }
-}
-
-/// Disconnects `worker`, gives it `grace` to exit, then kills it; returns once reaped.
-async fn retire(worker: Worker, grace: Duration) {
-    worker.child.disconnect();
-    reap(&worker, grace).await;
-}
-
-/// Waits up to `grace` for `worker` to exit, then kills it; its exit status once reaped.
-async fn reap(worker: &Worker, grace: Duration) -> Option<ExitStatus> {
-    if let Ok(status) = tokio::time::timeout(grace, worker.child.wait()).await {
-        return status.ok();
-    }
-    kill_now(worker);
-    worker.child.wait().await.ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn answers_are_matched_by_id_and_need_a_result_or_an_error() {
-        let ok = Value::object([("id", Value::from(7)), ("result", Value::from("x"))]);
-        assert_eq!(answer_to(ok), Some((7, Ok(Value::from("x")))));
-        let err = Value::object([("error", Value::from("boom")), ("id", Value::from(8))]);
-        assert_eq!(answer_to(err), Some((8, Err(Value::from("boom")))));
-        let undefined_result = Value::object([("id", Value::from(9)), ("result", Value::Null)]);
-        assert_eq!(answer_to(undefined_result), Some((9, Ok(Value::Null))));
-        let bare = Value::object([("id", Value::from(1))]);
-        assert_eq!(answer_to(bare), Some((1, Ok(Value::Undefined))));
-        assert_eq!(
-            answer_to(Value::object([
-                ("id", Value::from(-1)),
-                ("result", Value::Null)
-            ])),
-            None
-        );
-        assert_eq!(answer_to(Value::from("log line")), None);
-    }
-}
+/// How a worker's end is reported: the status it exited with.
+type Status = Option<ExitStatus>;
