@@ -6,6 +6,10 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
+/// The pool worker roles with several tasks in flight or a quick death.
+#[path = "fixture/pool_roles.rs"]
+mod pool_roles;
+
 fn main() {
     same_engine_as_the_test();
     let args: Vec<String> = std::env::args().collect();
@@ -176,8 +180,8 @@ fn main() {
             );
         }
         "spawn-as-root-from-nobody" => spawn_as_root_from_nobody(),
-        "pool-worker-once" => pool_worker_once(),
-        "pool-worker-concurrent" => pool_worker_concurrent(&rest[0], rest.get(1)),
+        "pool-worker-once" => pool_roles::pool_worker_once(),
+        "pool-worker-concurrent" => pool_roles::pool_worker_concurrent(&rest[0], rest.get(1)),
         _ => {
             eprintln!("fixture: unknown role {role:?}");
             std::process::exit(2);
@@ -538,76 +542,5 @@ fn ipc_serve(answer: impl Fn(&childproc_ipc::Value) -> Option<childproc_ipc::Val
             }
         }
         channel.disconnect();
-    });
-}
-
-/// A pool worker that answers its first task with its pid, then exits with code 7 at once:
-/// the next task meets a dying worker.
-fn pool_worker_once() {
-    use childproc_ipc::Value;
-    use futures_util::StreamExt;
-    on_parent_channel(|mut channel| async move {
-        let tx = channel.sender();
-        while let Some(Ok(message)) = channel.next().await {
-            if let Some(id) = message.get("id") {
-                let pid = Value::from(f64::from(std::process::id()));
-                tx.send(Value::object([("id", id.clone()), ("result", pid)]))
-                    .await
-                    .unwrap();
-                std::process::exit(7);
-            }
-        }
-    });
-}
-
-/// A pool worker through `childproc_ipc::serve_concurrent` with `limit` tasks at once.
-/// Tasks: `{hold: name}` answers `name` once `{release: name}` comes (which answers
-/// "released"); `{exit: code}` exits if `doomed` is given, else answers "survived"; `"pid"`;
-/// `{fail: text}` → an error.
-fn pool_worker_concurrent(limit: &str, doomed: Option<&String>) {
-    use childproc_ipc::Value;
-    use std::cell::RefCell;
-    use std::collections::HashMap;
-    use std::rc::Rc;
-    let limit: usize = limit.parse().unwrap();
-    let doomed = doomed.is_some_and(|d| d == "doomed");
-    let gates = Rc::new(RefCell::new(HashMap::new()));
-    on_parent_channel(|channel| async move {
-        childproc_ipc::serve_concurrent(channel, limit, move |task| {
-            let name = |key| task.get(key).and_then(Value::as_str).map(str::to_owned);
-            // Holds are registered as they arrive, before any later release is read.
-            let held = name("hold").map(|hold| {
-                let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-                gates.borrow_mut().insert(hold.clone(), tx);
-                (hold, rx)
-            });
-            let release = name("release").map(|r| {
-                gates
-                    .borrow_mut()
-                    .remove(&r)
-                    .is_some_and(|g| g.send(()).is_ok())
-            });
-            let code = task.get("exit").and_then(Value::as_f64);
-            let fail = name("fail");
-            async move {
-                if let Some((hold, rx)) = held {
-                    rx.await.map_err(|_| "dropped".to_owned())?;
-                    return Ok(Value::from(hold));
-                }
-                match (release, code, fail) {
-                    (Some(true), ..) => Ok(Value::from("released")),
-                    (Some(false), ..) => Err("nothing held under that name".to_owned()),
-                    (_, Some(code), _) if doomed => std::process::exit(code as i32),
-                    (_, Some(_), _) => Ok(Value::from("survived")),
-                    (.., Some(text)) => Err(text),
-                    _ if task.as_str() == Some("pid") => {
-                        Ok(Value::from(f64::from(std::process::id())))
-                    }
-                    _ => Err(format!("unknown task {task:?}")),
-                }
-            }
-        })
-        .await
-        .unwrap();
     });
 }
