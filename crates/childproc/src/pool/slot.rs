@@ -95,6 +95,8 @@ pub(super) async fn supervise(shared: Arc<Shared>, first: Worker) {
         }
         match leave {
             Leave::Ended { status, crashed } => {
+                // Reaped already; its event stream must not outlive it unread.
+                drop(worker);
                 if answered == 0 {
                     backoff.stillborn += 1;
                     if crashed && backoff.stillborn >= FAILING_AFTER {
