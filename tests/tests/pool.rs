@@ -429,3 +429,45 @@ async fn a_task_the_channel_cannot_carry_fails_alone() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_cannot_be_restarted_fails_tasks_with_the_start_error() {
+    guard(async {
+        // The first worker starts; every later start fails (the program is gone).
+        let starts = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counted = starts.clone();
+        let pool = Pool::builder(move || {
+            match counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => fork_exe(FIXTURE, ["pool-worker"]),
+                _ => fork_exe("/no/such/worker", Vec::<String>::new()),
+            }
+        })
+        .size(1)
+        .build()
+        .unwrap();
+        pool.run("pid").await.unwrap();
+        let err = pool
+            .run(Value::object([("exit", Value::from(3))]))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, PoolError::WorkerExited(Some(s)) if s.code() == Some(3)),
+            "{err:?}"
+        );
+        // From now on no worker can be started: each task fails with why, without waiting
+        // out the backoff.
+        for i in 0..20 {
+            match pool.run(echo(i)).await {
+                Err(PoolError::Worker(e)) => {
+                    assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "{e}");
+                }
+                other => panic!("task {i}: expected the start error, got {other:?}"),
+            }
+        }
+        let stats = pool.stats();
+        assert_eq!((stats.started, stats.crashed), (1, 1), "{stats:?}");
+        assert!(starts.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+        pool.close().await;
+    })
+    .await;
+}
