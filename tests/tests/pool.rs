@@ -314,34 +314,159 @@ async fn rust_workers_work_in_every_serialization() {
     .await;
 }
 
+/// Whether `result` is the failure of a task that met a worker exiting with `code`.
+fn exited_with(result: &Result<Value, PoolError>, code: i32) -> bool {
+    matches!(result, Err(PoolError::WorkerExited(Some(s))) if s.code() == Some(code))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_that_die_at_start_fail_tasks_instead_of_looping() {
     guard(async {
         // Each worker exits with code 7 before reading anything: the pool backs off between
-        // restarts and, after three in a row, fails the waiting task with that status.
+        // restarts (50 ms, doubling) and, after three in a row, starts a worker only for a
+        // task, failing the tasks that come while it backs off with that status.
         let pool = Pool::builder(|| fork_exe(FIXTURE, ["exit", "7"]))
             .size(1)
             .build()
             .unwrap();
-        // Three workers die before any task comes; then the supervisor waits for a task
-        // (no fourth start while idle) and fails it with their status.
+        // Three workers die before any task comes; then the slot waits for a task (no
+        // fourth start while idle).
         while pool.stats().crashed < 3 {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert_eq!(pool.stats().started, 3, "{:?}", pool.stats());
-        let err = pool.run(echo(1)).await.unwrap_err();
-        match &err {
-            PoolError::WorkerExited(Some(status)) => assert_eq!(status.code(), Some(7)),
-            other => panic!("expected WorkerExited with code 7, got {other:?}"),
+        // Every task fails with the status of a worker that really exited, whether it met
+        // one in its dying moments (the write to it may fail, or it may exit before
+        // answering) or came during a backoff.
+        // One after the other, so that a restart without a pause would show: each task
+        // would get a worker of its own.
+        let since = std::time::Instant::now();
+        for i in 0..100 {
+            let result = pool.run(echo(i)).await;
+            assert!(exited_with(&result, 7), "task {i}: {result:?}");
+        }
+        // Restarts obey the backoff: from the fourth start on, each follows a pause of at
+        // least 400 ms.
+        let restarts = u128::from(pool.stats().started - 3);
+        let bound = 1 + since.elapsed().as_millis() / 400;
+        assert!(
+            restarts <= bound,
+            "{restarts} restarts in {:?}",
+            since.elapsed()
+        );
+        // And all at once.
+        let results = futures_util::future::join_all((0..100).map(|i| pool.run(echo(i)))).await;
+        for (i, result) in results.iter().enumerate() {
+            assert!(exited_with(result, 7), "task {i}: {result:?}");
         }
         let stats = pool.stats();
+        assert_eq!(stats.answered, 0, "{stats:?}");
+        assert_eq!(stats.crashed, stats.started, "{stats:?}");
+        pool.close().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_that_meets_a_dying_worker_fails_with_its_exit_status() {
+    guard(async {
+        // Each worker answers one task, then exits with code 7 at once: the next task is
+        // often given to it while it dies. A worker that answered is replaced without a
+        // pause, so this is quick.
+        let pool = Pool::builder(|| fork_exe(FIXTURE, ["pool-worker-once"]))
+            .size(1)
+            .build()
+            .unwrap();
+        let results = futures_util::future::join_all((0..40).map(|i| pool.run(echo(i)))).await;
+        let mut pids = HashSet::new();
+        for (i, result) in results.iter().enumerate() {
+            match result {
+                Ok(pid) => assert!(pids.insert(pid_of(pid)), "a worker answered twice"),
+                other => assert!(exited_with(other, 7), "task {i}: {other:?}"),
+            }
+        }
+        let stats = pool.stats();
+        assert_eq!(stats.answered, pids.len() as u64, "{stats:?}");
+        assert!(!pids.is_empty(), "{stats:?}");
+        pool.close().await;
+
+        // With a retry, a task that met a dying worker runs on the next one: all succeed.
+        let pool = Pool::builder(|| fork_exe(FIXTURE, ["pool-worker-once"]))
+            .size(1)
+            .retry(1)
+            .build()
+            .unwrap();
+        let results = futures_util::future::join_all((0..20).map(|i| pool.run(echo(i)))).await;
+        let pids: HashSet<u32> = results
+            .iter()
+            .map(|r| pid_of(r.as_ref().unwrap()))
+            .collect();
+        assert_eq!(pids.len(), 20, "one worker per task");
+        assert_eq!(pool.stats().answered, 20);
+        pool.close().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_the_channel_cannot_carry_fails_alone() {
+    guard(async {
+        let pool = rust_pool().size(1).build().unwrap();
+        let before = pid_of(&pool.run("pid").await.unwrap());
+        // JSON has no BigInt: nothing is written, the worker is fine.
+        let err = pool
+            .run(echo(Value::BigInt("12345678901234567890".into())))
+            .await
+            .unwrap_err();
         assert!(
-            stats.started >= 3 && stats.crashed >= 3 && stats.answered == 0,
-            "{stats:?}"
+            matches!(&err, PoolError::Worker(e) if matches!(**e, childproc::Error::Ipc(childproc::ipc::IpcError::Unsupported { .. }))),
+            "{err:?}"
         );
-        // A task that meets a worker in its dying moments fails the same way.
-        let err = pool.run(echo(2)).await.unwrap_err();
-        assert!(matches!(err, PoolError::WorkerExited(_)), "{err:?}");
+        assert_eq!(pid_of(&pool.run("pid").await.unwrap()), before);
+        let stats = pool.stats();
+        assert_eq!((stats.started, stats.crashed), (1, 0), "{stats:?}");
+        pool.close().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_cannot_be_restarted_fails_tasks_with_the_start_error() {
+    guard(async {
+        // The first worker starts; every later start fails (the program is gone).
+        let starts = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counted = starts.clone();
+        let pool = Pool::builder(move || {
+            match counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => fork_exe(FIXTURE, ["pool-worker"]),
+                _ => fork_exe("/no/such/worker", Vec::<String>::new()),
+            }
+        })
+        .size(1)
+        .build()
+        .unwrap();
+        pool.run("pid").await.unwrap();
+        let err = pool
+            .run(Value::object([("exit", Value::from(3))]))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, PoolError::WorkerExited(Some(s)) if s.code() == Some(3)),
+            "{err:?}"
+        );
+        // From now on no worker can be started: each task fails with why, without waiting
+        // out the backoff.
+        for i in 0..20 {
+            match pool.run(echo(i)).await {
+                Err(PoolError::Worker(e)) => {
+                    assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "{e}");
+                }
+                other => panic!("task {i}: expected the start error, got {other:?}"),
+            }
+        }
+        let stats = pool.stats();
+        assert_eq!((stats.started, stats.crashed), (1, 1), "{stats:?}");
+        assert!(starts.load(std::sync::atomic::Ordering::SeqCst) >= 2);
         pool.close().await;
     })
     .await;

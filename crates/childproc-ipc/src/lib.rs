@@ -15,7 +15,8 @@
 //!   extension types);
 //! * [`Handle`]: sockets and fds passed with a message over `SCM_RIGHTS` in Node's
 //!   `NODE_HANDLE` protocol ([`Sender::send_handle`], [`Channel::recv`]);
-//! * [`serve`], the worker's side of a `childproc::Pool`: answer each task it sends;
+//! * [`serve`] and [`serve_concurrent`], the worker's side of a `childproc::Pool`: answer
+//!   each task it sends, one at a time or several at once;
 //! * [`IpcError`], the one error type: bad input never panics, it is an error naming
 //!   what was wrong.
 //!
@@ -52,5 +53,5 @@ pub use handle::{Handle, Incoming};
 pub use json::{from_json, from_value, to_json, to_value};
 pub use message::{IntoMessage, Json};
 pub use serialization::{from_env, AnyCodec, Serialization, CHANNEL_FD_ENV, SERIALIZATION_ENV};
-pub use serve::serve;
+pub use serve::{serve, serve_concurrent};
 pub use value::Value;

@@ -13,13 +13,17 @@
 //! - its answer is `{ "id": <the same number>, "result": <any value> }`, or
 //!   `{ "id": <the same number>, "error": <any value, usually the message> }`.
 //!
-//! Messages without a numeric `id` are not tasks: [`serve`] skips them.
+//! Messages without a numeric `id` are not tasks: [`serve`] skips them. A Node worker
+//! handles tasks concurrently by nature (each `'message'` runs while the others await);
+//! a Rust worker does so with [`serve_concurrent`].
 
 use std::fmt::Display;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
+use std::task::Poll;
 
 use futures_core::Stream;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use crate::channel::Channel;
 use crate::error::Result;
@@ -32,6 +36,9 @@ use crate::value::Value;
 /// as the task's `error` (its `Display` text) and serving goes on; an error of the channel
 /// itself (a malformed frame, a failed send) ends serving with that error.
 ///
+/// This is [`serve_concurrent`] with a limit of one: the next task is not even read while
+/// one runs.
+///
 /// ```no_run
 /// # async fn demo() -> childproc_ipc::Result<()> {
 /// let channel = childproc_ipc::from_env().expect("started by a pool")?;
@@ -42,29 +49,107 @@ use crate::value::Value;
 /// .await
 /// # }
 /// ```
-pub async fn serve<F, Fut, R, E>(mut channel: Channel<AnyCodec>, mut handler: F) -> Result<()>
+pub async fn serve<F, Fut, R, E>(channel: Channel<AnyCodec>, handler: F) -> Result<()>
 where
     F: FnMut(Value) -> Fut,
     Fut: Future<Output = std::result::Result<R, E>>,
     R: IntoMessage,
     E: Display,
 {
+    serve_concurrent(channel, 1, handler).await
+}
+
+/// [`serve`] with up to `limit` tasks running at once (at least one), for a pool built with
+/// `PoolBuilder::concurrency`: each answer is sent as soon as its handler finishes, so
+/// answers go out in any order, each with its task's id. While `limit` handlers run, no
+/// further task is read (the parent's socket buffer holds them).
+///
+/// `handler` is called in the order the tasks arrive, synchronously, before the next task
+/// is read: work it does before its first `.await` (registering the task somewhere, say)
+/// happens in arrival order. The handlers run in the calling task (none is spawned), so
+/// neither they nor their futures need to be `Send`. When the parent disconnects, serving
+/// returns `Ok` at once and the handlers still running are dropped: their answers could not
+/// be delivered anyway. A failed send of an answer ends serving with that error.
+///
+/// ```no_run
+/// # async fn demo() -> childproc_ipc::Result<()> {
+/// let channel = childproc_ipc::from_env().expect("started by a pool")?;
+/// childproc_ipc::serve_concurrent(channel, 8, |task| async move {
+///     let url = task.as_str().ok_or("expected a URL")?.to_owned();
+///     Ok::<_, &str>(url.len() as f64) // e.g. an HTTP fetch here
+/// })
+/// .await
+/// # }
+/// ```
+pub async fn serve_concurrent<F, Fut, R, E>(
+    mut channel: Channel<AnyCodec>,
+    limit: usize,
+    mut handler: F,
+) -> Result<()>
+where
+    F: FnMut(Value) -> Fut,
+    Fut: Future<Output = std::result::Result<R, E>>,
+    R: IntoMessage,
+    E: Display,
+{
+    let limit = limit.max(1);
     let tx = channel.sender();
-    while let Some(message) = poll_fn(|cx| Pin::new(&mut channel).poll_next(cx)).await {
-        let Some((id, task)) = split_task(message?) else {
-            continue;
-        };
-        let answer = match handler(task).await.map(IntoMessage::into_message) {
-            Ok(Ok(result)) => ("result", result),
-            Ok(Err(e)) => (
-                "error",
-                Value::String(format!("cannot send the result: {e}")),
-            ),
-            Err(e) => ("error", Value::String(e.to_string())),
-        };
-        tx.send(Value::object([("id", id), answer])).await?;
+    let mut running = FuturesUnordered::new();
+    loop {
+        // Finished handlers first (each frees a place), then a new task if there is room.
+        let step = poll_fn(|cx| {
+            if !running.is_empty() {
+                if let Poll::Ready(Some(sent)) = running.poll_next_unpin(cx) {
+                    return Poll::Ready(Step::Answered(sent));
+                }
+            }
+            if running.len() < limit {
+                if let Poll::Ready(next) = Pin::new(&mut channel).poll_next(cx) {
+                    return Poll::Ready(Step::Received(next));
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+        match step {
+            Step::Answered(sent) => sent?,
+            Step::Received(None) => return Ok(()),
+            Step::Received(Some(message)) => {
+                let Some((id, task)) = split_task(message?) else {
+                    continue;
+                };
+                let work = handler(task);
+                let tx = tx.clone();
+                running.push(async move {
+                    let answer = answer_of(work.await);
+                    tx.send(Value::object([("id", id), answer])).await
+                });
+            }
+        }
     }
-    Ok(())
+}
+
+/// What [`serve_concurrent`] waited for.
+enum Step {
+    /// A handler finished and its answer was sent (or the send failed).
+    Answered(Result<()>),
+    /// The next message, or the end of the channel.
+    Received(Option<Result<Value>>),
+}
+
+/// A handler's outcome as the answer's second field: `("result", value)` or
+/// `("error", text)`.
+fn answer_of<R: IntoMessage, E: Display>(
+    outcome: std::result::Result<R, E>,
+) -> (&'static str, Value) {
+    match outcome.map(IntoMessage::into_message) {
+        Ok(Ok(result)) => ("result", result),
+        Ok(Err(e)) => (
+            "error",
+            Value::String(format!("cannot send the result: {e}")),
+        ),
+        Err(e) => ("error", Value::String(e.to_string())),
+    }
 }
 
 /// `{ id, task }` → `(id, task)` (a missing `task` is `undefined`); `None` for anything
@@ -100,5 +185,90 @@ mod tests {
         assert_eq!(split_task(Value::object([("id", Value::from("3"))])), None);
         assert_eq!(split_task(Value::object([("task", Value::from(1))])), None);
         assert_eq!(split_task(Value::from("hello")), None);
+    }
+
+    /// Holds `{hold: name}` until `{release: name}` comes; the release answers at once.
+    #[tokio::test]
+    async fn concurrent_handlers_answer_as_they_finish_each_with_its_id() {
+        use std::cell::RefCell;
+        use std::collections::HashMap;
+        use std::rc::Rc;
+
+        use crate::serialization::Serialization;
+
+        let (ours, theirs) = tokio::net::UnixStream::pair().unwrap();
+        let codec = || Serialization::Json.codec().unwrap();
+        let mut parent = Channel::new(ours, codec()).unwrap();
+        let worker = Channel::new(theirs, codec()).unwrap();
+        let gates = Rc::new(RefCell::new(HashMap::new()));
+        let serving = serve_concurrent(worker, 3, move |task| {
+            // Registered here, in arrival order, not when the future first runs.
+            let name = |key| task.get(key).and_then(Value::as_str).map(str::to_owned);
+            let (hold, release) = (name("hold"), name("release"));
+            let wait = hold.clone().map(|h| {
+                let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+                gates.borrow_mut().insert(h, tx);
+                rx
+            });
+            let released = release.and_then(|r| gates.borrow_mut().remove(&r));
+            async move {
+                if let Some(gate) = released {
+                    let _ = gate.send(());
+                    return Ok(Value::from("released"));
+                }
+                match (wait, hold) {
+                    (Some(rx), Some(h)) => rx.await.map(|()| Value::from(h)).map_err(|_| "dropped"),
+                    _ => Err("unknown task"),
+                }
+            }
+        });
+        let task = |id: i32, key: &str, name: &str| {
+            Value::object([
+                ("id", Value::from(id)),
+                ("task", Value::object([(key, Value::from(name))])),
+            ])
+        };
+        let talk = async {
+            let tx = parent.sender();
+            for t in [
+                task(1, "hold", "a"),
+                task(2, "hold", "b"),
+                task(3, "release", "b"),
+            ] {
+                tx.send(t).await.unwrap();
+            }
+            let mut got = Vec::new();
+            for _ in 0..2 {
+                got.push(parent.next().await.unwrap().unwrap());
+            }
+            // Task 1 is still held: only the release and task 2 have answered, by id.
+            let mut ids: Vec<f64> = got.iter().filter_map(|v| v.get("id")?.as_f64()).collect();
+            ids.sort_by(f64::total_cmp);
+            assert_eq!(ids, [2.0, 3.0], "{got:?}");
+            let b = got
+                .iter()
+                .find(|v| v.get("id") == Some(&Value::from(2)))
+                .unwrap();
+            assert_eq!(b.get("result"), Some(&Value::from("b")));
+            tx.send(task(4, "release", "a")).await.unwrap();
+            tx.send(task(5, "hold", "c")).await.unwrap();
+            let mut rest = Vec::new();
+            for _ in 0..2 {
+                rest.push(parent.next().await.unwrap().unwrap());
+            }
+            let a = rest
+                .iter()
+                .find(|v| v.get("id") == Some(&Value::from(1)))
+                .unwrap();
+            assert_eq!(a.get("result"), Some(&Value::from("a")), "{rest:?}");
+            // Disconnecting with task 5 still held ends serving at once, with `Ok`.
+            parent.disconnect();
+        };
+        let (served, ()) = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            tokio::join!(serving, talk)
+        })
+        .await
+        .expect("hung");
+        served.unwrap();
     }
 }

@@ -217,3 +217,11 @@ pub fn __engine_stats() -> (&'static str, u64) {
 /// The IPC crate, re-exported: the [`Value`](ipc::Value) carried by [`Event::Message`].
 pub use childproc_ipc as ipc;
 pub use childproc_ipc::Serialization;
+
+/// How the pool reads a worker's message: `Some((id, Ok(result)))` for `{ id, result }`,
+/// `Some((id, Err(error)))` for `{ id, error }`, `None` for anything that is not an answer.
+/// For the fuzz target `fuzz/fuzz_targets/pool_answer.rs`; not part of the stable API.
+#[doc(hidden)]
+pub fn __fuzz_pool_answer(message: ipc::Value) -> Option<(u64, Result<ipc::Value, ipc::Value>)> {
+    pool::parse_answer(message)
+}

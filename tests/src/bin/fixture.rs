@@ -6,6 +6,10 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
+/// The pool worker roles with several tasks in flight or a quick death.
+#[path = "fixture/pool_roles.rs"]
+mod pool_roles;
+
 fn main() {
     same_engine_as_the_test();
     let args: Vec<String> = std::env::args().collect();
@@ -176,6 +180,8 @@ fn main() {
             );
         }
         "spawn-as-root-from-nobody" => spawn_as_root_from_nobody(),
+        "pool-worker-once" => pool_roles::pool_worker_once(),
+        "pool-worker-concurrent" => pool_roles::pool_worker_concurrent(&rest[0], rest.get(1)),
         _ => {
             eprintln!("fixture: unknown role {role:?}");
             std::process::exit(2);
