@@ -49,6 +49,8 @@ pub struct Command {
     env_clear: bool,
     env: BTreeMap<OsString, Option<OsString>>,
     shell: Option<OsString>,
+    /// exec/execSync: `shell(false)` keeps `/bin/sh`, as Node's `normalizeExecArgs`.
+    shell_always: bool,
     detached: bool,
     uid: Option<u32>,
     gid: Option<u32>,
@@ -77,6 +79,7 @@ impl Command {
             env_clear: false,
             env: BTreeMap::new(),
             shell: None,
+            shell_always: false,
             detached: false,
             uid: None,
             gid: None,
@@ -162,16 +165,25 @@ impl Command {
     }
 
     /// `shell: true`: run through `/bin/sh -c "<command> <args…>"` (joined with spaces, as
-    /// Node does). Never pass unsanitised input to a shell.
+    /// Node does). Never pass unsanitised input to a shell. For `exec` and `exec_sync`,
+    /// `shell(false)` still means `/bin/sh`, as in Node (`exec(cmd, {shell: false})`).
     pub fn shell(&mut self, on: bool) -> &mut Command {
-        self.shell = on.then(|| OsString::from("/bin/sh"));
+        self.shell = (on || self.shell_always).then(|| OsString::from("/bin/sh"));
         self
     }
 
-    /// `shell: '<path>'`: run through this shell with `-c`.
+    /// `shell: '<path>'`: run through this shell with `-c`. An empty path means no shell, as
+    /// Node's `shell: ''` (a falsy value), in every entry point.
     pub fn shell_path(&mut self, shell: impl AsRef<OsStr>) -> &mut Command {
-        self.shell = Some(shell.as_ref().to_owned());
+        let shell = shell.as_ref();
+        self.shell = (!shell.is_empty()).then(|| shell.to_owned());
         self
+    }
+
+    /// exec/execSync's shell: `/bin/sh`, which `shell(false)` does not turn off.
+    pub(crate) fn always_shell(&mut self) -> &mut Command {
+        self.shell_always = true;
+        self.shell(true)
     }
 
     /// `detached`: the child leads a new session and process group (`setsid`).
