@@ -7,6 +7,7 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
 
 use childproc::{
     exec, exec_file, exec_file_sync, exec_sync, fork, spawn_sync, Command, Error, ExecFailure,
@@ -243,4 +244,18 @@ async fn deliberate_differences_are_clear_errors_or_closed_fds() {
     // here it is written and stdin closed.
     let out = guard(exec("cat").input("fed")).await.unwrap();
     assert_eq!(out.stdout, "fed");
+    // timeout 2**31 ms: Node's exec and spawn fire after 1 ms (TimeoutOverflowWarning) and
+    // kill the child; spawnSync honours it. Here every runner honours it.
+    let out = guard(exec("echo done").timeout(Duration::from_millis(1 << 31)))
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, "done\n");
+    // stdio 'pipe' for fds 0-2: Node (libuv) makes socketpairs; here they are pipes, as a
+    // shell's and std's are (a child testing `[ -p /dev/stdout ]` sees a pipe).
+    let out = guard(exec("readlink /proc/self/fd/1")).await.unwrap();
+    assert!(
+        out.stdout.to_string().starts_with("pipe:["),
+        "{}",
+        out.stdout
+    );
 }
