@@ -259,3 +259,27 @@ async fn deliberate_differences_are_clear_errors_or_closed_fds() {
         out.stdout
     );
 }
+
+#[tokio::test]
+async fn a_huge_fd_number_is_an_error_naming_it_not_an_abort() {
+    // Node has no way to ask for child fd 2**31-1: a sparse stdio array (`a[5000000] =
+    // 'pipe'`) loses its holes (the entry becomes fd 3). Here `.fd(i32::MAX, ..)` used to
+    // abort the whole process (a 32 GiB allocation, then an overflow in the fd plan); now
+    // fds from 2^20 up are refused before anything is created, naming the fd.
+    for fd in [i32::MAX, 5_000_000, 1 << 20] {
+        let err = Command::new("true")
+            .fd(fd, Stdio::Pipe)
+            .spawn()
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Stdio(m) if m.contains(&format!("fd {fd} is above"))),
+            "{err}"
+        );
+        let r = spawn_sync("true", NO_ARGS).fd(fd, Stdio::Pipe).run();
+        assert!(matches!(r.error, Some(SyncFailure::Spawn { .. })), "{r:?}");
+    }
+    // Below 2^20 the kernel decides (past RLIMIT_NOFILE: EINVAL); either way no panic.
+    if let Ok(child) = Command::new("true").fd((1 << 20) - 1, Stdio::Pipe).spawn() {
+        guard(child.wait()).await.unwrap();
+    }
+}

@@ -22,6 +22,10 @@ use crate::sys::{self, EnvBlock, SpawnFailure, SpawnPlan, Stage};
 /// The search path used when an explicit environment has no `PATH` (as `execvp` and Node).
 const DEFAULT_PATH: &str = "/usr/bin:/bin";
 
+/// Child fds from here up are refused by [`Command::fd`]: 2^20 is Linux's default `nr_open`,
+/// the bound of every process's fd table (and of the engine's fd loops).
+const MAX_CHILD_FD: i32 = 1 << 20;
+
 /// Spawns hold this for reading from the moment they create the child's fds until the
 /// child has exec'd (with `CLONE_VFORK`, until creation returns) and its fds are closed in
 /// the parent; a spawn that creates an IPC socket holds it for writing. So no other child
@@ -311,10 +315,15 @@ impl Command {
     }
 
     /// Configures child fd `fd` (any number; ≥ 3 for extra fds). Configuring the same fd twice
-    /// through `fd` is an error reported by `spawn`.
+    /// through `fd`, a negative fd, or one from 2^20 up is an error reported by `spawn`.
     pub fn fd(&mut self, fd: i32, cfg: impl Into<Stdio>) -> &mut Command {
         if fd < 0 {
             self.stdio_errors.push(format!("fd {fd} is negative"));
+        } else if fd >= MAX_CHILD_FD {
+            self.stdio_errors.push(format!(
+                "fd {fd} is above the highest fd a child can have ({})",
+                MAX_CHILD_FD - 1
+            ));
         } else if fd > 2 && self.stdio.contains_key(&fd) {
             self.stdio_errors
                 .push(format!("fd {fd} is configured twice"));
