@@ -147,10 +147,25 @@ fn edge_values_that_already_match_node() {
     assert!(
         matches!(&r.error, Some(SyncFailure::Spawn { message, .. }) if message.starts_with("spawn ls -l:"))
     );
-    // input with stdin 'inherit' or 'ignore' is not written (node: cat prints "").
-    for stdin in [Stdio::Ignore, Stdio::Inherit] {
-        let r = spawn_sync("cat", NO_ARGS).input("x").fd(0, stdin).run();
-        assert_eq!(r.stdout.unwrap().as_bytes(), b"");
+    // input with stdin 'ignore' or 'inherit' is not written (node: cat prints ""): the
+    // child's stdin is /dev/null, or the parent's own stdin (not read here: it may be a tty).
+    let r = spawn_sync("cat", NO_ARGS)
+        .input("x")
+        .fd(0, Stdio::Ignore)
+        .run();
+    assert_eq!(r.stdout.unwrap().as_bytes(), b"");
+    let ours = std::fs::read_link("/proc/self/fd/0").ok();
+    let r = spawn_sync("readlink", ["/proc/self/fd/0"])
+        .input("x")
+        .fd(0, Stdio::Inherit)
+        .run();
+    let theirs = r.stdout.unwrap().to_string();
+    if let Some(ours) = ours {
+        assert_eq!(
+            theirs.trim_end(),
+            ours.to_string_lossy(),
+            "stdin is the parent's"
+        );
     }
     // Encoding names in any case; 'latin-1', 'klingon', '' are not encodings: a Buffer.
     for (name, want) in [
