@@ -22,6 +22,10 @@ use crate::sys::{self, EnvBlock, SpawnFailure, SpawnPlan, Stage};
 /// The search path used when an explicit environment has no `PATH` (as `execvp` and Node).
 const DEFAULT_PATH: &str = "/usr/bin:/bin";
 
+/// Child fds from here up are refused by [`Command::fd`]: 2^20 is Linux's default `nr_open`,
+/// the bound of every process's fd table (and of the engine's fd loops).
+const MAX_CHILD_FD: i32 = 1 << 20;
+
 /// Spawns hold this for reading from the moment they create the child's fds until the
 /// child has exec'd (with `CLONE_VFORK`, until creation returns) and its fds are closed in
 /// the parent; a spawn that creates an IPC socket holds it for writing. So no other child
@@ -49,6 +53,8 @@ pub struct Command {
     env_clear: bool,
     env: BTreeMap<OsString, Option<OsString>>,
     shell: Option<OsString>,
+    /// exec/execSync: `shell(false)` keeps `/bin/sh`, as Node's `normalizeExecArgs`.
+    shell_always: bool,
     detached: bool,
     uid: Option<u32>,
     gid: Option<u32>,
@@ -77,6 +83,7 @@ impl Command {
             env_clear: false,
             env: BTreeMap::new(),
             shell: None,
+            shell_always: false,
             detached: false,
             uid: None,
             gid: None,
@@ -162,16 +169,25 @@ impl Command {
     }
 
     /// `shell: true`: run through `/bin/sh -c "<command> <args…>"` (joined with spaces, as
-    /// Node does). Never pass unsanitised input to a shell.
+    /// Node does). Never pass unsanitised input to a shell. For `exec` and `exec_sync`,
+    /// `shell(false)` still means `/bin/sh`, as in Node (`exec(cmd, {shell: false})`).
     pub fn shell(&mut self, on: bool) -> &mut Command {
-        self.shell = on.then(|| OsString::from("/bin/sh"));
+        self.shell = (on || self.shell_always).then(|| OsString::from("/bin/sh"));
         self
     }
 
-    /// `shell: '<path>'`: run through this shell with `-c`.
+    /// `shell: '<path>'`: run through this shell with `-c`. An empty path means no shell, as
+    /// Node's `shell: ''` (a falsy value), in every entry point.
     pub fn shell_path(&mut self, shell: impl AsRef<OsStr>) -> &mut Command {
-        self.shell = Some(shell.as_ref().to_owned());
+        let shell = shell.as_ref();
+        self.shell = (!shell.is_empty()).then(|| shell.to_owned());
         self
+    }
+
+    /// exec/execSync's shell: `/bin/sh`, which `shell(false)` does not turn off.
+    pub(crate) fn always_shell(&mut self) -> &mut Command {
+        self.shell_always = true;
+        self.shell(true)
     }
 
     /// `detached`: the child leads a new session and process group (`setsid`).
@@ -299,10 +315,15 @@ impl Command {
     }
 
     /// Configures child fd `fd` (any number; ≥ 3 for extra fds). Configuring the same fd twice
-    /// through `fd` is an error reported by `spawn`.
+    /// through `fd`, a negative fd, or one from 2^20 up is an error reported by `spawn`.
     pub fn fd(&mut self, fd: i32, cfg: impl Into<Stdio>) -> &mut Command {
         if fd < 0 {
             self.stdio_errors.push(format!("fd {fd} is negative"));
+        } else if fd >= MAX_CHILD_FD {
+            self.stdio_errors.push(format!(
+                "fd {fd} is above the highest fd a child can have ({})",
+                MAX_CHILD_FD - 1
+            ));
         } else if fd > 2 && self.stdio.contains_key(&fd) {
             self.stdio_errors
                 .push(format!("fd {fd} is configured twice"));

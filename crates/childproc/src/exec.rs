@@ -39,7 +39,7 @@ pub fn exec(command: impl AsRef<OsStr>) -> Exec {
 /// The command of `exec`/`execSync` and the command line Node reports for it.
 pub(crate) fn shell_command(command: &OsStr) -> (Command, String) {
     let mut cmd = Command::new(command);
-    cmd.shell(true);
+    cmd.always_shell();
     (cmd, command.to_string_lossy().into_owned())
 }
 

@@ -110,9 +110,12 @@ impl Fork {
         kill_on_parent_death(on: bool);
     }
 
-    /// `execPath`: the executable that runs the module (default `node`).
+    /// `execPath`: the executable that runs the module (default `node`; an empty path means
+    /// the default, as in Node).
     pub fn exec_path(mut self, path: impl AsRef<OsStr>) -> Self {
-        self.exec_path = Some(path.as_ref().to_owned());
+        // Node's `options.execPath || process.execPath`.
+        let path = path.as_ref();
+        self.exec_path = (!path.is_empty()).then(|| path.to_owned());
         self
     }
 

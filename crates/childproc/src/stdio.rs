@@ -177,11 +177,15 @@ pub(crate) type ParentEnds = (
 
 impl<'a> StdioSet<'a> {
     pub(crate) fn open(config: &'a BTreeMap<i32, Stdio>) -> Result<Self> {
-        let max = config.keys().copied().max().unwrap_or(2).max(2);
-        let mut entries = Vec::with_capacity(usize::try_from(max).unwrap_or(0) + 1);
+        // Fds 0-2 and the configured ones: every other fd is left closed, so a huge fd
+        // number (`fd(i32::MAX, ..)`) costs one entry, not a loop up to it.
+        let fds: std::collections::BTreeSet<i32> = (0..=2)
+            .chain(config.keys().copied().filter(|fd| *fd >= 0))
+            .collect();
+        let mut entries = Vec::with_capacity(fds.len());
         static DEFAULT: Stdio = Stdio::Default;
         let mut same_as = Vec::new();
-        for fd in 0..=max {
+        for fd in fds {
             let cfg = config.get(&fd).unwrap_or(&DEFAULT);
             let end = match cfg {
                 Stdio::SameAs(n) => {

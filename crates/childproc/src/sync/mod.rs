@@ -160,9 +160,10 @@ impl SpawnSync {
     /// `spawnSync`, the output keeps everything up to and including the read that passed the
     /// limit (reads are at most 64 KiB), not exactly `bytes`: `maxBuffer: 1` with
     /// `echo this is stdout` keeps `"this is stdout\n"`. (exec and execFile keep exactly
-    /// `bytes`, as Node's do.)
+    /// `bytes`, as Node's do.) `0` means no limit, as in Node's `spawnSync` (exec's `0`
+    /// allows no output).
     pub fn max_buffer(mut self, bytes: usize) -> Self {
-        self.max_buffer = bytes;
+        self.max_buffer = if bytes == 0 { usize::MAX } else { bytes };
         self
     }
 
@@ -278,7 +279,8 @@ impl ExecSync {
         ExecSync(self.0.input(input))
     }
 
-    /// `maxBuffer` per stream (default 1 MiB; see [`SpawnSync::max_buffer`] for what is kept).
+    /// `maxBuffer` per stream (default 1 MiB, `0` no limit; see [`SpawnSync::max_buffer`] for
+    /// what is kept).
     pub fn max_buffer(self, bytes: usize) -> Self {
         ExecSync(self.0.max_buffer(bytes))
     }
