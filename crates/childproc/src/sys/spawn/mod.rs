@@ -260,7 +260,11 @@ struct FdSetup {
 impl FdSetup {
     fn new(fds: &FdMap<'_>) -> Result<FdSetup, SpawnFailure> {
         let max_target = fds.iter().map(|(t, _)| *t).max().unwrap_or(2).max(2);
-        let high = max_target + 1;
+        // `Command::fd` refuses fds from 2^20 up, so this cannot overflow; if it ever could,
+        // the spawn fails instead.
+        let high = max_target
+            .checked_add(1)
+            .ok_or_else(|| SpawnFailure::prepare(io::Error::from_raw_os_error(libc::EBADF)))?;
         // Sources that sit where a target will go are moved out of the way first, so no dup2
         // in the child can overwrite a source it still needs.
         let mut moved = Vec::new();
