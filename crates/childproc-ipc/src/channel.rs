@@ -23,6 +23,12 @@
 //! A `NODE_HANDLE` frame is answered `NODE_HANDLE_ACK` when an fd was there for it, else
 //! `NODE_HANDLE_NACK` and the message is dropped (a Node sender resends sockets on a NACK).
 //!
+//! Receiving is driven by the consumer: the socket is read only when the channel is polled
+//! and no whole frame is buffered, one read at a time into the frame buffer (8 KiB, or one
+//! frame if larger). So a channel never holds more than that beyond what its consumer took,
+//! and a program that stops reading pushes back on its peer: the kernel makes the peer's
+//! sends wait. (A `childproc` parent bounds its side the same way, see its `ipc_high_water`.)
+//!
 //! Node keeps a process alive while a channel is open and referenced (`channel.ref()` /
 //! `channel.unref()`). A Rust program has no event loop to keep alive, so the reference has
 //! one concrete meaning here: [`wait_referenced`] resolves once no channel of the process is

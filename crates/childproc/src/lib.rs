@@ -95,7 +95,9 @@ macro_rules! termination_options {
     };
 }
 
+mod backlog;
 mod child;
+mod child_ipc;
 mod command;
 mod encoding;
 mod error;
@@ -113,6 +115,7 @@ mod sync;
 #[allow(unsafe_code)]
 mod sys;
 
+pub use backlog::{IPC_HIGH_WATER_BYTES, IPC_HIGH_WATER_MESSAGES};
 pub use child::{wait_referenced, ChildProcess, ExitStatus};
 pub use command::{spawn, Command};
 pub use encoding::{Data, Encoding};
