@@ -240,3 +240,25 @@ async fn a_parent_that_sends_everything_before_reading_the_echoes_does_not_deadl
     assert_eq!(echoes, (0..3_000).collect::<Vec<_>>());
     assert_eq!(tail(&events), END);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_child_flooding_a_small_mark_loses_nothing() {
+    if !common::node() {
+        return;
+    }
+    // With a mark of 16 the reader pauses and resumes hundreds of times against libuv's
+    // writes (which queue in the Node child while the socket is full).
+    let child = childproc::fork(common::script("echo.js"), ["count", "20000"])
+        .ipc_high_water(MARK, 1 << 20)
+        .spawn()
+        .unwrap();
+    let mut events = child.events();
+    let mut got = Vec::new();
+    while let Some(event) = guard(events.next()).await {
+        if got.len() % 1000 == 0 {
+            tokio::task::yield_now().await; // a consumer that falls behind now and then
+        }
+        got.push(event);
+    }
+    assert_all_in_order(&got, 20_000);
+}

@@ -2,12 +2,13 @@
 //!
 //! Every [`Events`](crate::Events) stream counts the messages queued for it and an estimate
 //! of their bytes in one atomic word ([`Backlog`]). The IPC reader task adds a message's
-//! [`weight`] as it emits it; the stream subtracts it as it yields it. When an emit brings a
+//! [`weight`] as it emits it; the stream subtracts what it yielded, in small batches. When an
+//! emit brings a
 //! stream to the high-water mark (in messages or in bytes), the reader stops reading the
 //! channel's socket until every live stream is back under the low-water mark (half of it):
 //! the socket fills and the kernel makes the child's sends wait. Only that crossing wakes the
-//! reader ([`Flow`]), so a stream that keeps up costs one atomic add and one subtract per
-//! message. Lifecycle events weigh nothing and never wait. See docs/ipc.md for the rules
+//! reader ([`Flow`]), so a stream that keeps up costs one atomic add per message and one
+//! subtract per batch. Lifecycle events weigh nothing and never wait. See docs/ipc.md for the rules
 //! (history, no reader, exited child).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -35,12 +36,17 @@ const MAX_MESSAGES: u64 = 1 << 22;
 const MAX_BYTES: u64 = 1 << 36;
 /// One message counts at most this many bytes (frames are far smaller).
 const MAX_MESSAGE_BYTES: u64 = 1 << 32;
+/// A stream settles what it yielded at least this often (and whenever it waits).
+const MAX_BATCH_MESSAGES: u64 = 32;
+const MAX_BATCH_BYTES: u64 = 64 << 10;
 
 /// The marks of one child: the reader pauses at `high` and resumes at or under `low`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Limits {
     high: Mark,
     low: Mark,
+    /// A stream settles what it yielded once it has this much (see [`Backlog::settles`]).
+    batch: Mark,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +74,10 @@ impl Limits {
             low: Mark {
                 messages: messages / 2 + 1,
                 bytes: bytes / 2 + 1,
+            },
+            batch: Mark {
+                messages: (messages / 8).clamp(1, MAX_BATCH_MESSAGES),
+                bytes: (bytes / 8).clamp(1, MAX_BATCH_BYTES),
             },
         }
     }
@@ -152,6 +162,14 @@ impl Flow {
 }
 
 /// What one event stream holds, in messages and bytes (one word, see [`COUNT_SHIFT`]).
+///
+/// The reader adds each message as it queues it. The stream does not subtract each message
+/// it yields: that would move the word's cache line between the reader's CPU and the
+/// consumer's twice per message. It sums what it yielded and settles the sum here once it
+/// reaches a batch (an eighth of the mark, at most 32 messages or 64 KiB), whenever the
+/// reader is paused, and whenever the stream has nothing to yield (so a consumer that read
+/// everything never leaves the reader waiting). The reader's view is thus a little high:
+/// it may pause a little early, never late.
 #[derive(Debug)]
 pub(crate) struct Backlog {
     word: AtomicU64,
@@ -174,7 +192,13 @@ impl Backlog {
         self.limits.full(word)
     }
 
-    /// Counts a message the stream yielded; wakes the reader when this brought the backlog
+    /// Whether a stream that has yielded `untaken` (a backlog word) since it last settled
+    /// should [`take`](Self::take) it now: a batch is full, or the reader waits.
+    pub(crate) fn settles(&self, untaken: u64) -> bool {
+        self.limits.batch.reached(untaken) || self.flow.paused.load(Ordering::SeqCst)
+    }
+
+    /// Counts messages the stream yielded; wakes the reader when this brought the backlog
     /// under the low-water mark.
     pub(crate) fn take(&self, weight: u64) {
         let before = self.word.fetch_sub(weight, Ordering::SeqCst);

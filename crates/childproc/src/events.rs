@@ -243,7 +243,11 @@ impl EventHub {
         drop(inner);
         // The history no longer counts: the reader re-checks (the new stream may hold it up).
         self.flow.wake();
-        Events { rx, backlog }
+        Events {
+            rx,
+            backlog,
+            untaken: 0,
+        }
     }
 }
 
@@ -274,6 +278,17 @@ impl HubInner {
 pub struct Events {
     rx: mpsc::UnboundedReceiver<(Event, u64)>,
     backlog: Arc<Backlog>,
+    /// What the stream yielded and has not settled with `backlog` yet (see [`Backlog`]).
+    untaken: u64,
+}
+
+impl Events {
+    fn settle(&mut self) {
+        if self.untaken != 0 {
+            self.backlog.take(self.untaken);
+            self.untaken = 0;
+        }
+    }
 }
 
 impl Stream for Events {
@@ -282,12 +297,21 @@ impl Stream for Events {
         match self.rx.poll_recv(cx) {
             Poll::Ready(Some((event, weight))) => {
                 if weight != 0 {
-                    self.backlog.take(weight);
+                    self.untaken += weight;
+                    if self.backlog.settles(self.untaken) {
+                        self.settle();
+                    }
                 }
                 Poll::Ready(Some(event))
             }
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
+            Poll::Ready(None) => {
+                self.settle();
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                self.settle();
+                Poll::Pending
+            }
         }
     }
 }

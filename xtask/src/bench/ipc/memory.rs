@@ -280,10 +280,12 @@ impl Memory {
              A Rust child (`ipc-child`, json) sends numbered strings of {SIZE} characters as \
              fast as\nits flow control lets it (`send_nowait`, then an awaited `send` after a \
              false); the\nparent holds its `events()` stream without reading for the pause, then \
-             reads every\nmessage and checks that all arrived in order. RSS is the parent's \
-             `VmRSS` growth\nsince just before the request; the peak is `VmHWM`, reset then \
-             (`/proc/self/clear_refs`).\nWith the bound, the parent stops reading the channel \
-             while the stream is full, so the\nchild's sends wait (docs/ipc.md, \
+             reads every\nmessage and checks that all arrived in order. Each parent is a fresh \
+             process\n(`xtask bench-worker ipc-memory`, a runtime with 2 worker threads); RSS \
+             is its `VmRSS`\ngrowth since just before the request, the peak its `VmHWM`, \
+             reset then\n(`/proc/self/clear_refs`). With the bound, the parent stops \
+             reading the channel while the\nstream is full, so the child's sends wait \
+             (docs/ipc.md, \
              \"Receive backpressure\").\n\n{}\n{verdict}",
             table.render()
         )
