@@ -433,6 +433,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_full_socket_stalls_the_sender_until_the_peer_reads() {
+        let (a, b) = pair();
+        let tx = a.sender();
+        assert!(!tx.is_stalled());
+        let waiter = tokio::spawn({
+            let tx = tx.clone();
+            async move { tx.stalled().await }
+        });
+        // The peer reads nothing: once the socket is full the writer task waits for room.
+        let big = "s".repeat(1000);
+        let mut sent = 0;
+        while !tx.is_stalled() {
+            assert!(sent < 100_000, "never stalled");
+            tx.send_nowait(Value::from(big.as_str())).unwrap();
+            sent += 1;
+            tokio::task::yield_now().await; // let the writer task write
+        }
+        let guard = std::time::Duration::from_secs(30);
+        tokio::time::timeout(guard, waiter).await.unwrap().unwrap();
+        let reader = read_n(b, sent + 1);
+        tokio::time::timeout(guard, tx.send(Value::from("last")))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!tx.is_stalled(), "everything is written");
+        assert_eq!(reader.await.unwrap().len(), sent + 1);
+    }
+
+    #[tokio::test]
     async fn internal_messages_are_never_delivered_and_errors_end_the_stream() {
         let (a, mut b) = pair();
         let tx = a.sender();
