@@ -23,6 +23,12 @@
 //! A `NODE_HANDLE` frame is answered `NODE_HANDLE_ACK` when an fd was there for it, else
 //! `NODE_HANDLE_NACK` and the message is dropped (a Node sender resends sockets on a NACK).
 //!
+//! Receiving is driven by the consumer: the socket is read only when the channel is polled
+//! and no whole frame is buffered, one read at a time into the frame buffer (8 KiB, or one
+//! frame if larger). So a channel never holds more than that beyond what its consumer took,
+//! and a program that stops reading pushes back on its peer: the kernel makes the peer's
+//! sends wait. (A `childproc` parent bounds its side the same way, see its `ipc_high_water`.)
+//!
 //! Node keeps a process alive while a channel is open and referenced (`channel.ref()` /
 //! `channel.unref()`). A Rust program has no event loop to keep alive, so the reference has
 //! one concrete meaning here: [`wait_referenced`] resolves once no channel of the process is
@@ -424,6 +430,35 @@ mod tests {
         assert!(i >= BACKLOG_LIMIT / 1001, "false too early, at {i}");
         assert!(tx.backlog() >= BACKLOG_LIMIT);
         drop(b);
+    }
+
+    #[tokio::test]
+    async fn a_full_socket_stalls_the_sender_until_the_peer_reads() {
+        let (a, b) = pair();
+        let tx = a.sender();
+        assert!(!tx.is_stalled());
+        let waiter = tokio::spawn({
+            let tx = tx.clone();
+            async move { tx.stalled().await }
+        });
+        // The peer reads nothing: once the socket is full the writer task waits for room.
+        let big = "s".repeat(1000);
+        let mut sent = 0;
+        while !tx.is_stalled() {
+            assert!(sent < 100_000, "never stalled");
+            tx.send_nowait(Value::from(big.as_str())).unwrap();
+            sent += 1;
+            tokio::task::yield_now().await; // let the writer task write
+        }
+        let guard = std::time::Duration::from_secs(30);
+        tokio::time::timeout(guard, waiter).await.unwrap().unwrap();
+        let reader = read_n(b, sent + 1);
+        tokio::time::timeout(guard, tx.send(Value::from("last")))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!tx.is_stalled(), "everything is written");
+        assert_eq!(reader.await.unwrap().len(), sent + 1);
     }
 
     #[tokio::test]

@@ -13,12 +13,11 @@ use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use childproc_ipc::{
-    AnyCodec, Channel, Handle, HangupProbe, Incoming, IntoMessage, IpcError, Sender,
-};
+use childproc_ipc::{AnyCodec, Handle, HangupProbe, IntoMessage, IpcError, Sender};
 
+use crate::child_ipc::Ipc;
 use crate::error::{Error, Result};
-use crate::events::{Event, EventHub, Events, ReceivedHandle};
+use crate::events::{Event, EventHub, Events};
 use crate::pipes::{ChildPipe, ChildStderr, ChildStdin, ChildStdout, Cut, StreamWatch};
 use crate::signal::Signal;
 use crate::sys::{Process, RawStatus};
@@ -444,58 +443,6 @@ pub(crate) struct Watch {
     pub(crate) ipc_done: Option<(CancellationToken, Option<HangupProbe>)>,
 }
 
-/// The parent's side of a child's IPC channel.
-pub(crate) struct Ipc {
-    sender: Sender<AnyCodec>,
-    /// Cancelled by `disconnect()`: the reader stops and closes the socket.
-    stop: CancellationToken,
-    /// Cancelled when the reader has emitted `Disconnect`.
-    pub(crate) done: CancellationToken,
-}
-
-/// Starts the task that turns the channel's frames into `Message` events, then one
-/// `Disconnect`; failed unawaited sends become `Error` events.
-pub(crate) fn start_ipc(shared: &Arc<Shared>, mut channel: Channel<AnyCodec>) -> Ipc {
-    let sender = channel.sender();
-    let weak = Arc::downgrade(shared);
-    sender.set_error_hook(move |e| {
-        if let Some(shared) = weak.upgrade() {
-            shared.hub.emit(Event::Error(Arc::new(Error::Ipc(e))));
-        }
-    });
-    let (stop, done) = (CancellationToken::new(), CancellationToken::new());
-    let (task_stop, task_done, shared) = (stop.clone(), done.clone(), shared.clone());
-    tokio::spawn(async move {
-        // One stop future for the whole loop, not one per message.
-        let stopped = task_stop.cancelled_owned();
-        tokio::pin!(stopped);
-        loop {
-            tokio::select! {
-                biased;
-                () = &mut stopped => break,
-                next = channel.recv() => match next {
-                    Some(Ok(Incoming { message, handle: None, .. })) => {
-                        shared.hub.emit(Event::Message(message));
-                    }
-                    Some(Ok(Incoming { message, handle: Some(handle), .. })) => {
-                        let handle = ReceivedHandle::new(handle);
-                        shared.hub.emit(Event::MessageWithHandle(message, handle));
-                    }
-                    Some(Err(e)) => {
-                        shared.hub.emit(Event::Error(Arc::new(Error::Ipc(e))));
-                        break;
-                    }
-                    None => break,
-                },
-            }
-        }
-        channel.disconnect();
-        shared.hub.emit(Event::Disconnect);
-        task_done.cancel();
-    });
-    Ipc { sender, stop, done }
-}
-
 /// Sets up the task that reaps the child and emits `Exit` and `Close` (and handles the
 /// timeout and the cancellation token): started now if `eager` (timers, cancellation, IPC),
 /// else when first needed (see [`Shared::lazy`]). A dropped `ChildProcess` never leaves a
@@ -874,8 +821,15 @@ impl ChildProcess {
     ///
     /// The waiting task is woken by the child's exit itself (its pidfd), and reaps it if the
     /// watcher task has not: no hop through another task.
+    ///
+    /// If [`events`](Self::events) was never called, awaiting the exit stops holding the
+    /// child's IPC messages back for a later stream: the history keeps the first ones (up to
+    /// the [high-water mark](crate::Command::ipc_high_water)) and drops the rest, as Node drops
+    /// messages that have no `'message'` listener; a child that floods its channel can then
+    /// still exit.
     pub async fn wait(&self) -> Result<ExitStatus> {
         let shared = &*self.shared;
+        shared.hub.exit_awaited(); // messages nobody reads must not hold the exit up
         if let Some(status) = *shared.status.borrow() {
             return Ok(status);
         }
@@ -952,6 +906,8 @@ impl Drop for ChildProcess {
             self.shared.policy_kill(self.kill_signal);
             self.shared.killed_by_policy.notify_one();
         }
+        // Nobody can take its events any more: messages no stream reads are dropped.
+        self.shared.hub.abandon();
         // Nobody can wait for it any more: finish now, or let the watcher reap and close it.
         self.shared.close_or_watch();
     }

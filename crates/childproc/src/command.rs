@@ -12,7 +12,9 @@ use tokio_util::sync::CancellationToken;
 
 use childproc_ipc::{Channel, Serialization, CHANNEL_FD_ENV, SERIALIZATION_ENV};
 
-use crate::child::{start_ipc, start_watch, ChildProcess, Shared, Watch};
+use crate::backlog::Limits;
+use crate::child::{start_watch, ChildProcess, Shared, Watch};
+use crate::child_ipc::start_ipc;
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::signal::{Signal, SignalSpec};
@@ -70,6 +72,7 @@ pub struct Command {
     wait_delay: Option<Duration>,
     kill_on_parent_death: bool,
     serialization: Serialization,
+    ipc_limits: Limits,
 }
 
 impl Command {
@@ -99,6 +102,7 @@ impl Command {
             wait_delay: None,
             kill_on_parent_death: false,
             serialization: Serialization::Json,
+            ipc_limits: Limits::default(),
         }
     }
 
@@ -441,7 +445,7 @@ impl Command {
             ipc_done: None,
         };
         let probe = channel.as_ref().and_then(Channel::hangup_probe);
-        let ipc = channel.map(|c| start_ipc(&shared, c));
+        let ipc = channel.map(|c| start_ipc(&shared, c, self.ipc_limits));
         let mut watch = watch;
         watch.ipc_done = ipc.as_ref().map(|i| (i.done.clone(), probe));
         let eager = watch.timeout.is_some()
@@ -773,6 +777,19 @@ impl Command {
             envp.push(k.as_bytes(), v.as_bytes());
         }
         Ok(envp)
+    }
+
+    /// The IPC receive bound (no Node option: Node reads its channel without one). While an
+    /// [`events()`](crate::ChildProcess::events) stream holds `messages` messages or about
+    /// `bytes` bytes of them (or the history does, before the first stream), the parent stops
+    /// reading the child's channel, so the kernel makes the child's sends wait; it reads on
+    /// once every live stream is back to half of both. Nothing is lost and order is kept.
+    /// Defaults: [`IPC_HIGH_WATER_MESSAGES`](crate::IPC_HIGH_WATER_MESSAGES) and
+    /// [`IPC_HIGH_WATER_BYTES`](crate::IPC_HIGH_WATER_BYTES); each is at least 1. See
+    /// docs/ipc.md for messages nobody reads.
+    pub fn ipc_high_water(&mut self, messages: usize, bytes: usize) -> &mut Command {
+        self.ipc_limits = Limits::new(messages, bytes);
+        self
     }
 }
 

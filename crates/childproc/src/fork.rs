@@ -110,6 +110,11 @@ impl Fork {
         kill_on_parent_death(on: bool);
     }
 
+    forward! {
+        /// The IPC receive bound: see [`Command::ipc_high_water`].
+        ipc_high_water(messages: usize, bytes: usize);
+    }
+
     /// `execPath`: the executable that runs the module (default `node`; an empty path means
     /// the default, as in Node).
     pub fn exec_path(mut self, path: impl AsRef<OsStr>) -> Self {

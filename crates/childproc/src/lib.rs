@@ -148,7 +148,9 @@ macro_rules! termination_options {
     };
 }
 
+mod backlog;
 mod child;
+mod child_ipc;
 mod collect;
 mod command;
 mod encoding;
@@ -167,6 +169,7 @@ mod sync;
 #[allow(unsafe_code)]
 mod sys;
 
+pub use backlog::{IPC_HIGH_WATER_BYTES, IPC_HIGH_WATER_MESSAGES};
 pub use child::{wait_referenced, ChildProcess, ExitStatus};
 pub use command::{spawn, Command};
 pub use encoding::{Data, Encoding};

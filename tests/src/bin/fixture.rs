@@ -182,6 +182,8 @@ fn main() {
         "spawn-as-root-from-nobody" => spawn_as_root_from_nobody(),
         "pool-worker-once" => pool_roles::pool_worker_once(),
         "pool-worker-concurrent" => pool_roles::pool_worker_concurrent(&rest[0], rest.get(1)),
+        "ipc-flood" => ipc_flood(rest[0].parse().unwrap(), rest[1].parse().unwrap()),
+        "ipc-hold" => ipc_hold(),
         _ => {
             eprintln!("fixture: unknown role {role:?}");
             std::process::exit(2);
@@ -541,6 +543,55 @@ fn ipc_serve(answer: impl Fn(&childproc_ipc::Value) -> Option<childproc_ipc::Val
                 }
             }
         }
+        channel.disconnect();
+    });
+}
+
+/// Sends `n` messages `{i, pad}` (about 110 bytes of JSON each) on the parent's channel, each
+/// send awaited (so it waits while the parent does not read), printing `sent <k>` after every
+/// `every`-th; exits 0 after the last, 3 if a send failed.
+fn ipc_flood(n: u64, every: u64) {
+    use childproc_ipc::Value;
+    on_parent_channel(|channel| async move {
+        let tx = channel.sender();
+        let pad = Value::from("x".repeat(90));
+        for i in 0..n {
+            let message = Value::object([("i", Value::from(i as f64)), ("pad", pad.clone())]);
+            if tx.send(message).await.is_err() {
+                std::process::exit(3);
+            }
+            if every > 0 && (i + 1) % every == 0 {
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "sent {}", i + 1).unwrap();
+                out.flush().unwrap();
+            }
+        }
+    });
+}
+
+/// Reads one message from the parent's channel, prints `holding`, then reads nothing until a
+/// line comes on stdin; then counts the messages up to the string `"end"` and answers
+/// `{count}`. While it holds, the parent's sends must push back: the channel reads ahead of
+/// its consumer by at most one buffer.
+fn ipc_hold() {
+    use childproc_ipc::Value;
+    use futures_util::StreamExt;
+    on_parent_channel(|mut channel| async move {
+        let tx = channel.sender();
+        channel.next().await.unwrap().unwrap();
+        println!("holding");
+        std::io::stdout().flush().unwrap();
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).unwrap();
+        let mut count = 0u64;
+        while let Some(message) = channel.next().await {
+            if message.unwrap() == Value::from("end") {
+                break;
+            }
+            count += 1;
+        }
+        let answer = Value::object([("count", Value::from(count as f64))]);
+        tx.send(answer).await.unwrap();
         channel.disconnect();
     });
 }

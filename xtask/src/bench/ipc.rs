@@ -11,7 +11,9 @@
 //!
 //! Every child speaks one small protocol, in any serialization: a string is echoed back;
 //! `{sink: N}` makes it count the next N messages and answer `{got: N}`; `{source: N, size}`
-//! makes it send N strings of `size` characters. It exits when the parent disconnects.
+//! makes it send N strings of `size` characters; `{numbered: N, size}` the same with each
+//! string's sequence number first (the memory rows, see `memory`). It exits when the parent
+//! disconnects.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -25,10 +27,17 @@ use crate::BoxError;
 
 mod affinity;
 mod children;
+mod memory;
 mod peers;
 mod report;
 
-pub(crate) use children::worker;
+/// `xtask bench-worker ipc-child|ipc-raw|ipc-tokio|ipc-memory ..`: this section's workers.
+pub(crate) fn worker(args: &[String]) -> Result<(), BoxError> {
+    match args.first().map(String::as_str) {
+        Some("ipc-memory") => memory::worker(args),
+        _ => children::worker(args),
+    }
+}
 use report::Results;
 
 /// The characters of a small message (a string; the raw peer sends this many bytes).
@@ -231,6 +240,7 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
         .build()?;
     let workers = rt.metrics().num_workers();
     let free = measure_rounds(&ctx, &pairs, plan, &rt, "")?;
+    let memory = memory::measure(&ctx.xtask, opts.quick)?;
     drop(rt);
     // The same round trips with the parent, its runtime's threads and every child pinned
     // to one CPU: no wake-up has to cross to another (possibly sleeping) CPU, so this
@@ -279,7 +289,7 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
     println!("{}", tables.render_plain());
     Ok(Section {
         name: "ipc",
-        body: report::body(&ctx, &free, one_cpu.as_ref(), workers, &tables),
+        body: report::body(&ctx, &free, one_cpu.as_ref(), workers, &tables) + &memory.render(),
     })
 }
 

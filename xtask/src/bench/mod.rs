@@ -112,7 +112,7 @@ pub(crate) fn worker(args: &[String]) -> Result<(), BoxError> {
         Some("spawn-loop") => spawn::loop_worker(args),
         Some("spawn-paired") => spawn::paired_worker(args),
         Some("spawn-phases") => spawn::phases_worker(args),
-        Some("ipc-child" | "ipc-raw" | "ipc-tokio") => ipc::worker(args),
+        Some("ipc-child" | "ipc-raw" | "ipc-tokio" | "ipc-memory") => ipc::worker(args),
         _ => Err(
             "usage: xtask bench-worker engine|engine-paired|spawn-loop|spawn-paired|spawn-phases|ipc-child|ipc-raw|ipc-tokio ..".into(),
         ),

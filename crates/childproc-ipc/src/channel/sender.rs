@@ -73,6 +73,8 @@ pub(super) struct TxShared<C> {
     error: Mutex<Option<IpcError>>,
     /// If set, receives those failures instead.
     hook: Mutex<Option<ErrorHook>>,
+    /// Woken (all waiters) when sends start to wait for the peer: see [`Sender::stalled`].
+    stall: Notify,
 }
 
 type ErrorHook = Box<dyn Fn(IpcError) + Send + Sync>;
@@ -336,6 +338,7 @@ impl<C> TxShared<C> {
             wake: Arc::new(Notify::new()),
             error: Mutex::new(None),
             hook: Mutex::new(None),
+            stall: Notify::new(),
         })
     }
 
@@ -449,7 +452,10 @@ where
             return Err(IpcError::Closed);
         }
         if st.awaiting_answer && !matches!(kind, Kind::Answer) {
-            return st.hold(value, awaited, kind);
+            let held = st.hold(value, awaited, kind);
+            drop(st);
+            shared.stall.notify_waiters();
+            return held;
         }
         let before = st.queue.len();
         let TxState { codec, queue, .. } = &mut *st;
@@ -461,7 +467,7 @@ where
             st.fds.push_back((start, fd));
             st.awaiting_answer = true;
         }
-        let mut wake = false;
+        let (mut wake, mut stalled) = (false, false);
         if !st.flushing && (awaited || !st.burst) {
             match st.flush() {
                 Flushed::All if !awaited => {
@@ -472,6 +478,7 @@ where
                 Flushed::Blocked => {
                     st.flushing = true;
                     wake = true;
+                    stalled = true;
                 }
                 Flushed::Failed(failures) => {
                     drop(st);
@@ -499,6 +506,9 @@ where
         drop(st);
         if wake {
             shared.wake.notify_one();
+        }
+        if stalled {
+            shared.stall.notify_waiters();
         }
         Ok(submitted)
     }
@@ -620,6 +630,28 @@ impl<C> Sender<C> {
     pub fn is_referenced(&self) -> bool {
         self.shared.is_referenced()
     }
+
+    /// Whether sends wait for the peer: the socket would not take the queued bytes (the peer
+    /// does not read), or frames are held until the peer answers a handle (it must be read
+    /// for that). A reader that stops reading its channel to push back on the peer must not
+    /// stop while this holds, or both sides may wait for each other.
+    pub fn is_stalled(&self) -> bool {
+        let st = self.shared.lock();
+        st.write.is_some() && (st.flushing || !st.held_frames.is_empty())
+    }
+
+    /// Resolves once [`is_stalled`](Self::is_stalled) holds (at once if it does).
+    pub async fn stalled(&self) {
+        loop {
+            let notified = self.shared.stall.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_stalled() {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 /// The writer task: writes what the senders queued but could not write, as the socket
@@ -637,6 +669,10 @@ async fn write_loop<C>(shared: Weak<TxShared<C>>, wake: Arc<Notify>) {
                 Step::Wait(socket) => socket,
             };
             if room.is_none() {
+                // The socket just filled: sends now wait for the peer.
+                if let Some(tx) = shared.upgrade() {
+                    tx.stall.notify_waiters();
+                }
                 match socket.room_wait() {
                     Ok(wait) => room = Some(wait),
                     Err(e) => {

@@ -40,6 +40,27 @@ pub(super) async fn send_many(tx: &Sender<AnyCodec>, n: u64, size: usize) -> Res
     Ok(())
 }
 
+/// Sends `n` strings of `size` characters (at least 10), each starting with its sequence
+/// number in ten digits, with the flow control of [`send_many`].
+pub(super) async fn send_numbered(
+    tx: &Sender<AnyCodec>,
+    n: u64,
+    size: usize,
+) -> Result<(), BoxError> {
+    let pad = "x".repeat(size.saturating_sub(10));
+    let mut blocked = false;
+    for i in 0..n {
+        let message = Value::String(format!("{i:010}{pad}"));
+        if blocked {
+            tx.send(message).await?;
+            blocked = false;
+        } else {
+            blocked = !tx.send_nowait(message)?;
+        }
+    }
+    Ok(())
+}
+
 /// `xtask bench-worker ipc-child|ipc-raw|ipc-tokio`: the Rust children.
 pub(crate) fn worker(args: &[String]) -> Result<(), BoxError> {
     match args {
@@ -89,6 +110,11 @@ async fn child() -> Result<(), BoxError> {
             count_field(&message, "size"),
         ) {
             send_many(&tx, n, usize::try_from(size)?).await?;
+        } else if let (Some(n), Some(size)) = (
+            count_field(&message, "numbered"),
+            count_field(&message, "size"),
+        ) {
+            send_numbered(&tx, n, usize::try_from(size)?).await?;
         } else {
             return Err(format!("ipc-child: unexpected message {message:?}").into());
         }

@@ -1,0 +1,113 @@
+//! The parent's side of a child's IPC channel: the task that turns frames into events, and
+//! stops reading while the event streams are full (receive backpressure, see
+//! [`crate::backlog`] and docs/ipc.md).
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use childproc_ipc::{AnyCodec, Channel, HangupProbe, Incoming, Sender};
+
+use crate::backlog::Limits;
+use crate::child::Shared;
+use crate::error::Error;
+use crate::events::{Event, ReceivedHandle};
+
+/// The parent's side of a child's IPC channel.
+pub(crate) struct Ipc {
+    pub(crate) sender: Sender<AnyCodec>,
+    /// Cancelled by `disconnect()`: the reader stops and closes the socket.
+    pub(crate) stop: CancellationToken,
+    /// Cancelled when the reader has emitted `Disconnect`.
+    pub(crate) done: CancellationToken,
+}
+
+/// Starts the task that turns the channel's frames into `Message` events, then one
+/// `Disconnect`; failed unawaited sends become `Error` events.
+///
+/// While a stream (or the history before the first one) is at the high-water mark of
+/// `limits`, the task does not read the socket, so the child's sends wait — except while our
+/// own sends wait for the child ([`Sender::is_stalled`]): the child may be waiting for us to
+/// read before it reads again (an echo server), and pausing would leave both waiting. Once the child
+/// has exited with its end of the channel closed, what it left in the socket (at most the
+/// socket's buffer) is all that can come, and the task reads it without waiting: `Exit` and
+/// `Close` wait for `Disconnect`, and so never for a reader nobody serves.
+pub(crate) fn start_ipc(
+    shared: &Arc<Shared>,
+    mut channel: Channel<AnyCodec>,
+    limits: Limits,
+) -> Ipc {
+    shared.hub.set_limits(limits);
+    let sender = channel.sender();
+    let weak = Arc::downgrade(shared);
+    sender.set_error_hook(move |e| {
+        if let Some(shared) = weak.upgrade() {
+            shared.hub.emit(Event::Error(Arc::new(Error::Ipc(e))));
+        }
+    });
+    let probe = channel.hangup_probe();
+    let task_sender = sender.clone();
+    let (stop, done) = (CancellationToken::new(), CancellationToken::new());
+    let (task_stop, task_done, shared) = (stop.clone(), done.clone(), shared.clone());
+    tokio::spawn(async move {
+        let sender = task_sender;
+        // One stop future for the whole loop, not one per message.
+        let stopped = task_stop.cancelled_owned();
+        tokio::pin!(stopped);
+        // The child's exit was seen while waiting for room; `unbounded` once its end of the
+        // channel was closed too.
+        let (mut exit_seen, mut unbounded) = (false, false);
+        loop {
+            let event = tokio::select! {
+                biased;
+                () = &mut stopped => break,
+                next = channel.recv() => match next {
+                    Some(Ok(Incoming { message, handle: None, .. })) => Event::Message(message),
+                    Some(Ok(Incoming { message, handle: Some(handle), .. })) => {
+                        Event::MessageWithHandle(message, ReceivedHandle::new(handle))
+                    }
+                    Some(Err(e)) => {
+                        shared.hub.emit(Event::Error(Arc::new(Error::Ipc(e))));
+                        break;
+                    }
+                    None => break,
+                },
+            };
+            if !shared.hub.emit_message(event) || unbounded {
+                continue;
+            }
+            let exited = async {
+                if exit_seen {
+                    std::future::pending::<()>().await;
+                }
+                child_exited(&shared).await;
+            };
+            tokio::select! {
+                biased;
+                () = &mut stopped => break,
+                () = shared.hub.wait_for_room() => {}
+                // Our own sends wait for the child to read, and it may wait for us to read
+                // first: read on, or both would wait forever.
+                () = sender.stalled() => {}
+                () = exited => {
+                    exit_seen = true;
+                    // A grandchild that still holds the channel may send on: keep the bound.
+                    unbounded = probe.as_ref().is_none_or(HangupProbe::peer_closed);
+                }
+            }
+        }
+        channel.disconnect();
+        shared.hub.emit(Event::Disconnect);
+        task_done.cancel();
+    });
+    Ipc { sender, stop, done }
+}
+
+/// Resolves once the child has exited (without reaping it), or once that cannot be told.
+async fn child_exited(shared: &Shared) {
+    let process = &shared.process;
+    // An error (the child was reaped already) counts as an exit.
+    let _ = process
+        .wait_until(|| Ok(process.has_exited().unwrap_or(true).then_some(())))
+        .await;
+}
