@@ -13,8 +13,7 @@ use tokio_util::sync::CancellationToken;
 use childproc_ipc::{Channel, Serialization, CHANNEL_FD_ENV, SERIALIZATION_ENV};
 
 use crate::backlog::Limits;
-use crate::child::{start_watch, ChildProcess, Shared, Watch};
-use crate::child_ipc::start_ipc;
+use crate::child::{start_ipc, start_watch, ChildProcess, Shared, Watch};
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::signal::{Signal, SignalSpec};

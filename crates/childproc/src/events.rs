@@ -9,8 +9,8 @@ use futures_core::Stream;
 use tokio::sync::mpsc;
 
 use crate::backlog::{self, Backlog, Flow, Limits};
-use crate::child::ExitStatus;
 use crate::error::Error;
+use crate::exit::ExitStatus;
 
 /// One event in a child's life, in Node's order:
 /// `Spawn` first; `Message`s in order, then `Disconnect` once; `Exit` (exactly one of code or

@@ -150,13 +150,13 @@ macro_rules! termination_options {
 
 mod backlog;
 mod child;
-mod child_ipc;
 mod collect;
 mod command;
 mod encoding;
 mod error;
 mod events;
 mod exec;
+mod exit;
 mod fork;
 mod interleave;
 mod lines;
@@ -170,7 +170,7 @@ mod sync;
 mod sys;
 
 pub use backlog::{IPC_HIGH_WATER_BYTES, IPC_HIGH_WATER_MESSAGES};
-pub use child::{wait_referenced, ChildProcess, ExitStatus};
+pub use child::{wait_referenced, ChildProcess};
 pub use command::{spawn, Command};
 pub use encoding::{Data, Encoding};
 pub use error::{Error, Result};
@@ -179,6 +179,7 @@ pub use exec::{
     exec, exec_file, Exec, ExecChild, ExecError, ExecFailure, ExecOutput, StdStream,
     DEFAULT_MAX_BUFFER,
 };
+pub use exit::ExitStatus;
 pub use fork::{fork, fork_current_exe, fork_exe, Fork};
 pub use interleave::Interleaved;
 pub use lines::{ByteLines, Lines, LinesError, DEFAULT_MAX_LINE};

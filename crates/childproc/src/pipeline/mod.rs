@@ -486,7 +486,7 @@ impl IntoFuture for PipelineChild {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::child::ExitStatus;
+    use crate::exit::ExitStatus;
 
     fn status(codes: &[i32]) -> PipelineStatus {
         PipelineStatus(codes.iter().map(|&c| ExitStatus::from_code(c)).collect())

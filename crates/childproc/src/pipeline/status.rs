@@ -2,10 +2,10 @@
 
 use std::fmt;
 
-use crate::child::ExitStatus;
 use crate::encoding::Data;
 use crate::error::Error;
 use crate::exec::ExecFailure;
+use crate::exit::ExitStatus;
 
 use super::OutputOptions;
 

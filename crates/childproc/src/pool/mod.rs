@@ -17,8 +17,8 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use childproc_ipc::{IntoMessage, IpcError, Value};
 
-use crate::child::ExitStatus;
 use crate::error::Error;
+use crate::exit::ExitStatus;
 use crate::fork::Fork;
 
 mod answer;
