@@ -165,15 +165,19 @@ pub(crate) enum ParentEnd {
     Ipc(std::os::unix::net::UnixStream),
 }
 
-pub(crate) type ParentEnds = (
-    Option<ChildStdin>,
-    Option<ChildStdout>,
-    Option<ChildStderr>,
-    BTreeMap<i32, ChildPipe>,
-    Vec<StreamWatch>,
-    // The channel's end, non-blocking, for `childproc_ipc::Channel::from_std`.
-    Option<std::os::unix::net::UnixStream>,
-);
+/// The parent's ends of a new child's stdio, wrapped for tokio: what
+/// [`ChildProcess`](crate::ChildProcess) exposes, and what its watcher watches.
+pub(crate) struct ParentEnds {
+    pub(crate) stdin: Option<ChildStdin>,
+    pub(crate) stdout: Option<ChildStdout>,
+    pub(crate) stderr: Option<ChildStderr>,
+    /// The pipes at fds 3 and up.
+    pub(crate) extra: BTreeMap<i32, ChildPipe>,
+    /// One per readable end, for `Close` (and the wait delay).
+    pub(crate) watches: Vec<StreamWatch>,
+    /// The channel's end, non-blocking, for `childproc_ipc::Channel::from_std`.
+    pub(crate) ipc: Option<std::os::unix::net::UnixStream>,
+}
 
 impl<'a> StdioSet<'a> {
     pub(crate) fn open(config: &'a BTreeMap<i32, Stdio>) -> Result<Self> {
@@ -295,7 +299,14 @@ pub(crate) fn wrap_parent_ends(ends: Vec<(i32, ParentEnd)>) -> io::Result<Parent
             }
         }
     }
-    Ok((stdin, stdout, stderr, extra, watches, ipc))
+    Ok(ParentEnds {
+        stdin,
+        stdout,
+        stderr,
+        extra,
+        watches,
+        ipc,
+    })
 }
 
 /// An fd of the parent's given to the child as fd `fd`. Node (libuv) clears `O_NONBLOCK` on

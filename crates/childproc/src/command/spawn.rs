@@ -1,0 +1,225 @@
+//! `Command::spawn`: from the validated options to a running, watched [`ChildProcess`], and
+//! `launch`, the part the synchronous API shares (checks, stdio, process creation).
+
+use std::ffi::OsString;
+use std::io;
+use std::sync::RwLock;
+
+use childproc_ipc::{Channel, CHANNEL_FD_ENV, SERIALIZATION_ENV};
+
+use crate::child::{start_ipc, start_watch, ChildProcess, Shared, Watch};
+use crate::error::{Error, Result};
+use crate::events::Event;
+use crate::signal::Signal;
+use crate::stdio::{wrap_parent_ends, ParentEnd, ParentEnds, Stdio, StdioSet};
+use crate::sys::{self, SpawnPlan};
+
+use super::Command;
+
+/// Spawns hold this for reading from the moment they create the child's fds until the
+/// child has exec'd (with `CLONE_VFORK`, until creation returns) and its fds are closed in
+/// the parent; a spawn that creates an IPC socket holds it for writing. So no other child
+/// of ours, in the moment between its creation and its fd cleanup, holds a copy of an IPC
+/// child's end of the socket: the channel hangs up exactly when that child exits, which the
+/// order of `Disconnect` before `Exit` relies on. (Go's runtime has the same lock for
+/// `fork`.) Spawns by other libraries in the process do not take it.
+static SPAWN_LOCK: RwLock<()> = RwLock::new(());
+
+impl Command {
+    /// Spawns the child (Node's `spawn`). Must be called inside a tokio runtime (the child is
+    /// watched and reaped by a task). The command can be spawned again.
+    ///
+    /// Errors name the offending input: a missing program ([`std::io::ErrorKind::NotFound`]),
+    /// a bad cwd, a NUL byte, an unknown kill signal, a bad stdio entry, a uid/gid that cannot
+    /// be set.
+    pub fn spawn(&mut self) -> Result<ChildProcess> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::Io(io::Error::other(
+                "childproc::Command::spawn must be called inside a tokio runtime",
+            )));
+        }
+        let Launched {
+            process,
+            ends,
+            file,
+            argv,
+            kill_signal,
+        } = self.launch()?;
+        let leads_group = self.detached || self.pgid == Some(0);
+        let serialization = self.serialization;
+        let wrapped = wrap_parent_ends(ends).and_then(|mut ends| {
+            let channel = match ends.ipc.take() {
+                Some(stream) => Some(
+                    serialization
+                        .codec()
+                        .and_then(|codec| Channel::from_std(stream, codec))
+                        .map_err(std::io::Error::other)?,
+                ),
+                None => None,
+            };
+            Ok((ends, channel))
+        });
+        let (ends, channel) = match wrapped {
+            Ok(wrapped) => wrapped,
+            Err(e) => {
+                // Registering the pipes or the channel failed: do not leave the child running
+                // unwatched.
+                let _ = process.signal(libc::SIGKILL);
+                let _ = process.wait_blocking();
+                return Err(Error::Io(e));
+            }
+        };
+        let shared = Shared::new(
+            process,
+            leads_group,
+            self.kill_group,
+            self.escalate_after.is_some(),
+            channel.is_some(),
+        );
+        shared.hub.emit(Event::Spawn);
+        let pid = shared.process.pid();
+        let command = file.to_string_lossy();
+        let span = tracing::debug_span!("child", %command, pid, engine = sys::engine_name());
+        span.in_scope(|| tracing::debug!("spawn"));
+        let ParentEnds {
+            stdin,
+            stdout,
+            stderr,
+            extra,
+            watches,
+            ipc: _,
+        } = ends;
+        let watch = Watch {
+            streams: watches,
+            timeout: self.timeout,
+            cancel: self.cancel.clone(),
+            kill_signal,
+            escalate_after: self.escalate_after,
+            wait_delay: self.wait_delay,
+            ipc_done: None,
+        };
+        let probe = channel.as_ref().and_then(Channel::hangup_probe);
+        let ipc = channel.map(|c| start_ipc(&shared, c, self.ipc_limits));
+        let mut watch = watch;
+        watch.ipc_done = ipc.as_ref().map(|i| (i.done.clone(), probe));
+        let eager = watch.timeout.is_some()
+            || watch.cancel.is_some()
+            || watch.escalate_after.is_some()
+            || watch.wait_delay.is_some()
+            || ipc.is_some();
+        start_watch(&shared, watch, span, eager);
+        Ok(ChildProcess {
+            stdin,
+            stdout,
+            stderr,
+            extra,
+            shared,
+            spawnfile: file,
+            spawnargs: argv,
+            kill_on_drop: self.kill_on_drop,
+            kill_signal,
+            ipc,
+        })
+    }
+
+    /// Checks the inputs, opens the stdio and creates the process — everything but the
+    /// tokio side, so the synchronous API shares it.
+    pub(crate) fn launch(&mut self) -> Result<Launched> {
+        // (See `SPAWN_LOCK` for the lock taken below.)
+        let kill_signal = self.kill_signal.resolve()?;
+        if let Some(e) = self.stdio_errors.first() {
+            return Err(Error::Stdio(e.clone()));
+        }
+        if self.detached && self.pgid.is_some() {
+            let reason = "detached already makes the child lead a new session and group";
+            return Err(Error::InvalidOption {
+                option: "process_group",
+                reason: reason.into(),
+            });
+        }
+        if self.kill_group && !(self.detached || self.pgid == Some(0)) {
+            let reason = "the child must lead its group: add detached(true) or process_group(0)";
+            return Err(Error::InvalidOption {
+                option: "kill_group",
+                reason: reason.into(),
+            });
+        }
+        let ipc_fds: Vec<i32> = self
+            .stdio
+            .iter()
+            .filter(|(_, s)| matches!(s, Stdio::Ipc))
+            .map(|(fd, _)| *fd)
+            .collect();
+        if ipc_fds.len() > 1 {
+            return Err(Error::Stdio(format!(
+                "more than one 'ipc' entry (fds {ipc_fds:?}); a child has at most one"
+            )));
+        }
+        if !ipc_fds.is_empty() {
+            self.serialization.codec()?;
+        }
+        let mut prepared = self.prepare()?;
+        if let Some(fd) = ipc_fds.first() {
+            // Node's child side finds the channel through these two variables.
+            let mode = self.serialization.env_value();
+            prepared
+                .envp
+                .push(CHANNEL_FD_ENV.as_bytes(), fd.to_string().as_bytes());
+            prepared
+                .envp
+                .push(SERIALIZATION_ENV.as_bytes(), mode.as_bytes());
+        }
+        // Held until the child ends are closed below (declared first, dropped last).
+        let (_spawning, _creating_ipc) = if ipc_fds.is_empty() {
+            (
+                Some(SPAWN_LOCK.read().unwrap_or_else(|e| e.into_inner())),
+                None,
+            )
+        } else {
+            (
+                None,
+                Some(SPAWN_LOCK.write().unwrap_or_else(|e| e.into_inner())),
+            )
+        };
+        let io = StdioSet::open(&self.stdio)?;
+        let plan = SpawnPlan {
+            path: prepared.path,
+            argv: prepared.argv,
+            envp: prepared.envp,
+            cwd: prepared.cwd,
+            fds: io.child_fds(),
+            setsid: self.detached,
+            pgid: self.pgid,
+            kill_on_parent_death: self.kill_on_parent_death,
+            uid: self.uid,
+            gid: self.gid,
+        };
+        // The environment must not change while the child reads it (see `EnvBlock`).
+        let environment = childproc_ipc::serialization::ENVIRONMENT.read();
+        let environment = environment.unwrap_or_else(|e| e.into_inner());
+        let created = match self.kill_on_parent_death {
+            true => sys::spawn_kept(&plan),
+            false => sys::spawn(&plan),
+        };
+        drop(environment);
+        let process = created.map_err(|f| self.spawn_error(f))?;
+        drop(plan);
+        Ok(Launched {
+            process,
+            ends: io.into_parent_ends(),
+            file: prepared.file,
+            argv: prepared.argv_os,
+            kill_signal,
+        })
+    }
+}
+
+/// A created child before the tokio side is attached.
+pub(crate) struct Launched {
+    pub(crate) process: sys::Process,
+    /// The parent's ends of the pipes, by child fd.
+    pub(crate) ends: Vec<(i32, ParentEnd)>,
+    pub(crate) file: OsString,
+    pub(crate) argv: Vec<OsString>,
+    pub(crate) kill_signal: Signal,
+}
