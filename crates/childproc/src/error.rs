@@ -161,3 +161,9 @@ impl From<Error> for io::Error {
 
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<crate::signal::UnknownSignal> for Error {
+    fn from(e: crate::signal::UnknownSignal) -> Self {
+        Error::UnknownSignal(e.0)
+    }
+}

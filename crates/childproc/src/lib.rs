@@ -109,7 +109,7 @@ pub use lines::{ByteLines, Lines, LinesError, DEFAULT_MAX_LINE};
 pub use pipeline::{Pipeline, PipelineChild, PipelineError, PipelineOutput, PipelineStatus};
 pub use pipes::{ChildPipe, ChildStderr, ChildStdin, ChildStdout};
 pub use pool::{Pool, PoolBuilder, PoolError, PoolStats};
-pub use signal::{Signal, SignalSpec};
+pub use signal::{Signal, SignalSpec, UnknownSignal};
 pub use stdio::{Stdio, StdioShorthand};
 pub use sync::{
     exec_file_sync, exec_sync, spawn_sync, ExecSync, ExecSyncError, ExecSyncFailure, SpawnSync,

@@ -3,7 +3,13 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::Error;
+/// A signal name or number that Node does not accept: its `ERR_UNKNOWN_SIGNAL`, with the
+/// same text (`Unknown signal: SIGNOPE`). It converts into
+/// [`Error::UnknownSignal`](crate::Error::UnknownSignal), so `?` works in code returning
+/// the crate's error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Unknown signal: {0}")]
+pub struct UnknownSignal(pub String);
 
 /// A POSIX signal. Parse one from Node's names (`"SIGTERM"`) or build it from a number.
 ///
@@ -13,7 +19,7 @@ use crate::error::Error;
 /// assert_eq!(s, Signal::SIGHUP);
 /// assert_eq!(s.name(), Some("SIGHUP"));
 /// assert_eq!(Signal::from_raw(9)?, Signal::SIGKILL);
-/// # Ok::<(), childproc::Error>(())
+/// # Ok::<(), childproc::UnknownSignal>(())
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Signal(i32);
@@ -52,11 +58,11 @@ const MAX_SIGNAL: i32 = 64;
 impl Signal {
     /// The signal with number `n`. `0` is allowed (it checks that the process exists, as
     /// `kill(2)` does); numbers beyond the platform's range are an error naming them.
-    pub fn from_raw(n: i32) -> Result<Signal, Error> {
+    pub fn from_raw(n: i32) -> Result<Signal, UnknownSignal> {
         if (0..=MAX_SIGNAL).contains(&n) {
             Ok(Signal(n))
         } else {
-            Err(Error::UnknownSignal(n.to_string()))
+            Err(UnknownSignal(n.to_string()))
         }
     }
 
@@ -98,31 +104,31 @@ impl Signal {
 }
 
 impl FromStr for Signal {
-    type Err = Error;
+    type Err = UnknownSignal;
 
     /// Parses a Node signal name in any case (`"SIGKILL"`, `"sigkill"`), or, beyond Node, a
     /// decimal number (`"9"`, any number [`from_raw`](Signal::from_raw) takes).
-    fn from_str(s: &str) -> Result<Self, Error> {
+    fn from_str(s: &str) -> Result<Self, UnknownSignal> {
         if let Some(signal) = Signal::from_node_name(s) {
             return Ok(signal);
         }
         match s.parse::<i32>() {
             Ok(n) => Signal::from_raw(n),
-            Err(_) => Err(Error::UnknownSignal(s.to_owned())),
+            Err(_) => Err(UnknownSignal(s.to_owned())),
         }
     }
 }
 
 impl TryFrom<i32> for Signal {
-    type Error = Error;
-    fn try_from(n: i32) -> Result<Self, Error> {
+    type Error = UnknownSignal;
+    fn try_from(n: i32) -> Result<Self, UnknownSignal> {
         Signal::from_raw(n)
     }
 }
 
 impl TryFrom<&str> for Signal {
-    type Error = Error;
-    fn try_from(s: &str) -> Result<Self, Error> {
+    type Error = UnknownSignal;
+    fn try_from(s: &str) -> Result<Self, UnknownSignal> {
         s.parse()
     }
 }
@@ -148,7 +154,7 @@ impl fmt::Debug for Signal {
 /// Names and numbers follow Node's `killSignal` rule (`convertToValidSignal`): a name in any
 /// case (`"sigkill"`), a number only if it is a named signal's (`9`, but not `0`, `34` or
 /// `500`), and never a number written as text (`"9"`): each of those is
-/// [`Error::UnknownSignal`] naming it, as Node's `ERR_UNKNOWN_SIGNAL`. A [`Signal`] built
+/// [`UnknownSignal`] naming it, as Node's `ERR_UNKNOWN_SIGNAL`. A [`Signal`] built
 /// with [`Signal::from_raw`] (a real-time signal, say) is taken as it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignalSpec {
@@ -161,14 +167,14 @@ pub enum SignalSpec {
 }
 
 impl SignalSpec {
-    pub(crate) fn resolve(&self) -> Result<Signal, Error> {
+    pub(crate) fn resolve(&self) -> Result<Signal, UnknownSignal> {
         match self {
             SignalSpec::Signal(s) => Ok(*s),
             SignalSpec::Name(n) => {
-                Signal::from_node_name(n).ok_or_else(|| Error::UnknownSignal(n.clone()))
+                Signal::from_node_name(n).ok_or_else(|| UnknownSignal(n.clone()))
             }
             SignalSpec::Number(n) => {
-                Signal::from_node_number(*n).ok_or_else(|| Error::UnknownSignal(n.to_string()))
+                Signal::from_node_number(*n).ok_or_else(|| UnknownSignal(n.to_string()))
             }
         }
     }
