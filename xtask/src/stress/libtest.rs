@@ -73,15 +73,31 @@ fn close(report: &mut Report, block: Option<(String, Vec<&str>)>) {
     }
 }
 
-/// The one-line gist of a failed test's output: where it panicked and the first line of
-/// the panic message (`tests/tests/spawn.rs:12:5: assertion failed: ok`); without a panic
-/// line (a test returning `Err`), the first non-blank line.
+/// How many lines of a panic message the gist keeps (`assert_eq!`'s header, left, right).
+const GIST_LINES: usize = 3;
+
+/// How many characters of a panic message the gist keeps.
+const GIST_CHARS: usize = 200;
+
+/// The one-line gist of a failed test's output: where it panicked and the first lines of
+/// the panic message, joined (`tests/tests/spawn.rs:12:5: assertion failed: ok`); without a
+/// panic line (a test returning `Err`), the first non-blank line.
 pub(crate) fn gist(output: &str) -> String {
     let lines: Vec<&str> = output.lines().collect();
     for (i, line) in lines.iter().enumerate() {
         if let Some(at) = line.find(" panicked at ") {
             let place = line[at + " panicked at ".len()..].trim_end_matches(':');
-            let message = lines.get(i + 1).map_or("", |l| l.trim());
+            let message: Vec<&str> = lines[i + 1..]
+                .iter()
+                .take_while(|l| **l != "stack backtrace:" && !l.starts_with("note: "))
+                .map(|l| l.trim())
+                .filter(|l| !l.is_empty())
+                .take(GIST_LINES)
+                .collect();
+            let mut message = message.join("; ");
+            if message.chars().count() > GIST_CHARS {
+                message = message.chars().take(GIST_CHARS).collect::<String>() + "…";
+            }
             return format!("{place}: {message}");
         }
     }
@@ -200,7 +216,12 @@ test result: FAILED. 1 passed; 3 failed; 0 ignored; 0 measured; 0 filtered out; 
         let r = parse(OUTPUT);
         assert_eq!(
             gist(&r.output["a"]),
-            "t.rs:1:18: assertion `left == right` failed: custom msg"
+            "t.rs:1:18: assertion `left == right` failed: custom msg; left: 1; right: 2"
+        );
+        let long = format!("thread 'x' panicked at a.rs:1:1:\n{}", "y".repeat(500));
+        assert_eq!(
+            gist(&long).chars().count(),
+            "a.rs:1:1: ".len() + GIST_CHARS + 1
         );
         assert_eq!(gist(&r.output["b"]), "hello out");
         assert_eq!(gist(""), "(no output)");
