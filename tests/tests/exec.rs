@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use childproc::{exec, exec_file, Data, Encoding, ExecFailure, Signal, StdStream};
-use common::{guard, FIXTURE};
+use common::{after_startup, guard, FIXTURE, STARTUP};
 use tokio::io::AsyncWriteExt;
 
 #[tokio::test]
@@ -148,8 +148,8 @@ async fn a_child_ignoring_sigterm_under_timeout_finishes_on_its_own() {
     // Node sends killSignal once; a child that ignores it runs to its end and, exiting 0, is a
     // success (with `killed` set on the child). No hang. Escalation to SIGKILL comes with the
     // engine issue.
-    let running = exec_file(FIXTURE, ["ignore-term", "300"])
-        .timeout(Duration::from_millis(30))
+    let running = exec_file(FIXTURE, ["ignore-term", &after_startup(300)])
+        .timeout(STARTUP)
         .spawn()
         .unwrap();
     let out = guard(running).await.unwrap();

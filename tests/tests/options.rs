@@ -6,7 +6,7 @@ mod scenarios;
 use std::time::Duration;
 
 use childproc::{Command, Event, Signal};
-use common::{guard, stdout_string, timeline, FIXTURE};
+use common::{guard, stdout_string, timeline, FIXTURE, STARTUP};
 use scenarios::output;
 
 #[tokio::test]
@@ -85,7 +85,7 @@ async fn a_child_ignoring_sigterm_outlives_the_timeout_until_killed() {
     // escalation is an addition that the engine issue brings.)
     let mut child = Command::new(FIXTURE)
         .args(["ignore-term", "30000"])
-        .timeout(Duration::from_millis(50))
+        .timeout(STARTUP)
         .spawn()
         .unwrap();
     let mut out = child.stdout.take().unwrap();

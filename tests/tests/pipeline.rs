@@ -2,7 +2,8 @@
 //! so no byte passes through it; statuses, pipefail, failures, fds.
 //!
 //! The test counting the parent's fds and children takes `TABLE` for writing; every other
-//! test here takes it for reading, so nothing else in this binary opens fds meanwhile.
+//! test here takes it for reading, so nothing else in this binary spawns meanwhile (a test
+//! starting meanwhile builds its runtime first: those fds are not counted).
 
 use std::collections::BTreeSet;
 
@@ -44,9 +45,23 @@ fn own_targets() -> BTreeSet<String> {
         .collect()
 }
 
-/// This process's fd count and its live children (every thread's).
+/// Whether an fd target is a tokio runtime's own: its epoll, its eventfd, its copy of the
+/// signal socket. libtest may start another test of this binary at any moment, and that test
+/// builds its runtime before it waits for `TABLE`.
+fn a_runtimes_own(target: &str) -> bool {
+    ["anon_inode:[eventpoll]", "anon_inode:[eventfd]", "socket:"]
+        .iter()
+        .any(|p| target.starts_with(p))
+}
+
+/// This process's count of the fds a pipeline could leave behind (pipes, pidfds, /dev/null:
+/// every fd but a runtime's own) and its live children (every thread's).
 fn fds_and_children() -> (usize, BTreeSet<String>) {
-    let fds = std::fs::read_dir("/proc/self/fd").unwrap().count();
+    let fds = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|t| !a_runtimes_own(&t.to_string_lossy()))
+        .count();
     let mut children = BTreeSet::new();
     for task in std::fs::read_dir("/proc/self/task").unwrap() {
         let list = std::fs::read_to_string(task.unwrap().path().join("children"));
@@ -91,10 +106,8 @@ async fn ps_ax_piped_into_grep_ssh_as_a_pipeline() {
             listing.contains("ssh-pipeline-twin-marker sleep 60000"),
             "{listing}"
         );
-        assert!(
-            listing.contains("grep ssh"),
-            "grep sees itself in both: {listing}"
-        );
+        // Whether grep sees itself is a race in both, as in a terminal: `ps` may read the
+        // process table before `grep` has been exec'd. Not asserted.
     }
     let codes: Vec<_> = out.status.stages().iter().map(|s| s.code()).collect();
     assert_eq!(codes, [Some(0), Some(0)]);

@@ -8,7 +8,7 @@ use childproc::{
     exec_file_sync, exec_sync, spawn_sync, Data, ExecSyncFailure, Signal, StdStream, Stdio,
     SyncFailure,
 };
-use common::FIXTURE;
+use common::{after_startup, FIXTURE, STARTUP};
 
 #[test]
 fn spawn_sync_from_plain_code_returns_nodes_result_shape() {
@@ -56,11 +56,11 @@ fn input_stdio_and_encoding() {
 #[test]
 fn a_timeout_returns_only_after_the_child_has_exited() {
     let start = Instant::now();
-    let r = spawn_sync(FIXTURE, ["ignore-term", "400"])
-        .timeout(Duration::from_millis(30))
+    let r = spawn_sync(FIXTURE, ["ignore-term", &after_startup(400)])
+        .timeout(STARTUP)
         .run();
     // The child ignored SIGTERM and ran on; spawnSync waited for it (Node's documented rule).
-    assert!(start.elapsed() >= Duration::from_millis(400));
+    assert!(start.elapsed() >= STARTUP + Duration::from_millis(400));
     assert_eq!(r.error, Some(SyncFailure::Timeout));
     assert_eq!(r.status, Some(0));
     assert!(
@@ -228,7 +228,7 @@ fn a_timeout_can_escalate_to_sigkill_for_the_child_and_its_whole_group() {
     // The child ignores SIGTERM: without escalation spawnSync would wait 30 s for it.
     let r = within_guard(|| {
         spawn_sync(FIXTURE, ["ignore-term", "30000"])
-            .timeout(Duration::from_millis(200))
+            .timeout(STARTUP)
             .escalate_after(Duration::from_millis(100))
             .run()
     });

@@ -5,11 +5,14 @@
 //!   std::process and Node.js; prints the tables and rewrites their sections of
 //!   docs/benchmarks.md.
 //! - `cargo xtask fuzz [SECONDS]`: every cargo-fuzz target in `fuzz/`, SECONDS each.
+//! - `cargo xtask stress [N]`: the whole test suite N times with every CPU kept busy; lists
+//!   the tests that failed at least once.
 #![allow(clippy::print_stdout)]
 
 mod bench;
 mod ci;
 mod fuzz;
+mod stress;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +33,12 @@ tasks:
                      SECTION: spawn, exec, engine, ipc; default: all)
   fuzz [SECONDS]     every cargo-fuzz target in fuzz/ for SECONDS each (default 10);
                      needs cargo-fuzz, fails on a crash
+  stress [N] [--hog K] [--test NAME].. [--filter PATTERN].. [--timeout SECS]
+                     the whole test suite (every test binary, then the doc tests) N times
+                     (default 30) while K processes spin (default: one per CPU); prints
+                     every test that failed at least once with its first message, fails if
+                     any did (--test: only that binary, `doc` for the doc tests; --filter:
+                     passed to libtest; --timeout: one binary's hang limit, default 300)
 ";
 
 fn main() -> ExitCode {
@@ -41,6 +50,9 @@ fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Some("fuzz") => fuzz::parse(&args[1..]).and_then(fuzz::run),
+        Some("stress") => stress::Options::parse(&args[1..]).and_then(|o| stress::run(&o)),
+        // Hidden: one CPU hog of `stress`, spinning until its parent is gone.
+        Some(stress::HOG_SUBCOMMAND) => stress::hog_main(&args[1..]),
         // Hidden: measurements in a process of their own (engine spawners, IPC children).
         Some("bench-worker") => bench::worker(&args[1..]),
         Some("help" | "--help" | "-h") => {

@@ -13,6 +13,17 @@ pub const FIXTURE: &str = env!("CARGO_BIN_EXE_fixture");
 /// A guard against hangs: generous, so a loaded 2-core machine still passes.
 pub const GUARD: Duration = Duration::from_secs(30);
 
+/// Longer than a child takes to start and set itself up on a loaded 2-core machine (tens
+/// of milliseconds were measured there): a timeout that must not fire before the child has
+/// done its first act, such as the fixture's `ignore-term` ignoring SIGTERM, is this long.
+/// A shorter one races the child's start, as a kill signal sent then finds it not yet ready.
+pub const STARTUP: Duration = Duration::from_secs(1);
+
+/// The `ignore-term` fixture's argument: it runs `ms` milliseconds after [`STARTUP`].
+pub fn after_startup(ms: u64) -> String {
+    (STARTUP.as_millis() as u64 + ms).to_string()
+}
+
 /// Runs `fut` or fails the test after [`GUARD`].
 pub async fn guard<F: std::future::IntoFuture>(fut: F) -> F::Output {
     tokio::time::timeout(GUARD, fut)

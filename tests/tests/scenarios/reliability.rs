@@ -137,7 +137,10 @@ pub async fn every_option_goes_through(expected_engine: &str) {
     let early: Vec<_> = (0..50)
         .map(|_| Command::new(FIXTURE).args(["exit", "4"]).spawn().unwrap())
         .collect();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Each has exited (or been reaped already) before its wait() below is called.
+    for c in &early {
+        super::until_dead(c.pid()).await;
+    }
     for c in &early {
         assert_eq!(guard(c.wait()).await.unwrap().code(), Some(4));
     }

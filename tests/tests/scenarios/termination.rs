@@ -6,7 +6,7 @@ use childproc::{exec_file, Command, Signal};
 use tokio::io::AsyncBufReadExt;
 
 use super::{engine, FIXTURE_ENGINE};
-use crate::common::{guard, timeline, FIXTURE};
+use crate::common::{guard, timeline, FIXTURE, STARTUP};
 
 /// Timeout kills with the kill signal (`options.rs`).
 pub async fn timeout() {
@@ -156,7 +156,7 @@ pub async fn kill_tree() {
 pub async fn escalation() {
     let child = Command::new(FIXTURE)
         .args(["ignore-term", "30000"])
-        .timeout(Duration::from_millis(100))
+        .timeout(STARTUP)
         .escalate_after(Duration::from_millis(100))
         .spawn()
         .unwrap();
@@ -182,7 +182,7 @@ pub async fn escalation() {
     // exec reports it as a typed flag.
     let err = guard(
         exec_file(FIXTURE, ["ignore-term", "30000"])
-            .timeout(Duration::from_millis(50))
+            .timeout(STARTUP)
             .escalate_after(Duration::from_millis(50)),
     )
     .await
