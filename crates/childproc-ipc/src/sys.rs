@@ -180,7 +180,7 @@ pub(crate) fn send_with_fds(
 /// The most fds one `SCM_RIGHTS` message may carry (Linux's `SCM_MAX_FD`).
 pub const MAX_FDS_PER_SEND: usize = 253;
 
-/// [`send_with_fds`] for up to [`MAX_FDS_PER_SEND`] fds, with a control buffer on the heap:
+/// `send_with_fds` for up to `MAX_FDS_PER_SEND` fds, with a control buffer on the heap:
 /// for the fuzz targets, which play a hostile peer. Not part of the API.
 pub fn send_many_fds(socket: &UnixStream, buf: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<usize> {
     if fds.len() > MAX_FDS_PER_SEND {
