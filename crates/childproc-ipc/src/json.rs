@@ -184,6 +184,7 @@ fn write_inner<B: BufMut>(value: &Value, out: &mut B, depth: usize) -> Result<()
             }
             None => out.put_slice(b"null"),
         },
+        _ => return Err(IpcError::unsupported("TODO(clone)")),
     }
     Ok(())
 }

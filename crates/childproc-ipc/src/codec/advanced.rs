@@ -7,6 +7,8 @@
 //! it from Node 20: the reader is in `read.rs`, the writer in `write.rs`, the tags in `tag.rs`.
 
 mod bigint;
+#[cfg(test)]
+mod clone_tests;
 mod read;
 mod tag;
 #[cfg(test)]

@@ -313,16 +313,12 @@ fn write_leaf(out: &mut Out<'_>, value: &Value) -> Result<()> {
             write_str(out, flags)?;
             end_ext32(out, at)?;
         }
-        Value::Error {
-            name,
-            message,
-            stack,
-        } => {
+        Value::Error(error) => {
             let at = begin_ext32(out, EXT_ERROR);
             rmp::encode::write_array_len(out, 3).map_err(io_err)?;
-            write_str(out, name)?;
-            write_str(out, message)?;
-            match stack {
+            write_str(out, &error.name)?;
+            write_str(out, &error.message)?;
+            match &error.stack {
                 Some(stack) => write_str(out, stack)?,
                 None => rmp::encode::write_nil(out).map_err(io_err)?,
             }
@@ -331,6 +327,7 @@ fn write_leaf(out: &mut Out<'_>, value: &Value) -> Result<()> {
         Value::Array(_) | Value::Object(_) | Value::Map(_) | Value::Set(_) => {
             return Err(IpcError::unsupported("a container in write_leaf"))
         }
+        _ => return Err(IpcError::unsupported("TODO(clone)")),
     }
     Ok(())
 }
@@ -629,11 +626,7 @@ impl<'a> Reader<'a> {
                 } else {
                     Some(inner.expect_str("Error stack")?)
                 };
-                Value::Error {
-                    name,
-                    message,
-                    stack,
-                }
+                Value::error(name, message).with_stack(stack)
             }
             _ => {
                 return Err(IpcError::malformed(format!(
@@ -746,11 +739,7 @@ mod tests {
                 vec![0xc9, 0, 0, 0, 5, 6, 0x92, 0xa1, b'a', 0xa1, b'g'],
             ),
             (
-                Value::Error {
-                    name: "E".into(),
-                    message: "".into(),
-                    stack: None,
-                },
+                Value::error("E", ""),
                 vec![0xc9, 0, 0, 0, 5, 7, 0x93, 0xa1, b'E', 0xa0, 0xc0],
             ),
         ];

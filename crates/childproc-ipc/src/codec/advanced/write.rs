@@ -6,6 +6,7 @@ use bytes::{BufMut, BytesMut};
 use super::bigint;
 use super::tag;
 use crate::codec::msgpack::canonical_bigint;
+use crate::value::{identity, Anchors, JsError, SparseArray, TypedArrayKind};
 use crate::{IpcError, Result, Value};
 
 /// Appends the payload (header and one value) for `value` to `out`. `frame_start` is where
@@ -26,7 +27,12 @@ pub(super) fn write_payload(out: &mut BytesMut, frame_start: usize, value: &Valu
         }
         _ => {}
     }
-    let mut w = Writer { out, frame_start };
+    let mut w = Writer {
+        out,
+        frame_start,
+        objects: 0,
+        anchors: Anchors::default(),
+    };
     w.out.put_slice(&[tag::VERSION, tag::LATEST_VERSION]);
     w.value(value, 0)
 }
@@ -34,6 +40,10 @@ pub(super) fn write_payload(out: &mut BytesMut, frame_start: usize, value: &Valu
 struct Writer<'a> {
     out: &'a mut BytesMut,
     frame_start: usize,
+    /// Objects written so far: V8 numbers each object as it starts, and `^` names that number.
+    objects: u32,
+    /// The V8 number of each [`Value::Shared`] id written so far.
+    anchors: Anchors<u32>,
 }
 
 impl Writer<'_> {
@@ -56,6 +66,9 @@ impl Writer<'_> {
     /// Only containers recurse; leaves are written out of line by [`Self::leaf`] to keep
     /// this frame small (its size times [`Value::MAX_DEPTH`] is the stack a value can use).
     fn value(&mut self, value: &Value, depth: usize) -> Result<()> {
+        if value.is_object() {
+            self.objects += 1;
+        }
         match value {
             Value::Array(items) => {
                 Self::enter(depth)?;
@@ -96,9 +109,92 @@ impl Writer<'_> {
                 self.out.put_u8(tag::END_SET);
                 self.len(items.len());
             }
+            Value::SparseArray(array) => {
+                Self::enter(depth)?;
+                self.sparse_array(array, depth)?;
+            }
+            Value::Error(error) => {
+                Self::enter(depth)?;
+                self.error(error, depth)?;
+            }
+            Value::Shared { id, value: inner } => {
+                if !inner.is_object() || !self.anchors.define(*id, self.objects) {
+                    return Err(identity::unsupported_shared(*id, inner));
+                }
+                self.value(inner, depth)?;
+            }
             _ => self.leaf(value)?,
         }
         Ok(())
+    }
+
+    /// `a` length, the elements (index keys as numbers), the named properties, `@` count
+    /// length: V8's form of an array with holes.
+    #[inline(never)]
+    fn sparse_array(&mut self, array: &SparseArray, depth: usize) -> Result<()> {
+        let mut last = None;
+        for (i, _) in &array.elements {
+            if *i >= array.length || last.is_some_and(|l| *i <= l) {
+                return Err(IpcError::unsupported(format!(
+                    "a SparseArray of length {} with element index {i} (indices must increase \
+                     and stay below the length)",
+                    array.length
+                )));
+            }
+            last = Some(*i);
+        }
+        if let Some((key, _)) = array
+            .properties
+            .iter()
+            .find(|(k, _)| tag::array_index(k).is_some())
+        {
+            return Err(IpcError::unsupported(format!(
+                "a SparseArray with a property named {key:?}: an index belongs in its elements"
+            )));
+        }
+        self.out.put_u8(tag::SPARSE_ARRAY);
+        self.varint(array.length.into());
+        for (i, item) in &array.elements {
+            self.number(f64::from(*i));
+            self.value(item, depth + 1)?;
+        }
+        for (key, item) in &array.properties {
+            self.string(key);
+            self.value(item, depth + 1)?;
+        }
+        self.out.put_u8(tag::END_SPARSE_ARRAY);
+        self.len(array.elements.len() + array.properties.len());
+        self.varint(array.length.into());
+        Ok(())
+    }
+
+    /// `r`, the prototype tag of the name if V8 has one, `m` message, `c` cause, `s` stack,
+    /// `.`: in the order Node 20 writes them.
+    #[inline(never)]
+    fn error(&mut self, error: &JsError, depth: usize) -> Result<()> {
+        self.out.put_u8(tag::ERROR);
+        if let Some(proto) = tag::error_prototype(&error.name) {
+            self.out.put_u8(proto);
+        }
+        self.out.put_u8(tag::ERROR_MESSAGE);
+        self.string(&error.message);
+        if let Some(cause) = &error.cause {
+            self.out.put_u8(tag::ERROR_CAUSE);
+            self.value(cause, depth + 1)?;
+        }
+        if let Some(stack) = &error.stack {
+            self.out.put_u8(tag::ERROR_STACK);
+            self.string(stack);
+        }
+        self.out.put_u8(tag::ERROR_END);
+        Ok(())
+    }
+
+    /// Node's host-object framing of an ArrayBufferView: "a view", its type index, bytes.
+    fn view(&mut self, index: u8, bytes: &[u8]) {
+        self.out.put_slice(&[tag::HOST_OBJECT, 0, index]);
+        self.len(bytes.len());
+        self.out.put_slice(bytes);
     }
 
     #[inline(never)]
@@ -109,14 +205,58 @@ impl Writer<'_> {
             Value::Bool(true) => self.out.put_u8(tag::TRUE),
             Value::Bool(false) => self.out.put_u8(tag::FALSE),
             Value::Number(n) => self.number(*n),
-            Value::BigInt(digits) => self.bigint(digits)?,
+            Value::BigInt(digits) => self.bigint(tag::BIGINT, digits)?,
             Value::String(s) => self.string(s),
-            Value::Bytes(bytes) => {
-                // Node's host-object framing of a Buffer: "a view", type index 10, bytes.
-                self.out
-                    .put_slice(&[tag::HOST_OBJECT, 0, tag::VIEW_INDEX_BUFFER]);
-                self.len(bytes.len());
-                self.out.put_slice(bytes);
+            Value::Bytes(bytes) => self.view(tag::VIEW_INDEX_BUFFER, bytes),
+            Value::TypedArray(array) => self.view(view_index(array.kind()), array.bytes()),
+            Value::DataView(bytes) => self.view(tag::VIEW_INDEX_DATA_VIEW, bytes),
+            Value::ArrayBuffer(buffer) => {
+                match buffer.max_byte_length {
+                    None => {
+                        self.out.put_u8(tag::ARRAY_BUFFER);
+                        self.len(buffer.bytes.len());
+                    }
+                    Some(max) if (max as usize) < buffer.bytes.len() => {
+                        return Err(IpcError::unsupported(format!(
+                            "a resizable ArrayBuffer of {} bytes with max_byte_length {max}",
+                            buffer.bytes.len()
+                        )))
+                    }
+                    Some(max) => {
+                        self.out.put_u8(tag::RESIZABLE_ARRAY_BUFFER);
+                        self.len(buffer.bytes.len());
+                        self.varint(max.into());
+                    }
+                }
+                self.out.put_slice(&buffer.bytes);
+            }
+            Value::Boxed(inner) => match &**inner {
+                Value::Bool(true) => self.out.put_u8(tag::TRUE_OBJECT),
+                Value::Bool(false) => self.out.put_u8(tag::FALSE_OBJECT),
+                Value::Number(n) => {
+                    self.out.put_u8(tag::NUMBER_OBJECT);
+                    self.out.put_f64_le(*n);
+                }
+                Value::String(s) => {
+                    self.out.put_u8(tag::STRING_OBJECT);
+                    self.string(s);
+                }
+                Value::BigInt(digits) => self.bigint(tag::BIGINT_OBJECT, digits)?,
+                other => {
+                    return Err(IpcError::unsupported(format!(
+                        "Value::Boxed around a {}: only a Bool, Number, String or BigInt can \
+                         be boxed",
+                        identity::kind_name(other)
+                    )))
+                }
+            },
+            Value::Ref(id) => {
+                let number = self
+                    .anchors
+                    .get(*id)
+                    .ok_or_else(|| identity::dangling_ref(*id))?;
+                self.out.put_u8(tag::OBJECT_REFERENCE);
+                self.varint(number.into());
             }
             Value::Date(ms) => {
                 self.out.put_u8(tag::DATE);
@@ -128,24 +268,13 @@ impl Writer<'_> {
                 self.string(source);
                 self.varint(bits.into());
             }
-            Value::Error {
-                name,
-                message,
-                stack,
-            } => {
-                self.out.put_u8(tag::ERROR);
-                if let Some(proto) = tag::error_prototype(name) {
-                    self.out.put_u8(proto);
-                }
-                self.out.put_u8(tag::ERROR_MESSAGE);
-                self.string(message);
-                if let Some(stack) = stack {
-                    self.out.put_u8(tag::ERROR_STACK);
-                    self.string(stack);
-                }
-                self.out.put_u8(tag::ERROR_END);
-            }
-            Value::Array(_) | Value::Object(_) | Value::Map(_) | Value::Set(_) => {
+            Value::Array(_)
+            | Value::Object(_)
+            | Value::Map(_)
+            | Value::Set(_)
+            | Value::SparseArray(_)
+            | Value::Error(_)
+            | Value::Shared { .. } => {
                 return Err(IpcError::unsupported("a container in write_leaf"))
             }
         }
@@ -226,8 +355,8 @@ impl Writer<'_> {
         }
     }
 
-    /// `Z`, then 2 × byte length + sign, then the magnitude in whole 8-byte digits.
-    fn bigint(&mut self, digits: &str) -> Result<()> {
+    /// `t` (`Z`, or `z` for a boxed one), then 2 × byte length + sign, then the magnitude in whole 8-byte digits.
+    fn bigint(&mut self, t: u8, digits: &str) -> Result<()> {
         if !canonical_bigint(digits) {
             return Err(IpcError::unsupported(format!(
                 "a BigInt whose text {digits:?} is not canonical decimal digits"
@@ -251,10 +380,24 @@ impl Writer<'_> {
         if bytes.len() > bigint::MAX_BYTES {
             return Err(too_big(bytes.len()));
         }
-        self.out.put_u8(tag::BIGINT);
+        self.out.put_u8(t);
         self.varint((bytes.len() as u64) << 1 | u64::from(negative));
         self.out.put_slice(&bytes);
         Ok(())
+    }
+}
+
+/// Node's index of a typed array's type among the view types.
+fn view_index(kind: TypedArrayKind) -> u8 {
+    let i = TypedArrayKind::ALL
+        .iter()
+        .position(|k| *k == kind)
+        .unwrap_or(0) as u8;
+    // 9 is DataView and 10 Buffer; the BigInt arrays come after them.
+    if i >= 9 {
+        i + 2
+    } else {
+        i
     }
 }
 
