@@ -153,3 +153,49 @@ impl<'a> Expansion<'a> {
         Ok(())
     }
 }
+
+/// Checks a decoded value's identity: each `Shared` id once and around an object, each `Ref`
+/// naming a `Shared` around it or before it. `Err` says what is wrong, for
+/// [`IpcError::Malformed`]. The decoder checked the nesting, which bounds the recursion.
+pub(crate) fn check(value: &Value) -> std::result::Result<(), String> {
+    fn walk(v: &Value, seen: &mut Anchors<()>) -> std::result::Result<(), String> {
+        match v {
+            Value::Shared { id, value } => {
+                if !value.is_object() {
+                    return Err(format!(
+                        "shared id {id} is around a {}, not an object",
+                        kind_name(value)
+                    ));
+                }
+                if !seen.define(*id, ()) {
+                    return Err(format!("shared id {id} appears twice"));
+                }
+                walk(value, seen)
+            }
+            Value::Ref(id) if seen.get(*id).is_none() => Err(format!(
+                "reference to id {id} comes before its shared object"
+            )),
+            _ => children(v).try_for_each(|c| walk(c, seen)),
+        }
+    }
+    walk(value, &mut Anchors::default())
+}
+
+/// The values directly inside `v`, in the message's order.
+pub(crate) fn children(v: &Value) -> Box<dyn Iterator<Item = &Value> + '_> {
+    match v {
+        Value::Array(items) | Value::Set(items) => Box::new(items.iter()),
+        Value::Object(pairs) => Box::new(pairs.iter().map(|(_, v)| v)),
+        Value::Map(entries) => Box::new(entries.iter().flat_map(|(k, v)| [k, v])),
+        Value::SparseArray(a) => Box::new(
+            a.elements
+                .iter()
+                .map(|(_, v)| v)
+                .chain(a.properties.iter().map(|(_, v)| v)),
+        ),
+        Value::Error(e) => Box::new(e.cause.iter()),
+        Value::Boxed(v) => Box::new(std::iter::once(&**v)),
+        Value::Shared { value, .. } => Box::new(std::iter::once(&**value)),
+        _ => Box::new(std::iter::empty()),
+    }
+}
