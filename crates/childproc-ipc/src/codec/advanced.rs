@@ -13,6 +13,7 @@ mod read;
 mod tag;
 #[cfg(test)]
 mod tests;
+mod text;
 mod write;
 
 use bytes::BytesMut;

@@ -177,7 +177,11 @@ mod tests {
             );
         }
         let msg = stringify(&Value::shared(0, Value::Array(vec![Value::Ref(0)]))).unwrap_err();
-        assert!(msg.to_string().contains("Converting circular structure to JSON"), "{msg}");
+        assert!(
+            msg.to_string()
+                .contains("Converting circular structure to JSON"),
+            "{msg}"
+        );
     }
 
     /// References that double at each level would write 2^40 values: refused.

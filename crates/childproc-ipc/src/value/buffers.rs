@@ -104,7 +104,10 @@ impl TypedArray {
     /// A typed array of `kind` over `bytes`; `None` when the length is not a whole number of
     /// elements.
     pub fn new(kind: TypedArrayKind, bytes: Vec<u8>) -> Option<TypedArray> {
-        (bytes.len() % kind.element_size() == 0).then_some(TypedArray { kind, bytes })
+        bytes
+            .len()
+            .is_multiple_of(kind.element_size())
+            .then_some(TypedArray { kind, bytes })
     }
 
     /// The typed array of `T`'s kind holding these elements (`u8` makes a `Uint8Array`).

@@ -12,6 +12,7 @@ mod identity;
 
 use super::bigint;
 use super::tag;
+use super::text;
 use crate::value::{ArrayBuffer, TypedArray, TypedArrayKind};
 use crate::{IpcError, Result, Value};
 
@@ -413,33 +414,15 @@ impl<'a> Reader<'a> {
                 })
             }
             // Latin-1: each byte is the code point; 80–FF take two bytes in UTF-8.
-            tag::ONE_BYTE_STRING => {
-                let high = bytes.iter().filter(|&&b| b >= 0x80).count();
-                let mut utf8 = Vec::with_capacity(bytes.len() + high);
-                for &b in bytes {
-                    if b < 0x80 {
-                        utf8.push(b);
-                    } else {
-                        utf8.extend_from_slice(&[0xc0 | b >> 6, 0x80 | (b & 0x3f)]);
-                    }
-                }
-                String::from_utf8(utf8).map_err(|e| IpcError::InvalidUtf8 {
-                    offset: start + e.utf8_error().valid_up_to(),
-                })
-            }
+            tag::ONE_BYTE_STRING => Ok(text::utf8_from_latin1(bytes)),
             tag::TWO_BYTE_STRING => {
                 if len % 2 == 1 {
                     return Err(IpcError::malformed(format!(
                         "two-byte string at byte {at} has an odd length ({len} bytes)"
                     )));
                 }
-                let units = bytes
-                    .chunks_exact(2)
-                    .map(|u| u16::from_le_bytes([u[0], u[1]]));
                 // A lone surrogate becomes U+FFFD: a Rust String cannot hold one.
-                Ok(char::decode_utf16(units)
-                    .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
-                    .collect())
+                Ok(text::utf8_from_utf16le(bytes))
             }
             _ => std::str::from_utf8(bytes)
                 .map(str::to_owned)

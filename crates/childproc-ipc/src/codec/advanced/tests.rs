@@ -79,10 +79,6 @@ fn sparse(length: u32, elements: Vec<(u32, Value)>, properties: Vec<(&str, Value
     })
 }
 
-fn boxed(v: Value) -> Value {
-    Value::Boxed(Box::new(v))
-}
-
 /// Node's bytes that our encoder reproduces exactly: decoding gives the value, encoding the
 /// value gives Node's bytes.
 #[test]
@@ -340,16 +336,6 @@ fn back_references_that_cannot_be_read() {
         malformed(&hex("ff 0f 41 02 42 01 07 56 42 00 01 00 5e 01 24 00 02"))
             .contains("the ArrayBuffer of a view")
     );
-}
-
-fn varint(mut n: u64) -> Vec<u8> {
-    let mut out = Vec::new();
-    while n >= 0x80 {
-        out.push(n as u8 | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-    out
 }
 
 #[test]

@@ -5,6 +5,7 @@ use bytes::{BufMut, BytesMut};
 
 use super::bigint;
 use super::tag;
+use super::text;
 use crate::codec::msgpack::canonical_bigint;
 use crate::value::{identity, Anchors, JsError, SparseArray, TypedArrayKind};
 use crate::{IpcError, Result, Value};
@@ -322,25 +323,11 @@ impl Writer<'_> {
             let len = bytes.len() - continuations;
             self.out.put_u8(tag::ONE_BYTE_STRING);
             self.len(len);
-            // Fill a zeroed run in place: much faster than a put per byte.
-            let start = self.out.len();
-            self.out.resize(start + len, 0);
-            // Each character is one byte, or a C2/C3 lead and one continuation byte, which
-            // is the Latin-1 byte after a C2 and that byte + 0x40 after a C3.
-            let mut prev = 0u8;
-            let latin1 = bytes.iter().filter_map(|&b| {
-                let after_c3 = prev == 0xc3;
-                prev = b;
-                (b < 0xc0).then_some(b | u8::from(after_c3) << 6)
-            });
-            for (dst, b) in self.out[start..].iter_mut().zip(latin1) {
-                *dst = b;
-            }
+            self.out.reserve(len);
+            text::latin1_from_utf8(s, self.out);
             return;
         }
-        // UTF-16 units: one per character, two for a 4-byte sequence.
-        let units = bytes.iter().filter(|&&b| b & 0xc0 != 0x80).count()
-            + bytes.iter().filter(|&&b| b >= 0xf0).count();
+        let units = text::utf16_len(s);
         let byte_len = units * 2;
         let offset = self.out.len() - self.frame_start;
         if (offset + 1 + varint_len(byte_len as u64)) % 2 == 1 {
@@ -348,11 +335,7 @@ impl Writer<'_> {
         }
         self.out.put_u8(tag::TWO_BYTE_STRING);
         self.len(byte_len);
-        let start = self.out.len();
-        self.out.resize(start + byte_len, 0);
-        for (dst, unit) in self.out[start..].chunks_exact_mut(2).zip(s.encode_utf16()) {
-            dst.copy_from_slice(&unit.to_le_bytes());
-        }
+        text::utf16le_from_utf8(s, units, self.out);
     }
 
     /// `t` (`Z`, or `z` for a boxed one), then 2 × byte length + sign, then the magnitude in whole 8-byte digits.
