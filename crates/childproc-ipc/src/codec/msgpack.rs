@@ -1,4 +1,4 @@
-//! [`MsgPackCodec`]: every [`Value`] kind, losslessly, as length-prefixed MessagePack.
+//! [`MsgPackCodec`]: the whole [`Value`] model, losslessly, as length-prefixed MessagePack.
 //!
 //! (See [`MsgPackCodec`] for the frame, the mapping and the extension types.)
 
@@ -54,11 +54,20 @@ const MAX_SAFE: f64 = 9_007_199_254_740_992.0;
 /// | `Set` | **ext 4**, payload one MessagePack array, always with an ext 32 header |
 /// | `Date` | **ext 5**, payload 8 bytes: the milliseconds as an f64 big-endian (fixext 8; NaN is an invalid date) |
 /// | `RegExp` | **ext 6**, payload one MessagePack array `[source, flags]` (two str), ext 32 header |
-/// | `Error` | **ext 7**, payload one MessagePack array `[name, message, stack]` (str, str, str or nil), ext 32 header |
+/// | `Error` | **ext 7**, payload one MessagePack array `[name, message, stack]` (str, str, str or nil) and, when it has one, the cause as a fourth element; ext 32 header |
+/// | `TypedArray` | **ext 8**, payload one byte, the kind (its index in [`TypedArrayKind::ALL`](crate::TypedArrayKind::ALL)), then the bytes |
+/// | `DataView` | **ext 9**, payload the bytes |
+/// | `ArrayBuffer` | **ext 10**, payload the bytes; resizable: **ext 11**, payload `max_byte_length` as a u32 big-endian, then the bytes |
+/// | `Boxed` | **ext 12**, payload one MessagePack value (the primitive), ext 32 header |
+/// | `SparseArray` | **ext 13**, payload one MessagePack array `[length, [index, value, …], {name: value, …}]`, ext 32 header |
+/// | `Shared` | **ext 14**, payload the id as a u32 big-endian, then one MessagePack value (the object), ext 32 header |
+/// | `Ref` | **ext 15**, payload the id as a u32 big-endian |
 ///
-/// `Map`, `Set`, `RegExp` and `Error` payloads always use the 4-byte ext 32 length so that
-/// the encoder writes in one pass (the length is patched in afterwards); decoders accept any
-/// ext form for every type.
+/// Payloads with values inside always use the 4-byte ext 32 length so that the encoder writes
+/// in one pass (the length is patched in afterwards); decoders accept any ext form for every
+/// type. Each extension with values inside is a level of nesting. A decoded frame's identity
+/// is checked: each id shared once and around an object, each `Ref` inside or after its
+/// `Shared`.
 ///
 /// The decoder also accepts what other MessagePack writers produce: any int or float
 /// width (as a `Number`; ints beyond ±2⁵³ round to the nearest double), a map with a
@@ -70,8 +79,10 @@ const MAX_SAFE: f64 = 9_007_199_254_740_992.0;
 /// [`with_max_frame`](MsgPackCodec::with_max_frame)) counts the payload and is checked on the
 /// length prefix, before the payload is buffered. Errors: [`IpcError::FrameTooLarge`],
 /// [`IpcError::Malformed`] (invalid MessagePack, an empty frame, trailing bytes, an unknown
-/// extension), [`IpcError::InvalidUtf8`], [`IpcError::Truncated`] at end of stream; encoding a
-/// `BigInt` whose text is not canonical decimal is [`IpcError::Unsupported`].
+/// extension, a payload that breaks the model's rules), [`IpcError::InvalidUtf8`],
+/// [`IpcError::Truncated`] at end of stream; encoding a `BigInt` whose text is not canonical
+/// decimal, or a value that breaks the model's rules (see [`Value::Shared`]), is
+/// [`IpcError::Unsupported`].
 ///
 /// ```
 /// use bytes::BytesMut;

@@ -86,7 +86,7 @@ pub enum Value {
     ///         ("self", Value::Ref(0)),
     ///     ]),
     /// );
-    /// assert_eq!(msg.get("a"), Some(&point));
+    /// assert_eq!(msg.get("a").map(Value::unshared), Some(&point));
     /// assert_eq!(msg.get("b"), Some(&Value::Ref(1)));
     /// ```
     Shared {
