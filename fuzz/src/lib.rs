@@ -1,5 +1,9 @@
 //! The harness shared by the fuzz targets: one decoder, fed the same bytes in chunks and
-//! all at once.
+//! all at once (the codec targets); a real channel and its hostile peer ([`control`]);
+//! typed decoding ([`typed`]).
+
+pub mod control;
+pub mod typed;
 
 use bytes::BytesMut;
 use childproc_ipc::{IpcError, Value};

@@ -460,8 +460,9 @@ fn children_outliving_their_runtime_are_reaped() {
     });
     drop(rt);
     drop(child);
+    // Each of ours is reaped. (Other tests of this binary run meanwhile, so a zombie of
+    // theirs may exist for a moment: only our own pids are checked.)
     for pid in [first, second, third] {
         wait_until_reaped(pid);
     }
-    assert!(zombie_children().is_empty(), "{:?}", zombie_children());
 }

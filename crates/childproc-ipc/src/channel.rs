@@ -57,6 +57,7 @@ use crate::handle::{Handle, Incoming};
 use crate::value::Value;
 use sender::TxShared;
 pub use sender::{Sender, BACKLOG_LIMIT};
+pub(crate) use socket::MAX_QUEUED_FDS;
 use socket::{Reader, Socket};
 
 /// One end of an IPC channel: receive by polling it as a `Stream`, send through [`sender`].
@@ -171,6 +172,13 @@ impl<C> Channel<C> {
     /// `NODE_HANDLE` frames they were for are answered `NACK`. Zero with a sane peer.
     pub fn truncated_reads(&self) -> u64 {
         self.rx.as_ref().map_or(0, |rx| rx.get_ref().truncated)
+    }
+
+    /// How many received fds wait for a `NODE_HANDLE` frame: for the fuzz targets, which
+    /// check that every received fd is queued, handed out or closed. Not part of the API.
+    #[doc(hidden)]
+    pub fn __fuzz_queued_fds(&self) -> usize {
+        self.rx.as_ref().map_or(0, |rx| rx.get_ref().fds.len())
     }
 }
 

@@ -817,4 +817,25 @@ mod tests {
             Err(IpcError::InvalidUtf8 { offset: 12 })
         ));
     }
+
+    #[test]
+    fn typed_decoding_keeps_every_double_exact() {
+        // Found by the from_value fuzz target: serde_json's default float parsing may be one
+        // unit in the last place off; a typed f64 must be the number the peer sent.
+        for x in [
+            2.222222222222222e44,
+            1.6666666666666667e46,
+            5e-324,
+            1.7976931348623157e308,
+        ] {
+            assert_eq!(
+                from_value::<f64>(&Value::Number(x)).unwrap().to_bits(),
+                x.to_bits()
+            );
+            assert_eq!(
+                from_json::<f64>(stringify(&Value::Number(x)).unwrap().as_bytes()).unwrap(),
+                x
+            );
+        }
+    }
 }

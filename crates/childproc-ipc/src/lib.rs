@@ -55,3 +55,16 @@ pub use message::{IntoMessage, Json};
 pub use serialization::{from_env, AnyCodec, Serialization, CHANNEL_FD_ENV, SERIALIZATION_ENV};
 pub use serve::{serve, serve_concurrent};
 pub use value::Value;
+
+/// Hooks for the fuzz targets in `fuzz/`, which play a hostile peer of a real channel: not
+/// part of the API, no stability promise.
+#[doc(hidden)]
+pub mod __fuzz {
+    pub use crate::sys::{recv_with_fds, send_many_fds};
+    /// See `sys::FDS_PER_READ`: room for this many fds in one of the channel's reads.
+    pub const FDS_PER_READ: usize = crate::sys::FDS_PER_READ;
+    /// See `sys::MAX_FDS_PER_SEND` (`SCM_MAX_FD`).
+    pub const MAX_FDS_PER_SEND: usize = crate::sys::MAX_FDS_PER_SEND;
+    /// At most this many received fds wait for a `NODE_HANDLE` frame.
+    pub const MAX_QUEUED_FDS: usize = crate::channel::MAX_QUEUED_FDS;
+}

@@ -54,7 +54,7 @@ pub(crate) fn register(socket: UnixStream, interest: Interest) -> io::Result<Asy
 
 /// Room for this many fds in one read. Node sends one fd per `sendmsg`, and a Unix stream
 /// socket never merges two `sendmsg`s that carry fds into one read; more is a hostile peer.
-const FDS_PER_READ: usize = 16;
+pub const FDS_PER_READ: usize = 16;
 
 /// `MSG_CMSG_CLOEXEC` where the platform has it: received fds are close-on-exec atomically.
 #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
@@ -174,6 +174,50 @@ pub(crate) fn send_with_fds(
     fds: &[BorrowedFd<'_>],
 ) -> io::Result<usize> {
     let mut control = Control([0; 128]);
+    send_with_control(socket, buf, fds, &mut control.0)
+}
+
+/// The most fds one `SCM_RIGHTS` message may carry (Linux's `SCM_MAX_FD`).
+pub const MAX_FDS_PER_SEND: usize = 253;
+
+/// `send_with_fds` for up to `MAX_FDS_PER_SEND` fds, with a control buffer on the heap:
+/// for the fuzz targets, which play a hostile peer. Not part of the API.
+pub fn send_many_fds(socket: &UnixStream, buf: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<usize> {
+    if fds.len() > MAX_FDS_PER_SEND {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "more fds than SCM_MAX_FD",
+        ));
+    }
+    // u64 words: aligned for `cmsghdr`.
+    let mut words = vec![0u64; 4 + fds.len().div_ceil(2)];
+    // SAFETY: the bytes of a `Vec<u64>` are plain initialized data, valid as `u8`, borrowed
+    // exclusively for the lifetime of the slice.
+    let control =
+        unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), words.len() * 8) };
+    send_with_control(socket, buf, fds, control)
+}
+
+/// One `recvmsg` into `buf` with room for as many fds as the channel's reads (16): what the
+/// fuzz targets' raw peer reads the channel's frames with. `(bytes read, truncated)`. Not
+/// part of the API.
+pub fn recv_with_fds(
+    socket: &UnixStream,
+    buf: &mut [u8],
+    fds: &mut VecDeque<OwnedFd>,
+) -> io::Result<(usize, bool)> {
+    let mut buf = ReadBuf::new(buf);
+    recv_into(socket, &mut buf, fds).map(|got| (got.n, got.truncated))
+}
+
+/// One `sendmsg` of `buf` with `fds` in one `SCM_RIGHTS` message built in `control`, which
+/// must be aligned for `cmsghdr` (both callers' buffers are 8-aligned).
+fn send_with_control(
+    socket: &UnixStream,
+    buf: &[u8],
+    fds: &[BorrowedFd<'_>],
+    control: &mut [u8],
+) -> io::Result<usize> {
     let data_len = size_of_val(fds);
     // SAFETY: CMSG_SPACE and CMSG_LEN are arithmetic on their argument.
     let (space, len) = unsafe {
@@ -182,10 +226,13 @@ pub(crate) fn send_with_fds(
             libc::CMSG_LEN(data_len as _) as usize,
         )
     };
-    if fds.is_empty() || space > control.0.len() {
+    if fds.is_empty() || space > control.len() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            "between 1 and 24 fds",
+            format!(
+                "between 1 and {} fds",
+                (control.len() - size_of::<libc::cmsghdr>()) / size_of::<RawFd>()
+            ),
         ));
     }
     let mut iov = libc::iovec {
@@ -196,11 +243,12 @@ pub(crate) fn send_with_fds(
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
-    msg.msg_control = control.0.as_mut_ptr().cast();
+    msg.msg_control = control.as_mut_ptr().cast();
     msg.msg_controllen = space as _;
-    // SAFETY: the control buffer holds `space` bytes (checked above), so its first header
-    // and that header's data (`fds.len()` ints) are inside it; sendmsg only reads `buf`
-    // (never written through the iovec) and the control buffer.
+    // SAFETY: the control buffer holds `space` bytes (checked above) and is aligned for
+    // `cmsghdr` (the callers' contract), so its first header and that header's data
+    // (`fds.len()` ints) are inside it; sendmsg only reads `buf` (never written through the
+    // iovec) and the control buffer.
     let sent = unsafe {
         let cmsg = libc::CMSG_FIRSTHDR(&msg);
         (*cmsg).cmsg_level = libc::SOL_SOCKET;

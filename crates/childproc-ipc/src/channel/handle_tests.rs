@@ -270,3 +270,23 @@ async fn a_handle_frame_goes_out_with_its_fd_even_behind_a_full_socket() {
         Value::from(big.as_str())
     );
 }
+
+#[tokio::test]
+async fn a_peer_that_closes_with_our_answer_unread_is_a_plain_disconnect() {
+    // Found by the channel_control fuzz target: the kernel reports ECONNRESET to the reader
+    // when the peer closed with bytes of ours unread; Node takes any failed read as the
+    // disconnect, without an error, and so must we.
+    let (mut ch, mut raw) = raw_peer();
+    raw.write_all(b"{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\",\"msg\":1}\n\"after\"\n")
+        .unwrap();
+    let next = guard(ch.recv()).await.unwrap().unwrap();
+    assert_eq!(next.message, Value::from("after"));
+    // The NACK went out within that `recv` (the first answer is written at once): it is
+    // in the peer's socket, unread, when the peer closes it.
+    drop(raw);
+    assert!(
+        guard(ch.recv()).await.is_none(),
+        "the stream ends without an error"
+    );
+    assert!(!ch.connected());
+}

@@ -88,7 +88,7 @@ impl RoomWait {
 /// At most this many received fds wait for a `NODE_HANDLE` frame; more are closed at once.
 /// A Node sender passes one fd per frame and waits for the answer, so only a broken or
 /// hostile peer comes near it.
-pub(super) const MAX_QUEUED_FDS: usize = 64;
+pub(crate) const MAX_QUEUED_FDS: usize = 64;
 
 /// The reading side, as tokio's `AsyncRead` (for `FramedRead`). Fds that arrive with the
 /// bytes (`SCM_RIGHTS`) queue in `fds`, oldest first, until a `NODE_HANDLE` frame takes one.
@@ -120,6 +120,13 @@ impl AsyncRead for Reader {
             let mut guard = ready!(this.socket.fd.poll_read_ready(cx))?;
             let wanted = buf.remaining();
             match guard.try_io(|fd| sys::recv_into(fd.get_ref(), buf, &mut this.fds)) {
+                // The peer closed its end with bytes of ours unread (it exited before reading
+                // an answer or a message): Linux reports that once the rest of the stream
+                // has been read. It is the peer's disconnect, as for Node, which ends the
+                // channel on any failed read without an error: the end of the stream.
+                Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionReset => {
+                    return Poll::Ready(Ok(()));
+                }
                 Ok(result) => {
                     let got = result?;
                     if got.truncated {
