@@ -85,6 +85,9 @@
 // Without the `ipc` feature, the docs still name the IPC items (shown as plain text then);
 // docs.rs and CI build them with every feature, where each link is checked.
 #![cfg_attr(not(feature = "ipc"), allow(rustdoc::broken_intra_doc_links))]
+// On docs.rs (nightly, `--cfg docsrs`), each IPC item is marked "Available on crate feature
+// ipc only".
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 // The builder options that exec, the sync trio and pipelines share, as macros; first, so
 // every module below can use them.
