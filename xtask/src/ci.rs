@@ -9,6 +9,19 @@ use crate::{workspace_root, BoxError};
 /// Only their Rust standard library is needed: nothing is linked.
 pub(crate) const CROSS_TARGETS: [&str; 2] = ["x86_64-apple-darwin", "x86_64-unknown-freebsd"];
 
+/// The crates childproc without its `ipc` feature must not depend on: childproc-ipc and its
+/// codecs' dependencies. `.ci/run` spells the same list (the test below checks it).
+pub(crate) const NOT_WITHOUT_IPC: [&str; 8] = [
+    "childproc-ipc",
+    "serde",
+    "serde_core",
+    "serde_derive",
+    "serde_json",
+    "rmp",
+    "rmp-serde",
+    "ryu-js",
+];
+
 /// One check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Step {
@@ -18,6 +31,9 @@ pub(crate) enum Step {
     CargoEnv(&'static str, &'static str, Vec<String>),
     /// Install the Rust standard library for this target with rustup, if it is missing.
     AddTarget(&'static str),
+    /// `cargo` with these arguments (a `cargo tree --prefix none`), failing when a crate of
+    /// the list is in what it prints.
+    TreeLacks(Vec<String>, &'static [&'static str]),
 }
 
 impl Step {
@@ -33,6 +49,7 @@ impl Step {
                 format!("{key}=\"{value}\" cargo {}", args.join(" "))
             }
             Step::AddTarget(target) => format!("rustup target add {target}"),
+            Step::TreeLacks(args, _) => format!("cargo {}", args.join(" ")),
         }
     }
 }
@@ -49,6 +66,33 @@ pub(crate) fn steps() -> Vec<Step> {
             "-D",
             "warnings",
         ]),
+        // childproc without the `ipc` feature: spawn, exec, sync, pipelines and lines build
+        // clean and pass on their own, and none of the IPC crates is in its tree.
+        Step::cargo(&[
+            "clippy",
+            "-p",
+            "childproc",
+            "--no-default-features",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+        Step::TreeLacks(
+            [
+                "tree",
+                "-p",
+                "childproc",
+                "--no-default-features",
+                "-e",
+                "normal",
+                "--prefix",
+                "none",
+            ]
+            .map(String::from)
+            .to_vec(),
+            &NOT_WITHOUT_IPC,
+        ),
     ];
     for target in CROSS_TARGETS {
         steps.push(Step::AddTarget(target));
@@ -58,6 +102,17 @@ pub(crate) fn steps() -> Vec<Step> {
             "childproc",
             "-p",
             "childproc-ipc",
+            "--target",
+            target,
+            "--",
+            "-D",
+            "warnings",
+        ]));
+        steps.push(Step::cargo(&[
+            "clippy",
+            "-p",
+            "childproc",
+            "--no-default-features",
             "--target",
             target,
             "--",
@@ -76,6 +131,12 @@ pub(crate) fn steps() -> Vec<Step> {
     let package: Vec<&str> = std::iter::once("package").chain(crates).collect();
     steps.push(Step::cargo(&package));
     steps.push(Step::cargo(&["test", "--workspace"]));
+    steps.push(Step::cargo(&[
+        "test",
+        "-p",
+        "childproc",
+        "--no-default-features",
+    ]));
     steps
 }
 
@@ -90,6 +151,22 @@ pub(crate) fn run() -> Result<(), BoxError> {
             Step::CargoEnv(key, value, args) => (Some((key, value)), args),
             Step::AddTarget(target) => {
                 add_target(target, &root)?;
+                continue;
+            }
+            Step::TreeLacks(args, forbidden) => {
+                println!("xtask ci: {shown}");
+                let output = Command::new(&cargo)
+                    .args(args)
+                    .current_dir(&root)
+                    .output()
+                    .map_err(|e| format!("cannot run `{shown}`: {e}"))?;
+                if !output.status.success() {
+                    return Err(format!("`{shown}` failed ({})", output.status).into());
+                }
+                let found = tree_has(&String::from_utf8_lossy(&output.stdout), forbidden);
+                if !found.is_empty() {
+                    return Err(format!("`{shown}` lists {}", found.join(", ")).into());
+                }
                 continue;
             }
         };
@@ -108,6 +185,20 @@ pub(crate) fn run() -> Result<(), BoxError> {
     }
     println!("xtask ci: all checks passed");
     Ok(())
+}
+
+/// The crates of `forbidden` that a `cargo tree --prefix none` output lists, in list order.
+/// Each line starts with the crate's name and then ` v` and its version.
+fn tree_has<'a>(tree: &str, forbidden: &[&'a str]) -> Vec<&'a str> {
+    let names: Vec<&str> = tree
+        .lines()
+        .filter_map(|line| line.split(" v").next())
+        .collect();
+    forbidden
+        .iter()
+        .copied()
+        .filter(|krate| names.contains(krate))
+        .collect()
 }
 
 /// Installs the standard library for `target` unless the active toolchain has it.
@@ -157,9 +248,11 @@ mod tests {
             let shown = step.shown();
             let target = match &step {
                 Step::AddTarget(t) => Some(*t),
-                Step::Cargo(args) | Step::CargoEnv(_, _, args) => CROSS_TARGETS
-                    .into_iter()
-                    .find(|t| args.iter().any(|a| a == t)),
+                Step::Cargo(args) | Step::CargoEnv(_, _, args) | Step::TreeLacks(args, _) => {
+                    CROSS_TARGETS
+                        .into_iter()
+                        .find(|t| args.iter().any(|a| a == t))
+                }
             };
             let spelled = match target {
                 Some(t) => shown.replace(t, "\"$target\""),
@@ -171,6 +264,14 @@ mod tests {
             if target.is_none() {
                 at += found + spelled.len();
             }
+            // `.ci/run` checks the tree against the same list, spelled as one line.
+            if let Step::TreeLacks(_, forbidden) = &step {
+                let list = forbidden.join(" ");
+                assert!(
+                    script.contains(&format!("forbidden=\"{list}\"")),
+                    "`.ci/run` lacks `forbidden=\"{list}\"`"
+                );
+            }
         }
         for target in CROSS_TARGETS {
             assert!(
@@ -178,5 +279,22 @@ mod tests {
                 "`.ci/run` lacks the target {target}"
             );
         }
+    }
+
+    #[test]
+    fn the_tree_check_names_each_forbidden_crate_it_finds_and_only_those() {
+        let tree = "childproc v0.1.0 (/w/crates/childproc)\n\
+                    serde_json v1.0.140\n\
+                    serde v1.0.219\n\
+                    serde v1.0.219 (*)\n\
+                    serde_derive v1.0.219 (proc-macro)\n\
+                    tokio v1.54.1\n";
+        assert_eq!(
+            tree_has(tree, &NOT_WITHOUT_IPC),
+            ["serde", "serde_derive", "serde_json"]
+        );
+        // A name that only starts like a forbidden one is not it.
+        let clean = "childproc v0.1.0 (/w/crates/childproc)\nrmpv v1.3.0\nserde-ish v0.1.0\n";
+        assert!(tree_has(clean, &NOT_WITHOUT_IPC).is_empty());
     }
 }

@@ -10,10 +10,14 @@
 //! reader ([`Flow`]), so a stream that keeps up costs one atomic add per message and one
 //! subtract per batch. Lifecycle events weigh nothing and never wait. See docs/ipc.md for the rules
 //! (history, no reader, exited child).
+//!
+//! Without the `ipc` feature there are no messages: the streams still count through this
+//! module, but only lifecycle events pass, at weight 0, so nothing ever waits.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
+#[cfg(feature = "ipc")]
 use childproc_ipc::Value;
 use tokio::sync::Notify;
 
@@ -35,6 +39,7 @@ const BYTES_MASK: u64 = (1 << COUNT_SHIFT) - 1;
 const MAX_MESSAGES: u64 = 1 << 22;
 const MAX_BYTES: u64 = 1 << 36;
 /// One message counts at most this many bytes (frames are far smaller).
+#[cfg(feature = "ipc")]
 const MAX_MESSAGE_BYTES: u64 = 1 << 32;
 /// A stream settles what it yielded at least this often (and whenever it waits).
 const MAX_BATCH_MESSAGES: u64 = 32;
@@ -101,6 +106,7 @@ impl Default for Limits {
 
 /// A message's weight, as added to a backlog word: one message, and an estimate of its size
 /// in memory (the `Value` tree and its heap bytes, plus the queue slot).
+#[cfg(feature = "ipc")]
 pub(crate) fn weight(value: &Value) -> u64 {
     let bytes = (std::mem::size_of::<crate::Event>() + heap_bytes(value)) as u64;
     (1 << COUNT_SHIFT) | bytes.min(MAX_MESSAGE_BYTES)
@@ -108,6 +114,7 @@ pub(crate) fn weight(value: &Value) -> u64 {
 
 /// The heap bytes of a value, estimated from lengths (not capacities). Recursion is bounded
 /// by `Value::MAX_DEPTH`, which every codec enforces.
+#[cfg(feature = "ipc")]
 fn heap_bytes(value: &Value) -> usize {
     const NODE: usize = std::mem::size_of::<Value>();
     const STRING: usize = std::mem::size_of::<String>();
@@ -172,6 +179,7 @@ impl Flow {
     }
 
     /// Waits until `blocked()` is false, re-checking after each wake-up.
+    #[cfg(feature = "ipc")]
     pub(crate) async fn wait(&self, blocked: impl Fn() -> bool) {
         self.paused.store(true, Ordering::SeqCst);
         while blocked() {
@@ -228,6 +236,7 @@ impl Backlog {
     }
 
     /// Whether the stream holds more than the low-water mark.
+    #[cfg(feature = "ipc")]
     pub(crate) fn over_low(&self) -> bool {
         self.limits.over_low(self.word.load(Ordering::SeqCst))
     }
@@ -261,6 +270,7 @@ mod tests {
         assert!(!tiny.over_low(0));
     }
 
+    #[cfg(feature = "ipc")]
     #[test]
     fn a_backlog_wakes_a_paused_reader_only_when_it_falls_under_the_low_mark() {
         let flow = Arc::new(Flow::default());
@@ -280,6 +290,7 @@ mod tests {
         rt.block_on(flow.wait(|| backlog.over_low()));
     }
 
+    #[cfg(feature = "ipc")]
     #[test]
     fn weights_grow_with_the_value() {
         let small = weight(&Value::from("x")) & BYTES_MASK;

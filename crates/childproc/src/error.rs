@@ -90,7 +90,8 @@ pub enum Error {
         source: io::Error,
     },
     /// The IPC channel failed: closed, a malformed frame from the peer, a value that cannot
-    /// be sent.
+    /// be sent. With the `ipc` feature.
+    #[cfg(feature = "ipc")]
     #[error("ipc: {0}")]
     Ipc(#[from] childproc_ipc::IpcError),
     /// One stage of a [`Pipeline`](crate::Pipeline) could not be started (or was configured in
@@ -123,9 +124,8 @@ impl Error {
             | Error::Stdio(_)
             | Error::InvalidOption { .. } => io::ErrorKind::InvalidInput,
             Error::Aborted => io::ErrorKind::Interrupted,
-            Error::Ipc(childproc_ipc::IpcError::Io(e)) => e.kind(),
-            Error::Ipc(childproc_ipc::IpcError::Closed) => io::ErrorKind::BrokenPipe,
-            Error::Ipc(_) => io::ErrorKind::InvalidData,
+            #[cfg(feature = "ipc")]
+            Error::Ipc(e) => ipc_kind(e),
             Error::Pipeline { source, .. } => source.kind(),
         }
     }
@@ -165,5 +165,16 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl From<crate::signal::UnknownSignal> for Error {
     fn from(e: crate::signal::UnknownSignal) -> Self {
         Error::UnknownSignal(e.0)
+    }
+}
+
+/// The `std::io::ErrorKind` of a channel error: its I/O error's, `BrokenPipe` for a closed
+/// channel, `InvalidData` for anything malformed.
+#[cfg(feature = "ipc")]
+fn ipc_kind(e: &childproc_ipc::IpcError) -> io::ErrorKind {
+    match e {
+        childproc_ipc::IpcError::Io(e) => e.kind(),
+        childproc_ipc::IpcError::Closed => io::ErrorKind::BrokenPipe,
+        _ => io::ErrorKind::InvalidData,
     }
 }

@@ -4,11 +4,12 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+#[cfg(feature = "ipc")]
 use childproc_ipc::{Handle, Value};
 use futures_core::Stream;
 use tokio::sync::mpsc;
 
-use crate::backlog::{self, Backlog, Flow, Limits};
+use crate::backlog::{Backlog, Flow, Limits};
 use crate::error::Error;
 use crate::exit::ExitStatus;
 
@@ -29,23 +30,28 @@ pub enum Event {
     /// through the cancellation token ([`Error::Aborted`]), a failed send.
     Error(Arc<Error>),
     /// An IPC message from the child (Node's `'message'`).
+    #[cfg(feature = "ipc")]
     Message(Value),
     /// An IPC message that came with a handle (Node's `'message'` with its `sendHandle`
     /// argument): a socket or fd the child sent with
     /// [`Sender::send_handle`](childproc_ipc::Sender::send_handle) or Node's
     /// `process.send(message, handle)`. Events are cloned to every subscriber, so the
     /// handle is shared: the first to [`take`](ReceivedHandle::take) it owns it.
+    #[cfg(feature = "ipc")]
     MessageWithHandle(Value, ReceivedHandle),
     /// The IPC channel closed (Node's `'disconnect'`), after the last message.
+    #[cfg(feature = "ipc")]
     Disconnect,
 }
 
 /// The handle of an [`Event::MessageWithHandle`]: a cheap clone shared by every copy of the
 /// event; [`take`](Self::take) it once to own the socket or fd. A handle nobody takes is
 /// closed when the last copy is dropped.
+#[cfg(feature = "ipc")]
 #[derive(Debug, Clone)]
 pub struct ReceivedHandle(Arc<Mutex<Option<Handle>>>);
 
+#[cfg(feature = "ipc")]
 impl ReceivedHandle {
     pub(crate) fn new(handle: Handle) -> Self {
         ReceivedHandle(Arc::new(Mutex::new(Some(handle))))
@@ -101,6 +107,7 @@ impl EventHub {
     }
 
     /// Sets the child's marks (before the first subscriber).
+    #[cfg(feature = "ipc")]
     pub(crate) fn set_limits(&self, limits: Limits) {
         self.lock().limits = limits;
     }
@@ -113,10 +120,7 @@ impl EventHub {
     /// Emits a message from the IPC channel; true if a stream (or the history) is now full,
     /// and the reader must [`wait_for_room`](Self::wait_for_room) before reading on.
     pub(crate) fn emit_message(&self, event: Event) -> bool {
-        let weight = match &event {
-            Event::Message(v) | Event::MessageWithHandle(v, _) => backlog::weight(v),
-            _ => 0,
-        };
+        let weight = weight(&event);
         self.emit_weighed(event, weight)
     }
 
@@ -168,6 +172,7 @@ impl EventHub {
     }
 
     /// Waits until every live stream, and the history, hold no more than the low-water mark.
+    #[cfg(feature = "ipc")]
     pub(crate) async fn wait_for_room(&self) {
         self.flow.wait(|| self.lock().blocked()).await;
     }
@@ -251,6 +256,17 @@ impl EventHub {
     }
 }
 
+/// What an event weighs in a backlog: a message its [`backlog::weight`](crate::backlog), a
+/// lifecycle event nothing.
+fn weight(event: &Event) -> u64 {
+    match event {
+        #[cfg(feature = "ipc")]
+        Event::Message(v) | Event::MessageWithHandle(v, _) => crate::backlog::weight(v),
+        _ => 0,
+    }
+}
+
+#[cfg(feature = "ipc")]
 impl HubInner {
     /// Whether the reader must keep waiting: a live stream, or the history nobody took yet,
     /// holds more than the low-water mark.
@@ -324,7 +340,8 @@ impl Drop for Events {
     }
 }
 
-#[cfg(test)]
+// The hub's rules are about messages, which need the channel.
+#[cfg(all(test, feature = "ipc"))]
 mod tests {
     use super::*;
 

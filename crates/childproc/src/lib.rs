@@ -33,10 +33,12 @@
 //! # Ok(()) }
 //! ```
 //!
-//! **fork with messages**: a child with Node's IPC channel, here a Node.js one-liner (a Rust
-//! child uses `childproc_ipc::from_env()`; see [`fork_exe`]):
+//! **fork with messages** (the `ipc` feature, on by default): a child with Node's IPC
+//! channel, here a Node.js one-liner (a Rust child uses `childproc_ipc::from_env()`; see
+//! [`fork_exe`]):
 //!
-//! ```
+#![cfg_attr(feature = "ipc", doc = "```")]
+#![cfg_attr(not(feature = "ipc"), doc = "```ignore")]
 //! use childproc::{ipc::Value, Event};
 //! use futures_util::StreamExt;
 //!
@@ -62,9 +64,30 @@
 //! wait delay for pipes held by grandchildren ([`Command::wait_delay`]), and a worker
 //! [`Pool`].
 //!
+//! # Feature flags
+//!
+//! - `ipc` (default): Node's IPC channel and everything built on it: [`fork`] and its
+//!   variants, [`ChildProcess::send`] and the other channel methods, [`Stdio::Ipc`],
+//!   `Event::Message`, `Event::MessageWithHandle` and `Event::Disconnect`,
+//!   [`Command::serialization`] and [`Command::ipc_high_water`], the worker [`Pool`],
+//!   [`wait_referenced`] waiting for open channels, and the [`ipc`] module (childproc-ipc
+//!   re-exported: the message `Value`, typed messages, the child's side). It brings in
+//!   childproc-ipc and its codecs' dependencies (serde, serde_json, rmp, ryu-js).
+//!
+//! Without it (`default-features = false`) childproc is spawn, exec, the sync trio,
+//! pipelines, line streams and interleaving, with the same engine and the same Node
+//! semantics, and none of those crates in the dependency tree.
+//!
 //! Supported Rust: the `rust-version` in the manifest (1.88). It is kept by clippy's
 //! `incompatible_msrv` lint, which CI runs with `-D warnings` and which rejects standard
 //! library items newer than that version.
+
+// Without the `ipc` feature, the docs still name the IPC items (shown as plain text then);
+// docs.rs and CI build them with every feature, where each link is checked.
+#![cfg_attr(not(feature = "ipc"), allow(rustdoc::broken_intra_doc_links))]
+// On docs.rs (nightly, `--cfg docsrs`), each IPC item is marked "Available on crate feature
+// ipc only".
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 // The builder options that exec, the sync trio and pipelines share, as macros; first, so
 // every module below can use them.
@@ -80,11 +103,13 @@ mod error;
 mod events;
 mod exec;
 mod exit;
+#[cfg(feature = "ipc")]
 mod fork;
 mod interleave;
 mod lines;
 mod pipeline;
 mod pipes;
+#[cfg(feature = "ipc")]
 mod pool;
 mod signal;
 mod stdio;
@@ -92,22 +117,27 @@ mod sync;
 #[allow(unsafe_code)]
 mod sys;
 
+#[cfg(feature = "ipc")]
 pub use backlog::{IPC_HIGH_WATER_BYTES, IPC_HIGH_WATER_MESSAGES};
 pub use child::{wait_referenced, ChildProcess};
 pub use command::{spawn, Command};
 pub use encoding::{Data, Encoding};
 pub use error::{Error, Result};
-pub use events::{Event, Events, ReceivedHandle};
+#[cfg(feature = "ipc")]
+pub use events::ReceivedHandle;
+pub use events::{Event, Events};
 pub use exec::{
     exec, exec_file, Exec, ExecChild, ExecError, ExecFailure, ExecOutput, StdStream,
     DEFAULT_MAX_BUFFER,
 };
 pub use exit::ExitStatus;
+#[cfg(feature = "ipc")]
 pub use fork::{fork, fork_current_exe, fork_exe, Fork};
 pub use interleave::Interleaved;
 pub use lines::{ByteLines, Lines, LinesError, DEFAULT_MAX_LINE};
 pub use pipeline::{Pipeline, PipelineChild, PipelineError, PipelineOutput, PipelineStatus};
 pub use pipes::{ChildPipe, ChildStderr, ChildStdin, ChildStdout};
+#[cfg(feature = "ipc")]
 pub use pool::{Pool, PoolBuilder, PoolError, PoolStats};
 pub use signal::{Signal, SignalSpec, UnknownSignal};
 pub use stdio::{Stdio, StdioShorthand};
@@ -142,12 +172,15 @@ pub fn __engine_stats() -> (&'static str, u64) {
 }
 
 /// The IPC crate, re-exported: the [`Value`](ipc::Value) carried by [`Event::Message`].
+#[cfg(feature = "ipc")]
 pub use childproc_ipc as ipc;
+#[cfg(feature = "ipc")]
 pub use childproc_ipc::Serialization;
 
 /// How the pool reads a worker's message: `Some((id, Ok(result)))` for `{ id, result }`,
 /// `Some((id, Err(error)))` for `{ id, error }`, `None` for anything that is not an answer.
 /// For the fuzz target `fuzz/fuzz_targets/pool_answer.rs`; not part of the stable API.
+#[cfg(feature = "ipc")]
 #[doc(hidden)]
 pub fn __fuzz_pool_answer(message: ipc::Value) -> Option<(u64, Result<ipc::Value, ipc::Value>)> {
     pool::parse_answer(message)

@@ -17,7 +17,7 @@ use crate::pipes::{ChildStderr, ChildStdin, ChildStdout};
 /// |---|---|
 /// | `'pipe'` | [`Stdio::Pipe`] (a pipe for fds 0–2; a duplex Unix socket for fds ≥ 3) |
 /// | `'overlapped'` | [`Stdio::Overlapped`] (the same as `Pipe` on Unix) |
-/// | `'ipc'` | [`Stdio::Ipc`] (at most one) |
+/// | `'ipc'` | [`Stdio::Ipc`] (at most one; the `ipc` feature) |
 /// | `'ignore'` | [`Stdio::Ignore`] (`/dev/null` for fds 0–2; left closed above, as Node) |
 /// | `'inherit'` | [`Stdio::Inherit`] (the parent's same fd for 0–2; `Ignore` above) |
 /// | a Stream / an integer | [`Stdio::Fd`], from a `File`, socket, `OwnedFd`, another child's pipe, or [`Stdio::parent_fd`] |
@@ -46,7 +46,8 @@ pub enum Stdio {
     #[default]
     Default,
     /// Node's `'ipc'`: the IPC channel (a Unix socket; `NODE_CHANNEL_FD` names this fd in the
-    /// child). At most one per command; see [`fork`](crate::fork).
+    /// child). At most one per command; see [`fork`](crate::fork). With the `ipc` feature.
+    #[cfg(feature = "ipc")]
     Ipc,
     /// The same open file as the child's fd `n`: a shell's `fd>&n` (beyond Node).
     /// `stderr(Stdio::SameAs(1))` is `2>&1`: with stdout a pipe, both streams go down that
@@ -162,6 +163,7 @@ pub(crate) enum ParentEnd {
     /// The parent's socket of an extra pipe fd.
     Duplex(std::os::unix::net::UnixStream),
     /// The parent's end of the IPC channel.
+    #[cfg(feature = "ipc")]
     Ipc(std::os::unix::net::UnixStream),
 }
 
@@ -176,6 +178,7 @@ pub(crate) struct ParentEnds {
     /// One per readable end, for `Close` (and the wait delay).
     pub(crate) watches: Vec<StreamWatch>,
     /// The channel's end, non-blocking, for `childproc_ipc::Channel::from_std`.
+    #[cfg(feature = "ipc")]
     pub(crate) ipc: Option<std::os::unix::net::UnixStream>,
 }
 
@@ -208,6 +211,7 @@ impl<'a> StdioSet<'a> {
                     let (parent, child) = std::os::unix::net::UnixStream::pair()?;
                     ChildEnd::Owned(child.into(), Some(ParentEnd::Duplex(parent)))
                 }
+                #[cfg(feature = "ipc")]
                 Stdio::Ipc => {
                     let (parent, child) = std::os::unix::net::UnixStream::pair()?;
                     ChildEnd::Owned(child.into(), Some(ParentEnd::Ipc(parent)))
@@ -274,6 +278,7 @@ pub(crate) fn wrap_parent_ends(ends: Vec<(i32, ParentEnd)>) -> io::Result<Parent
     let (mut stdin, mut stdout, mut stderr) = (None, None, None);
     let mut extra = BTreeMap::new();
     let mut watches = Vec::new();
+    #[cfg(feature = "ipc")]
     let mut ipc = None;
     for (fd, parent) in ends {
         match parent {
@@ -293,6 +298,7 @@ pub(crate) fn wrap_parent_ends(ends: Vec<(i32, ParentEnd)>) -> io::Result<Parent
                 extra.insert(fd, p);
                 watches.push(w);
             }
+            #[cfg(feature = "ipc")]
             ParentEnd::Ipc(sock) => {
                 sock.set_nonblocking(true)?;
                 ipc = Some(sock);
@@ -305,6 +311,7 @@ pub(crate) fn wrap_parent_ends(ends: Vec<(i32, ParentEnd)>) -> io::Result<Parent
         stderr,
         extra,
         watches,
+        #[cfg(feature = "ipc")]
         ipc,
     })
 }

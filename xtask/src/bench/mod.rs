@@ -8,6 +8,7 @@
 //! and to the match in [`run`]. Sections whose measurements need a process of their own
 //! run this binary as `xtask bench-worker ROLE ..` (see [`worker`]).
 
+mod build;
 mod doc;
 mod engine;
 mod exec;
@@ -26,7 +27,7 @@ use tokio::runtime::Runtime;
 use crate::{workspace_root, BoxError};
 
 /// The sections, in the order a full run measures them.
-pub(crate) const SECTIONS: [&str; 4] = ["spawn", "exec", "engine", "ipc"];
+pub(crate) const SECTIONS: [&str; 5] = ["spawn", "exec", "engine", "ipc", "build"];
 
 /// What `cargo xtask bench` was asked to do.
 #[derive(Debug, Clone)]
@@ -92,6 +93,7 @@ pub(crate) fn run(opts: &Options) -> Result<(), BoxError> {
             "exec" => exec::run(opts, &env)?,
             "engine" => engine::run(opts, &env)?,
             "ipc" => ipc::run(opts, &env)?,
+            "build" => build::run(opts.quick)?,
             other => return Err(format!("bench: no section `{other}`").into()),
         };
         doc::update_file(&path, &[section])?;

@@ -18,8 +18,47 @@ pub(crate) struct Ipc {
     pub(crate) sender: Sender<AnyCodec>,
     /// Cancelled by `disconnect()`: the reader stops and closes the socket.
     pub(crate) stop: CancellationToken,
+}
+
+/// What the watcher task holds of the IPC reader, for the order of `Disconnect` before
+/// `Exit` and `Close`.
+pub(crate) struct IpcDone {
     /// Cancelled when the reader has emitted `Disconnect`.
-    pub(crate) done: CancellationToken,
+    done: CancellationToken,
+    /// Tells whether the child's end of the channel is closed.
+    probe: Option<HangupProbe>,
+}
+
+/// How many scheduler turns the watcher gives a momentary extra holder of an exited IPC
+/// child's socket end before deciding a grandchild holds it (see
+/// [`IpcDone::delivered_before_exit`]).
+const HANGUP_TURNS: usize = 16;
+
+impl IpcDone {
+    /// The child has exited; if its end of the channel went with it (no grandchild holds
+    /// it), what it sent is all readable now: waits until the reader delivered it and
+    /// `Disconnect`, so they come before `Exit`, as in Node.
+    pub(super) async fn delivered_before_exit(&self) {
+        let Some(probe) = &self.probe else {
+            return;
+        };
+        // Another thread's child, between its creation and its fd cleanup, can hold a copy
+        // of the child's end for a moment: give it a few turns of the scheduler to let go.
+        for _ in 0..HANGUP_TURNS {
+            if probe.peer_closed() || self.done.is_cancelled() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        if probe.peer_closed() {
+            self.done.cancelled().await;
+        }
+    }
+
+    /// Waits until the reader has emitted `Disconnect` (which comes before `Close`).
+    pub(super) async fn disconnected(&self) {
+        self.done.cancelled().await;
+    }
 }
 
 /// Starts the task that turns the channel's frames into `Message` events, then one
@@ -36,7 +75,7 @@ pub(crate) fn start_ipc(
     shared: &Arc<Shared>,
     mut channel: Channel<AnyCodec>,
     limits: Limits,
-) -> Ipc {
+) -> (Ipc, IpcDone) {
     shared.hub.set_limits(limits);
     let sender = channel.sender();
     let weak = Arc::downgrade(shared);
@@ -46,6 +85,7 @@ pub(crate) fn start_ipc(
         }
     });
     let probe = channel.hangup_probe();
+    let watch_probe = channel.hangup_probe();
     let task_sender = sender.clone();
     let (stop, done) = (CancellationToken::new(), CancellationToken::new());
     let (task_stop, task_done, shared) = (stop.clone(), done.clone(), shared.clone());
@@ -100,7 +140,13 @@ pub(crate) fn start_ipc(
         shared.hub.emit(Event::Disconnect);
         task_done.cancel();
     });
-    Ipc { sender, stop, done }
+    (
+        Ipc { sender, stop },
+        IpcDone {
+            done,
+            probe: watch_probe,
+        },
+    )
 }
 
 /// Resolves once the child has exited (without reaping it), or once that cannot be told.

@@ -7,21 +7,27 @@ use std::os::fd::BorrowedFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+#[cfg(feature = "ipc")]
 use childproc_ipc::{AnyCodec, Handle, IntoMessage, IpcError, Sender};
 
 use crate::error::{Error, Result};
-use crate::events::{Event, Events};
+#[cfg(feature = "ipc")]
+use crate::events::Event;
+use crate::events::Events;
 use crate::exit::ExitStatus;
 use crate::pipes::{ChildPipe, ChildStderr, ChildStdin, ChildStdout};
 use crate::signal::Signal;
 
+#[cfg(feature = "ipc")]
 use ipc::Ipc;
 
+#[cfg(feature = "ipc")]
 mod ipc;
 mod refs;
 mod shared;
 mod watch;
 
+#[cfg(feature = "ipc")]
 pub(crate) use ipc::start_ipc;
 pub use refs::wait_referenced;
 pub(crate) use shared::Shared;
@@ -46,6 +52,7 @@ pub struct ChildProcess {
     pub(crate) spawnargs: Vec<OsString>,
     pub(crate) kill_on_drop: bool,
     pub(crate) kill_signal: Signal,
+    #[cfg(feature = "ipc")]
     pub(crate) ipc: Option<Ipc>,
 }
 
@@ -100,6 +107,7 @@ impl ChildProcess {
     /// `42`, `true`), or a typed `Serialize` message wrapped in [`Json`](crate::ipc::Json):
     /// `child.send(Json(&request)).await?`. Decode typed replies with
     /// [`ipc::from_value`](crate::ipc::from_value).
+    #[cfg(feature = "ipc")]
     pub async fn send(&self, message: impl IntoMessage) -> Result<()> {
         let message = message.into_message()?;
         match &self.ipc {
@@ -118,6 +126,7 @@ impl ChildProcess {
     /// socket); send a `try_clone()` to keep using it here, as Node's `keepOpen`. As in Node,
     /// later sends wait until the child acknowledges the handle (the child must read its
     /// channel). See [`Sender::send_handle`].
+    #[cfg(feature = "ipc")]
     pub async fn send_handle(
         &self,
         message: impl IntoMessage,
@@ -135,6 +144,7 @@ impl ChildProcess {
     /// than 128 KiB wait to be written (queued anyway: slow down). A write that fails, during
     /// the call (then the result is `false`) or later, becomes an `Error` event. `Err` only for
     /// a message that cannot be encoded.
+    #[cfg(feature = "ipc")]
     pub fn send_nowait(&self, message: impl IntoMessage) -> Result<bool> {
         let message = message.into_message()?;
         match &self.ipc {
@@ -149,6 +159,7 @@ impl ChildProcess {
     }
 
     /// Whether the IPC channel is open (`subprocess.connected`).
+    #[cfg(feature = "ipc")]
     pub fn connected(&self) -> bool {
         self.ipc.as_ref().is_some_and(|ipc| ipc.sender.connected())
     }
@@ -156,6 +167,7 @@ impl ChildProcess {
     /// Closes the IPC channel (`subprocess.disconnect()`): queued messages are still written,
     /// then the child reads EOF; `Disconnect` follows. Disconnecting a closed channel emits an
     /// `Error` event, as Node does.
+    #[cfg(feature = "ipc")]
     pub fn disconnect(&self) {
         match &self.ipc {
             Some(ipc) if ipc.sender.connected() => {
@@ -173,6 +185,7 @@ impl ChildProcess {
     /// and its [`ref_`](Sender::ref_) / [`unref`](Sender::unref) (Node's
     /// `subprocess.channel.ref()` / `.unref()`: whether [`wait_referenced`] waits for the
     /// channel while it is connected).
+    #[cfg(feature = "ipc")]
     pub fn channel(&self) -> Option<&Sender<AnyCodec>> {
         self.ipc.as_ref().map(|ipc| &ipc.sender)
     }

@@ -55,7 +55,8 @@ pub(super) static UNWATCHED: Mutex<BTreeMap<usize, Weak<Shared>>> = Mutex::new(B
 /// [`ChildProcess::unref`] was called; [`ChildProcess::ref_`] restores it. A channel is
 /// referenced while it is connected unless its handle ([`ChildProcess::channel`]) was
 /// unref'd, so, as in Node, `child.unref()` alone does not stop the wait for a child whose
-/// channel is still open: unref the channel too, or disconnect it.
+/// channel is still open: unref the channel too, or disconnect it. (Channels exist with the
+/// `ipc` feature.)
 pub async fn wait_referenced() {
     let _waiting = Waiting::new();
     loop {
@@ -66,6 +67,8 @@ pub async fn wait_referenced() {
             shared.ensure_watch();
         }
         if REFERENCED.load(Ordering::SeqCst) == 0 {
+            // Referenced channels keep the wait going too (their peers may spawn meanwhile).
+            #[cfg(feature = "ipc")]
             childproc_ipc::wait_referenced().await;
             if REFERENCED.load(Ordering::SeqCst) == 0 {
                 return;

@@ -9,13 +9,13 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use childproc_ipc::HangupProbe;
-
 use crate::error::Error;
 use crate::events::Event;
 use crate::pipes::{Cut, StreamWatch};
 use crate::signal::Signal;
 
+#[cfg(feature = "ipc")]
+use super::ipc::IpcDone;
 use super::refs::{referenced_changed, UNWATCHED};
 use super::shared::{lock, Lazy, Shared};
 
@@ -28,9 +28,10 @@ pub(crate) struct Watch {
     pub(crate) escalate_after: Option<Duration>,
     /// How long `Close` waits for the pipes after the exit before cutting them.
     pub(crate) wait_delay: Option<Duration>,
-    /// The IPC reader's end: cancelled once it emitted `Disconnect` (Close waits for it), and
-    /// the probe that tells whether the child's end of the channel is closed.
-    pub(crate) ipc_done: Option<(CancellationToken, Option<HangupProbe>)>,
+    /// The IPC reader's end: `Exit` (if the channel hung up with the child) and `Close`
+    /// wait for its `Disconnect`.
+    #[cfg(feature = "ipc")]
+    pub(crate) ipc_done: Option<IpcDone>,
 }
 
 /// Sets up the task that reaps the child and emits `Exit` and `Close` (and handles the
@@ -52,10 +53,6 @@ pub(crate) fn start_watch(shared: &Arc<Shared>, watch: Watch, span: tracing::Spa
     referenced_changed();
 }
 
-/// How many scheduler turns the watcher gives a momentary extra holder of an exited IPC
-/// child's socket end before deciding a grandchild holds it (see `run_watch`).
-const HANGUP_TURNS: usize = 16;
-
 pub(super) async fn run_watch(shared: Arc<Shared>, watch: Watch) {
     let Watch {
         streams,
@@ -64,6 +61,7 @@ pub(super) async fn run_watch(shared: Arc<Shared>, watch: Watch) {
         kill_signal,
         escalate_after,
         wait_delay,
+        #[cfg(feature = "ipc")]
         ipc_done,
     } = watch;
     let deadline = async {
@@ -147,21 +145,9 @@ pub(super) async fn run_watch(shared: Arc<Shared>, watch: Watch) {
             }
         }
     }
-    if let (None, Some((done, Some(probe)))) = (exit, &ipc_done) {
-        // The child has exited; if its end of the channel went with it (no grandchild holds
-        // it), what it sent is all readable now: deliver it and `Disconnect` before `Exit`,
-        // as Node does.
-        // Another thread's child, between its creation and its fd cleanup, can hold a copy
-        // of the child's end for a moment: give it a few turns of the scheduler to let go.
-        for _ in 0..HANGUP_TURNS {
-            if probe.peer_closed() || done.is_cancelled() {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
-        if probe.peer_closed() {
-            done.cancelled().await;
-        }
+    #[cfg(feature = "ipc")]
+    if let (None, Some(ipc)) = (exit, &ipc_done) {
+        ipc.delivered_before_exit().await; // what the child sent, and Disconnect, before Exit
     }
     let status = match exit {
         Some(status) => Ok(status),
@@ -194,8 +180,9 @@ pub(super) async fn run_watch(shared: Arc<Shared>, watch: Watch) {
             }
         }
     }
-    if let Some((done, _)) = ipc_done {
-        done.cancelled().await; // Disconnect comes before Close
+    #[cfg(feature = "ipc")]
+    if let Some(ipc) = &ipc_done {
+        ipc.disconnected().await; // Disconnect comes before Close
     }
     tracing::debug!(pid = shared.process.pid(), %status, "close");
     shared.hub.emit(Event::Close(status));

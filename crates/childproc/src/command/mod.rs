@@ -1,5 +1,6 @@
 //! The spawn builder: every option of Node's `spawn`, std-style.
 
+mod ipc;
 mod prepare;
 mod spawn;
 
@@ -10,8 +11,10 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+#[cfg(feature = "ipc")]
 use childproc_ipc::Serialization;
 
+#[cfg(feature = "ipc")]
 use crate::backlog::Limits;
 use crate::child::ChildProcess;
 use crate::error::Result;
@@ -58,7 +61,9 @@ pub struct Command {
     escalate_after: Option<Duration>,
     wait_delay: Option<Duration>,
     kill_on_parent_death: bool,
+    #[cfg(feature = "ipc")]
     serialization: Serialization,
+    #[cfg(feature = "ipc")]
     ipc_limits: Limits,
 }
 
@@ -88,7 +93,9 @@ impl Command {
             escalate_after: None,
             wait_delay: None,
             kill_on_parent_death: false,
+            #[cfg(feature = "ipc")]
             serialization: Serialization::Json,
+            #[cfg(feature = "ipc")]
             ipc_limits: Limits::default(),
         }
     }
@@ -282,7 +289,8 @@ impl Command {
 
     /// `serialization`: how IPC messages are encoded (`Json`, Node's default, and `Advanced`,
     /// Node's V8 format, for Node or Rust peers; `MsgPack` and `LengthJson` for Rust peers).
-    /// Only meaningful with a [`Stdio::Ipc`] entry.
+    /// Only meaningful with a [`Stdio::Ipc`] entry. With the `ipc` feature.
+    #[cfg(feature = "ipc")]
     pub fn serialization(&mut self, mode: Serialization) -> &mut Command {
         self.serialization = mode;
         self
@@ -358,6 +366,7 @@ impl Command {
     }
 
     /// Replaces the program (for `fork`, which learns `execPath` last).
+    #[cfg(feature = "ipc")]
     pub(crate) fn set_program(&mut self, program: &OsStr) {
         self.program = program.to_owned();
     }
@@ -374,7 +383,8 @@ impl Command {
     /// once every live stream is back to half of both. Nothing is lost and order is kept.
     /// Defaults: [`IPC_HIGH_WATER_MESSAGES`](crate::IPC_HIGH_WATER_MESSAGES) and
     /// [`IPC_HIGH_WATER_BYTES`](crate::IPC_HIGH_WATER_BYTES); each is at least 1. See
-    /// docs/ipc.md for messages nobody reads.
+    /// docs/ipc.md for messages nobody reads. With the `ipc` feature.
+    #[cfg(feature = "ipc")]
     pub fn ipc_high_water(&mut self, messages: usize, bytes: usize) -> &mut Command {
         self.ipc_limits = Limits::new(messages, bytes);
         self
@@ -435,11 +445,6 @@ impl Command {
     /// shell command, else the program.
     pub(crate) fn spawnfile(&self) -> &OsStr {
         self.shell.as_deref().unwrap_or(&self.program)
-    }
-
-    /// Whether an fd is Node's `'ipc'`.
-    pub(crate) fn has_ipc(&self) -> bool {
-        self.stdio.values().any(|s| matches!(s, Stdio::Ipc))
     }
 }
 

@@ -8,11 +8,10 @@ use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
-use childproc_ipc::{CHANNEL_FD_ENV, SERIALIZATION_ENV};
-
 use crate::error::{Error, Result};
 use crate::sys::{self, EnvBlock, SpawnFailure, Stage};
 
+use super::ipc::CHANNEL_VARS;
 use super::Command;
 
 /// The search path used when an explicit environment has no `PATH` (as `execvp` and Node).
@@ -147,7 +146,7 @@ impl Command {
         if !self.env_clear && self.env.is_empty() {
             // The common case: the parent's environment as it is. Entries from the OS cannot
             // hold a NUL, and their keys no '='.
-            return Ok(EnvBlock::inherited(&[CHANNEL_FD_ENV, SERIALIZATION_ENV]));
+            return Ok(EnvBlock::inherited(&CHANNEL_VARS));
         }
         let mut vars: BTreeMap<OsString, OsString> = if self.env_clear {
             BTreeMap::new()
@@ -181,7 +180,7 @@ impl Command {
 /// `NODE_CHANNEL_FD` / `NODE_CHANNEL_SERIALIZATION_MODE` describe *this* process's channel:
 /// never passed on by inheritance (Node deletes them from `process.env` at startup).
 fn is_channel_var(key: &OsStr) -> bool {
-    key == CHANNEL_FD_ENV || key == SERIALIZATION_ENV
+    CHANNEL_VARS.iter().any(|var| key == *var)
 }
 
 pub(super) struct Prepared {

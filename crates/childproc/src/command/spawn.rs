@@ -5,15 +5,16 @@ use std::ffi::OsString;
 use std::io;
 use std::sync::RwLock;
 
-use childproc_ipc::{Channel, CHANNEL_FD_ENV, SERIALIZATION_ENV};
-
-use crate::child::{start_ipc, start_watch, ChildProcess, Shared, Watch};
+#[cfg(feature = "ipc")]
+use crate::child::start_ipc;
+use crate::child::{start_watch, ChildProcess, Shared, Watch};
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::signal::Signal;
-use crate::stdio::{wrap_parent_ends, ParentEnd, ParentEnds, Stdio, StdioSet};
+use crate::stdio::{wrap_parent_ends, ParentEnd, ParentEnds, StdioSet};
 use crate::sys::{self, SpawnPlan};
 
+use super::ipc::environment_held;
 use super::Command;
 
 /// Spawns hold this for reading from the moment they create the child's fds until the
@@ -46,49 +47,40 @@ impl Command {
             kill_signal,
         } = self.launch()?;
         let leads_group = self.detached || self.pgid == Some(0);
-        let serialization = self.serialization;
-        let wrapped = wrap_parent_ends(ends).and_then(|mut ends| {
-            let channel = match ends.ipc.take() {
-                Some(stream) => Some(
-                    serialization
-                        .codec()
-                        .and_then(|codec| Channel::from_std(stream, codec))
-                        .map_err(std::io::Error::other)?,
-                ),
-                None => None,
-            };
-            Ok((ends, channel))
-        });
-        let (ends, channel) = match wrapped {
-            Ok(wrapped) => wrapped,
-            Err(e) => {
-                // Registering the pipes or the channel failed: do not leave the child running
-                // unwatched.
-                let _ = process.signal(libc::SIGKILL);
-                let _ = process.wait_blocking();
-                return Err(Error::Io(e));
-            }
+        // Registering the pipes or the channel can fail: then do not leave the child running
+        // unwatched.
+        let unwatched = |e| {
+            let _ = process.signal(libc::SIGKILL);
+            let _ = process.wait_blocking();
+            Error::Io(e)
         };
-        let shared = Shared::new(
-            process,
-            leads_group,
-            self.kill_group,
-            self.escalate_after.is_some(),
-            channel.is_some(),
-        );
-        shared.hub.emit(Event::Spawn);
-        let pid = shared.process.pid();
-        let command = file.to_string_lossy();
-        let span = tracing::debug_span!("child", %command, pid, engine = sys::engine_name());
-        span.in_scope(|| tracing::debug!("spawn"));
         let ParentEnds {
             stdin,
             stdout,
             stderr,
             extra,
             watches,
-            ipc: _,
-        } = ends;
+            #[cfg(feature = "ipc")]
+            ipc,
+        } = wrap_parent_ends(ends).map_err(unwatched)?;
+        #[cfg(feature = "ipc")]
+        let channel = self.open_channel(ipc).map_err(unwatched)?;
+        let shared = Shared::new(
+            process,
+            leads_group,
+            self.kill_group,
+            self.escalate_after.is_some(),
+            self.has_ipc(),
+        );
+        shared.hub.emit(Event::Spawn);
+        let pid = shared.process.pid();
+        let command = file.to_string_lossy();
+        let span = tracing::debug_span!("child", %command, pid, engine = sys::engine_name());
+        span.in_scope(|| tracing::debug!("spawn"));
+        #[cfg(feature = "ipc")]
+        let (ipc, ipc_done) = channel
+            .map(|c| start_ipc(&shared, c, self.ipc_limits))
+            .unzip();
         let watch = Watch {
             streams: watches,
             timeout: self.timeout,
@@ -96,17 +88,14 @@ impl Command {
             kill_signal,
             escalate_after: self.escalate_after,
             wait_delay: self.wait_delay,
-            ipc_done: None,
+            #[cfg(feature = "ipc")]
+            ipc_done,
         };
-        let probe = channel.as_ref().and_then(Channel::hangup_probe);
-        let ipc = channel.map(|c| start_ipc(&shared, c, self.ipc_limits));
-        let mut watch = watch;
-        watch.ipc_done = ipc.as_ref().map(|i| (i.done.clone(), probe));
         let eager = watch.timeout.is_some()
             || watch.cancel.is_some()
             || watch.escalate_after.is_some()
             || watch.wait_delay.is_some()
-            || ipc.is_some();
+            || self.has_ipc();
         start_watch(&shared, watch, span, eager);
         Ok(ChildProcess {
             stdin,
@@ -118,6 +107,7 @@ impl Command {
             spawnargs: argv,
             kill_on_drop: self.kill_on_drop,
             kill_signal,
+            #[cfg(feature = "ipc")]
             ipc,
         })
     }
@@ -144,33 +134,13 @@ impl Command {
                 reason: reason.into(),
             });
         }
-        let ipc_fds: Vec<i32> = self
-            .stdio
-            .iter()
-            .filter(|(_, s)| matches!(s, Stdio::Ipc))
-            .map(|(fd, _)| *fd)
-            .collect();
-        if ipc_fds.len() > 1 {
-            return Err(Error::Stdio(format!(
-                "more than one 'ipc' entry (fds {ipc_fds:?}); a child has at most one"
-            )));
-        }
-        if !ipc_fds.is_empty() {
-            self.serialization.codec()?;
-        }
+        let ipc_fd = self.ipc_fd()?;
         let mut prepared = self.prepare()?;
-        if let Some(fd) = ipc_fds.first() {
-            // Node's child side finds the channel through these two variables.
-            let mode = self.serialization.env_value();
-            prepared
-                .envp
-                .push(CHANNEL_FD_ENV.as_bytes(), fd.to_string().as_bytes());
-            prepared
-                .envp
-                .push(SERIALIZATION_ENV.as_bytes(), mode.as_bytes());
+        if let Some(fd) = ipc_fd {
+            self.channel_env(&mut prepared.envp, fd);
         }
         // Held until the child ends are closed below (declared first, dropped last).
-        let (_spawning, _creating_ipc) = if ipc_fds.is_empty() {
+        let (_spawning, _creating_ipc) = if ipc_fd.is_none() {
             (
                 Some(SPAWN_LOCK.read().unwrap_or_else(|e| e.into_inner())),
                 None,
@@ -195,13 +165,10 @@ impl Command {
             gid: self.gid,
         };
         // The environment must not change while the child reads it (see `EnvBlock`).
-        let environment = childproc_ipc::serialization::ENVIRONMENT.read();
-        let environment = environment.unwrap_or_else(|e| e.into_inner());
-        let created = match self.kill_on_parent_death {
+        let created = environment_held(|| match self.kill_on_parent_death {
             true => sys::spawn_kept(&plan),
             false => sys::spawn(&plan),
-        };
-        drop(environment);
+        });
         let process = created.map_err(|f| self.spawn_error(f))?;
         drop(plan);
         Ok(Launched {

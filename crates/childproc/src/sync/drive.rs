@@ -70,6 +70,7 @@ impl Run {
                 ParentEnd::Reader(r) => r,
                 ParentEnd::Duplex(s) => s.into(),
                 // No IPC in the sync API (Node refuses it there too): the channel just closes.
+                #[cfg(feature = "ipc")]
                 ParentEnd::Ipc(_) => continue,
             };
             let _ = sys::set_nonblocking(owned.as_fd());
