@@ -130,7 +130,7 @@ impl Writer<'_> {
     }
 
     /// `a` length, the elements (index keys as numbers), the named properties, `@` count
-    /// length: V8's form of an array with holes.
+    /// length: V8's form of an array with holes. (One without holes or names is dense.)
     #[inline(never)]
     fn sparse_array(&mut self, array: &SparseArray, depth: usize) -> Result<()> {
         let mut last = None;
@@ -152,6 +152,18 @@ impl Writer<'_> {
             return Err(IpcError::unsupported(format!(
                 "a SparseArray with a property named {key:?}: an index belongs in its elements"
             )));
+        }
+        if array.elements.len() == array.length as usize && array.properties.is_empty() {
+            // No hole and no name: an everyday array, written as V8 writes one (and as this
+            // codec reads it back).
+            self.out.put_u8(tag::DENSE_ARRAY);
+            self.len(array.elements.len());
+            for (_, item) in &array.elements {
+                self.value(item, depth + 1)?;
+            }
+            self.out.put_slice(&[tag::END_DENSE_ARRAY, 0]);
+            self.len(array.elements.len());
+            return Ok(());
         }
         self.out.put_u8(tag::SPARSE_ARRAY);
         self.varint(array.length.into());
