@@ -51,12 +51,13 @@ pub(super) fn latin1_from_utf8(s: &str, out: &mut BytesMut) {
 
 /// The number of UTF-16 units of `s`.
 pub(super) fn utf16_len(s: &str) -> usize {
-    // One unit per character, two for a 4-byte sequence: count the bytes that start one,
-    // and the 4-byte leads once more.
-    s.as_bytes()
-        .iter()
-        .map(|&b| usize::from(b & 0xc0 != 0x80) + usize::from(b >= 0xf0))
-        .sum()
+    // One unit per character, two for a 4-byte sequence: the bytes that are not
+    // continuations, and the 4-byte leads once more. (Two counts: each vectorizes well, a
+    // sum of both per byte does not.)
+    let bytes = s.as_bytes();
+    let starts = bytes.iter().filter(|&&b| (b as i8) >= -64).count();
+    let quads = bytes.iter().filter(|&&b| b >= 0xf0).count();
+    starts + quads
 }
 
 /// The UTF-16LE bytes of `s` appended to `out`; `units` is [`utf16_len`] of `s`.
@@ -79,33 +80,26 @@ pub(super) fn utf16le_from_utf8(s: &str, units: usize, out: &mut BytesMut) {
                 o += 16;
                 continue;
             }
-            // The ASCII bytes before the first that is not.
-            let plain = ((x & HIGH).trailing_zeros() / 8) as usize;
-            if let Some(d) = dst.get_mut(o..o + plain * 2) {
-                for (d, &b) in d.chunks_exact_mut(2).zip(&src[i..i + plain]) {
-                    d[0] = b;
-                }
-            }
-            i += plain;
-            o += plain * 2;
         }
+        // One character; the commonest kinds first. `s` is UTF-8, so its continuation bytes
+        // are there; `get` keeps a mistake from panicking.
         let b = src[i];
-        let (c, n) = match b {
-            0x00..=0x7f => (u32::from(b), 1),
-            0xc0..=0xdf => (u32::from(b & 0x1f) << 6 | cont(src, i + 1), 2),
-            0xe0..=0xef => (
-                u32::from(b & 0x0f) << 12 | cont(src, i + 1) << 6 | cont(src, i + 2),
-                3,
-            ),
-            _ => (
-                u32::from(b & 0x07) << 18
-                    | cont(src, i + 1) << 12
-                    | cont(src, i + 2) << 6
-                    | cont(src, i + 3),
-                4,
-            ),
+        let c = if b < 0x80 {
+            i += 1;
+            u32::from(b)
+        } else if (0xe0..0xf0).contains(&b) {
+            i += 3;
+            u32::from(b & 0x0f) << 12 | cont(src, i - 2) << 6 | cont(src, i - 1)
+        } else if b < 0xe0 {
+            i += 2;
+            u32::from(b & 0x1f) << 6 | cont(src, i - 1)
+        } else {
+            i += 4;
+            u32::from(b & 0x07) << 18
+                | cont(src, i - 3) << 12
+                | cont(src, i - 2) << 6
+                | cont(src, i - 1)
         };
-        i += n;
         if c < 0x1_0000 {
             if let Some(d) = dst.get_mut(o..o + 2) {
                 d.copy_from_slice(&(c as u16).to_le_bytes());

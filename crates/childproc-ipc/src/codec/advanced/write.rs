@@ -328,9 +328,13 @@ impl Writer<'_> {
             self.out.put_slice(bytes);
             return;
         }
-        // Every character is at most U+00FF exactly when no lead byte is C4 or above.
-        // (A max, not `all`: without an early exit the loop vectorizes.)
-        if bytes.iter().fold(0, |max, &b| max.max(b)) < 0xc4 {
+        // Every character is at most U+00FF exactly when no lead byte is C4 or above. (The
+        // max of each 64 bytes, which vectorizes, with an early exit between them: a string
+        // with a character beyond U+00FF usually shows it early.)
+        let wide = bytes
+            .chunks(64)
+            .any(|chunk| chunk.iter().fold(0, |max, &b| max.max(b)) >= 0xc4);
+        if !wide {
             let continuations = bytes.iter().filter(|&&b| b & 0xc0 == 0x80).count();
             let len = bytes.len() - continuations;
             self.out.put_u8(tag::ONE_BYTE_STRING);
