@@ -1,6 +1,7 @@
 //! The structured-clone battery with real Node.js (tests/node/clone-kinds.js): every kind V8's
 //! serializer carries, identity and cycles included, Node → Rust, Rust → Node → Rust, and
-//! Node → Rust → Node, in 'advanced' serialization.
+//! Node → Rust → Node, in 'advanced' serialization; and for each, the JSON text 'json' mode
+//! sends, against Node's `JSON.stringify`.
 
 mod common;
 

@@ -184,6 +184,24 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Any value of the model: JSON text that parses, or a refusal; and the parsed value
+        /// writes the same text again (JSON.stringify's mapping is a fixed point after one
+        /// round trip).
+        #[test]
+        fn every_clone_value_is_json_or_refused(v in crate::test_support::arb_clone_value()) {
+            match stringify(&v) {
+                Ok(text) => {
+                    let back = crate::json::parse(text.as_bytes()).unwrap();
+                    let again = stringify(&back).unwrap();
+                    let back2 = crate::json::parse(again.as_bytes()).unwrap();
+                    proptest::prop_assert!(crate::test_support::same(&back, &back2), "{text}");
+                }
+                Err(e) => proptest::prop_assert!(matches!(e, IpcError::Unsupported { .. }), "{e:?}"),
+            }
+        }
+    }
+
     /// References that double at each level would write 2^40 values: refused.
     #[test]
     fn copies_are_bounded() {
