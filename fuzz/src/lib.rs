@@ -1,7 +1,8 @@
 //! The harness shared by the fuzz targets: one decoder, fed the same bytes in chunks and
 //! all at once (the codec targets); a real channel and its hostile peer ([`control`]);
-//! typed decoding ([`typed`]).
+//! typed decoding ([`typed`]); the whole value model through every codec ([`clone`]).
 
+pub mod clone;
 pub mod control;
 pub mod typed;
 

@@ -2,7 +2,7 @@
 // `node advanced-parent.js <fixture>` spawns `<fixture> ipc-echo` with an 'ipc' stdio entry
 // and `serialization: 'advanced'`, sends a value with every kind a Value carries, and prints
 // (as JSON) what it saw: whether the echo is deep-equal to what it sent, the classes of the
-// echoed values, then the child's disconnect and exit.
+// echoed values (and that the shared object is still one), then the child's disconnect and exit.
 const { spawn } = require('node:child_process');
 const util = require('node:util');
 const child = spawn(process.argv[2], ['ipc-echo'], {
@@ -32,7 +32,7 @@ child.on('message', (m) => {
     Buffer.isBuffer(e.buffer), e.map instanceof Map, e.set instanceof Set, e.date instanceof Date,
     e.regexp instanceof RegExp, e.error instanceof RangeError, e.error.stack === error.stack,
     typeof e.big === 'bigint', Object.is(e.neg_zero, -0), Number.isNaN(e.nan),
-    Object.hasOwn(e, 'undef'), e.a !== e.b,
+    Object.hasOwn(e, 'undef'), e.a === e.b,
   ];
   seen.push(classes.every((ok) => ok) ? 'classes ok' : `classes wrong: ${classes}`);
 });

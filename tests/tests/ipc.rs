@@ -29,6 +29,7 @@ async fn rust_parent_forks_a_node_child_and_sees_message_disconnect_exit_close()
     }
     let child = fork(script("echo.js"), [] as [&str; 0]).spawn().unwrap();
     assert!(child.connected());
+    assert!(child.channel().is_some());
     let seen = echo_dialogue(&child, "from node").await;
     assert_eq!(
         seen,
@@ -41,6 +42,8 @@ async fn rust_parent_forks_a_node_child_and_sees_message_disconnect_exit_close()
         ]
     );
     assert!(!child.connected());
+    // `subprocess.channel` is null once the child has disconnected.
+    assert!(child.channel().is_none());
     // After disconnect: send fails, send_nowait is false with an Error event (as Node).
     assert!(child.send(Value::from(1)).await.is_err());
     assert!(!child.send_nowait(Value::from(1)).unwrap());
@@ -162,8 +165,11 @@ async fn the_parent_disconnecting_gives_the_child_eof() {
     let mut events = child.events();
     events.next().await;
     events.next().await; // the greeting
+    assert!(child.channel().is_some());
     child.disconnect();
     assert!(!child.connected());
+    // `subprocess.channel` is null as soon as disconnect() is called.
+    assert!(child.channel().is_none());
     // The child saw EOF, left its loop and exited 0; Close still comes (Node never emits it here).
     assert_eq!(
         described(events).await,

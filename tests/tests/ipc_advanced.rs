@@ -4,7 +4,7 @@
 
 mod common;
 
-use childproc::ipc::Value;
+use childproc::ipc::{JsError, SparseArray, TypedArray, Value};
 use childproc::{fork, fork_exe, Command, Event, Serialization, Stdio};
 use common::{described, guard, node, script, FIXTURE};
 use futures_util::StreamExt;
@@ -60,28 +60,25 @@ fn every_kind() -> Value {
         ),
         (
             "error",
-            Value::Error {
-                name: "TypeError".into(),
-                message: "bad".into(),
-                stack: Some("TypeError: bad\n    at rust".into()),
-            },
+            Value::error("TypeError", "bad").with_stack(Some("TypeError: bad\n    at rust".into())),
         ),
-        (
-            "plain_error",
-            Value::Error {
-                name: "Error".into(),
-                message: "x".into(),
-                stack: None,
-            },
-        ),
+        ("plain_error", Value::error("Error", "x")),
     ])
 }
 
 /// What `tests/node/advanced-echo.js` sends first, as it arrives: built in JavaScript, written
-/// by Node (shared objects as back-references, holey and sparse arrays, typed arrays, boxed
-/// primitives, an Error with a cause and one with a custom name, a class instance).
+/// by Node (a shared object, holey and sparse arrays, typed arrays, boxed primitives, an Error
+/// with a cause and one with a custom name, a class instance).
 fn from_node() -> Value {
-    let x1 = || Value::object([("x", n(1.0))]);
+    let sparse = |length, elements| {
+        Value::from(SparseArray {
+            length,
+            elements,
+            properties: vec![],
+        })
+    };
+    let boxed = |v| Value::Boxed(Box::new(v));
+    // Objects are numbered as they come: the message 0, buffer 1 … map 8, the shared one 9.
     Value::object([
         ("hello", s("from node")),
         ("int", n(7.0)),
@@ -98,24 +95,19 @@ fn from_node() -> Value {
         ("two_byte", s("€😀")),
         ("sliced", s("abc")),
         ("buffer", Value::Bytes(b"world".to_vec())),
-        ("u16", Value::Bytes(vec![1, 0, 2, 1])),
-        ("array_buffer", Value::Bytes(vec![9, 8])),
-        ("data_view", Value::Bytes(vec![0, 0])),
+        ("u16", Value::from(TypedArray::from_slice(&[1u16, 258]))),
+        ("array_buffer", Value::ArrayBuffer(vec![9, 8].into())),
+        ("data_view", Value::DataView(vec![0, 0])),
+        ("holey", sparse(3, vec![(0, n(1.0)), (2, n(3.0))])),
+        ("sparse", sparse(4, vec![(3, s("x"))])),
+        ("doubles", Value::Array(vec![n(1.5), n(2.0)])),
         (
-            "holey",
-            Value::Array(vec![n(1.0), Value::Undefined, n(3.0)]),
-        ),
-        (
-            "sparse",
-            Value::Array(vec![
-                Value::Undefined,
-                Value::Undefined,
-                Value::Undefined,
-                s("x"),
+            "map",
+            Value::Map(vec![
+                (n(1.0), s("a")),
+                (s("k"), Value::shared(9, Value::object([("x", n(1.0))]))),
             ]),
         ),
-        ("doubles", Value::Array(vec![n(1.5), n(2.0)])),
-        ("map", Value::Map(vec![(n(1.0), s("a")), (s("k"), x1())])),
         ("set", Value::Set(vec![n(1.0), s("a")])),
         ("date", Value::Date(1577934245678.0)),
         (
@@ -127,24 +119,21 @@ fn from_node() -> Value {
         ),
         (
             "error",
-            Value::Error {
+            Value::from(JsError {
                 name: "TypeError".into(),
                 message: "bad".into(),
                 stack: Some("TypeError: bad".into()),
-            },
+                cause: Some(n(42.0)),
+            }),
         ),
         (
             "named_error",
-            Value::Error {
-                name: "Error".into(),
-                message: "m".into(),
-                stack: Some("s".into()),
-            },
+            Value::error("Error", "m").with_stack(Some("s".into())),
         ),
-        ("boxed_number", n(1.5)),
-        ("boxed_string", s("s")),
-        ("boxed_false", Value::Bool(false)),
-        ("shared_again", x1()),
+        ("boxed_number", boxed(n(1.5))),
+        ("boxed_string", boxed(s("s"))),
+        ("boxed_false", boxed(Value::Bool(false))),
+        ("shared_again", Value::Ref(9)),
         ("instance", Value::object([("y", n(2.0))])),
         (
             "index_keys",

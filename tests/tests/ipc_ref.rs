@@ -88,11 +88,13 @@ async fn the_child_disconnecting_releases_an_unrefd_childs_channel() {
     let _turn = TURN.lock().await;
     let child = fork_exe(FIXTURE, ["ipc-echo"]).spawn().unwrap();
     let mut events = greeted(&child).await;
+    let channel = child.channel().unwrap().clone();
     child.unref();
     let waiter = tokio::spawn(childproc::wait_referenced());
     assert!(still_waiting(&child, &mut events, &waiter).await);
     child.send(Value::from("bye")).await.unwrap(); // the child disconnects and exits
     guard(waiter).await.unwrap();
-    assert!(!child.channel().unwrap().is_referenced());
+    assert!(!channel.is_referenced());
+    assert!(child.channel().is_none());
     guard(child.closed()).await.unwrap();
 }

@@ -32,7 +32,10 @@ use std::collections::HashMap;
 use bytes::BufMut;
 use serde::{de::DeserializeOwned, Serialize};
 
+use crate::value::Expansion;
 use crate::{IpcError, Result, Value};
+
+mod clone;
 
 /// `JSON.stringify(value)`, as UTF-8 text.
 ///
@@ -120,10 +123,16 @@ pub(crate) fn write_value<B: BufMut>(value: &Value, out: &mut B) -> Result<()> {
             "undefined as a JSON message (Node's send() throws ERR_MISSING_ARGS)",
         ));
     }
-    write_inner(value, out, 0)
+    write_inner(value, out, 0, &mut Expansion::default())
 }
 
-fn write_inner<B: BufMut>(value: &Value, out: &mut B, depth: usize) -> Result<()> {
+fn write_inner<'v, B: BufMut>(
+    value: &'v Value,
+    out: &mut B,
+    depth: usize,
+    identity: &mut Expansion<'v>,
+) -> Result<()> {
+    identity.count()?;
     match value {
         // `Undefined` only gets here inside an array, where JSON.stringify writes null.
         Value::Undefined | Value::Null => out.put_slice(b"null"),
@@ -151,7 +160,7 @@ fn write_inner<B: BufMut>(value: &Value, out: &mut B, depth: usize) -> Result<()
                 if i > 0 {
                     out.put_u8(b',');
                 }
-                write_inner(item, out, depth + 1)?;
+                write_inner(item, out, depth + 1, identity)?;
             }
             out.put_u8(b']');
         }
@@ -169,13 +178,16 @@ fn write_inner<B: BufMut>(value: &Value, out: &mut B, depth: usize) -> Result<()
                 first = false;
                 write_str(key, out);
                 out.put_u8(b':');
-                write_inner(item, out, depth + 1)?;
+                write_inner(item, out, depth + 1, identity)?;
             }
             out.put_u8(b'}');
         }
-        Value::Map(_) | Value::Set(_) | Value::RegExp { .. } | Value::Error { .. } => {
-            out.put_slice(b"{}")
-        }
+        Value::Map(_)
+        | Value::Set(_)
+        | Value::RegExp { .. }
+        | Value::Error(_)
+        | Value::DataView(_)
+        | Value::ArrayBuffer(_) => out.put_slice(b"{}"),
         Value::Date(ms) => match iso_date(*ms) {
             Some(iso) => {
                 out.put_u8(b'"');
@@ -184,11 +196,24 @@ fn write_inner<B: BufMut>(value: &Value, out: &mut B, depth: usize) -> Result<()
             }
             None => out.put_slice(b"null"),
         },
+        Value::TypedArray(_) | Value::SparseArray(_) | Value::Boxed(_) => {
+            clone::write(value, out, depth, identity)?
+        }
+        Value::Shared { id, value: inner } => {
+            let inner = identity.enter_shared(*id, inner)?;
+            write_inner(inner, out, depth, identity)?;
+            identity.leave(false);
+        }
+        Value::Ref(id) => {
+            let target = identity.enter_ref(*id)?;
+            write_inner(target, out, depth, identity)?;
+            identity.leave(true);
+        }
     }
     Ok(())
 }
 
-fn check_write_depth(depth: usize) -> Result<()> {
+pub(super) fn check_write_depth(depth: usize) -> Result<()> {
     if depth >= Value::MAX_DEPTH {
         return Err(IpcError::unsupported(format!(
             "a value nested deeper than {} levels",

@@ -54,7 +54,9 @@ pub use json::{from_json, from_value, to_json, to_value};
 pub use message::{IntoMessage, Json};
 pub use serialization::{from_env, AnyCodec, Serialization, CHANNEL_FD_ENV, SERIALIZATION_ENV};
 pub use serve::{serve, serve_concurrent};
-pub use value::Value;
+pub use value::{
+    ArrayBuffer, JsError, SparseArray, TypedArray, TypedArrayElement, TypedArrayKind, Value,
+};
 
 /// Hooks for the fuzz targets in `fuzz/`, which play a hostile peer of a real channel: not
 /// part of the API, no stability promise.

@@ -119,9 +119,30 @@ fn heap_bytes(value: &Value) -> usize {
     const NODE: usize = std::mem::size_of::<Value>();
     const STRING: usize = std::mem::size_of::<String>();
     match value {
-        Value::Undefined | Value::Null | Value::Bool(_) | Value::Number(_) | Value::Date(_) => 0,
+        Value::Undefined
+        | Value::Null
+        | Value::Bool(_)
+        | Value::Number(_)
+        | Value::Date(_)
+        | Value::Ref(_) => 0,
         Value::BigInt(s) | Value::String(s) => s.len(),
-        Value::Bytes(b) => b.len(),
+        Value::Bytes(b) | Value::DataView(b) => b.len(),
+        Value::TypedArray(a) => a.bytes().len(),
+        Value::ArrayBuffer(a) => a.bytes.len(),
+        Value::Boxed(v) | Value::Shared { value: v, .. } => NODE + heap_bytes(v),
+        Value::SparseArray(a) => {
+            let elements: usize = a
+                .elements
+                .iter()
+                .map(|(_, v)| 4 + NODE + heap_bytes(v))
+                .sum();
+            let properties: usize = a
+                .properties
+                .iter()
+                .map(|(k, v)| STRING + k.len() + NODE + heap_bytes(v))
+                .sum();
+            elements + properties
+        }
         Value::Array(items) | Value::Set(items) => items.iter().map(|v| NODE + heap_bytes(v)).sum(),
         Value::Object(fields) => fields
             .iter()
@@ -132,11 +153,10 @@ fn heap_bytes(value: &Value) -> usize {
             .map(|(k, v)| 2 * NODE + heap_bytes(k) + heap_bytes(v))
             .sum(),
         Value::RegExp { source, flags } => source.len() + flags.len(),
-        Value::Error {
-            name,
-            message,
-            stack,
-        } => name.len() + message.len() + stack.as_ref().map_or(0, String::len),
+        Value::Error(e) => {
+            let cause = e.cause.as_ref().map_or(0, |c| NODE + heap_bytes(c));
+            e.name.len() + e.message.len() + e.stack.as_ref().map_or(0, String::len) + cause
+        }
     }
 }
 

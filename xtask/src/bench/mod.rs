@@ -9,6 +9,7 @@
 //! run this binary as `xtask bench-worker ROLE ..` (see [`worker`]).
 
 mod build;
+mod clone;
 mod doc;
 mod engine;
 mod exec;
@@ -27,7 +28,7 @@ use tokio::runtime::Runtime;
 use crate::{workspace_root, BoxError};
 
 /// The sections, in the order a full run measures them.
-pub(crate) const SECTIONS: [&str; 5] = ["spawn", "exec", "engine", "ipc", "build"];
+pub(crate) const SECTIONS: [&str; 6] = ["spawn", "exec", "engine", "ipc", "clone", "build"];
 
 /// What `cargo xtask bench` was asked to do.
 #[derive(Debug, Clone)]
@@ -93,6 +94,7 @@ pub(crate) fn run(opts: &Options) -> Result<(), BoxError> {
             "exec" => exec::run(opts, &env)?,
             "engine" => engine::run(opts, &env)?,
             "ipc" => ipc::run(opts, &env)?,
+            "clone" => clone::run(opts.quick, &env)?,
             "build" => build::run(opts.quick)?,
             other => return Err(format!("bench: no section `{other}`").into()),
         };

@@ -115,8 +115,10 @@ async fn sends_after_a_handle_are_held_until_the_answer_and_keep_their_order() {
     guard(tx.send_handle(Value::from("handle"), theirs))
         .await
         .unwrap();
+    // As Node's send(): true for the first message held behind the handle, false for the
+    // ones after it (they wait in its queue).
     for i in 0..3 {
-        assert!(tx.send_nowait(Value::from(i)).unwrap());
+        assert_eq!(tx.send_nowait(Value::from(i)).unwrap(), i == 0, "send {i}");
     }
     // The socket has room, yet nothing went: the frames wait for the peer's answer.
     assert!(tx.backlog() > 0, "plain sends were not held back");
@@ -128,9 +130,10 @@ async fn sends_after_a_handle_are_held_until_the_answer_and_keep_their_order() {
         assert_eq!(next.message, Value::from(i));
         assert!(next.handle.is_none());
     }
-    // An awaited send goes out at once again.
+    // An awaited send goes out at once again, and send_nowait says true again.
     guard(tx.send(Value::from("after"))).await.unwrap();
     assert_eq!(tx.backlog(), 0);
+    assert!(tx.send_nowait(Value::from("later")).unwrap());
 }
 
 #[tokio::test]

@@ -136,9 +136,12 @@ enum Submitted {
     /// Written to the socket already.
     Written,
     /// Queued: `backlog` bytes wait to be written; `done` resolves when this frame is.
+    /// `behind_handle`: held back until the peer answers a handle, with how many frames are
+    /// held with it (this one included).
     Queued {
         backlog: usize,
         done: Option<oneshot::Receiver<Result<(), IpcError>>>,
+        behind_handle: Option<usize>,
     },
 }
 
@@ -305,6 +308,7 @@ impl<C: Encoder<Value, Error = IpcError>> TxState<C> {
         Ok(Submitted::Queued {
             backlog: self.queue.len() + self.held.len(),
             done: rx,
+            behind_handle: Some(self.held_frames.len()),
         })
     }
 }
@@ -501,6 +505,7 @@ where
             Submitted::Queued {
                 backlog: st.queue.len() + st.held.len(),
                 done: rx,
+                behind_handle: None,
             }
         };
         drop(st);
@@ -558,12 +563,20 @@ where
 
     /// Queues `value` without waiting: Node's `send()` return value. `Ok(false)` when the
     /// channel is closed (nothing queued) or the backlog passed [`BACKLOG_LIMIT`] (queued
-    /// anyway), or when writing it failed at once. `Err` only when the value cannot be encoded
+    /// anyway), or when writing it failed at once; while a sent handle waits for the peer's
+    /// answer, `Ok(true)` for the first message held behind it and `Ok(false)` for the ones
+    /// after (queued anyway), as Node's `send()` answers from its handle queue. `Err` only when the value cannot be encoded
     /// (Node throws there). A failed write, at once or later, is kept for
     /// [`take_error`](Self::take_error), or goes to the [error hook](Self::set_error_hook).
     pub fn send_nowait(&self, value: Value) -> Result<bool, IpcError> {
         match self.submit(value, false, Kind::Plain) {
             Ok(Submitted::Written) => Ok(true),
+            // Behind a handle's answer, as Node's `send()`: true for the first message held,
+            // false for the ones after it (they wait in its queue).
+            Ok(Submitted::Queued {
+                behind_handle: Some(held),
+                ..
+            }) => Ok(held == 1),
             Ok(Submitted::Queued { backlog, .. }) => Ok(backlog < BACKLOG_LIMIT),
             Err(IpcError::Closed) => Ok(false),
             Err(IpcError::Io(e)) => {

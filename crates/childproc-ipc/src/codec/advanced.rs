@@ -7,10 +7,13 @@
 //! it from Node 20: the reader is in `read.rs`, the writer in `write.rs`, the tags in `tag.rs`.
 
 mod bigint;
+#[cfg(test)]
+mod clone_tests;
 mod read;
 mod tag;
 #[cfg(test)]
 mod tests;
+mod text;
 mod write;
 
 use bytes::BytesMut;
@@ -20,8 +23,8 @@ use super::frame;
 use crate::{IpcError, Result, Value};
 
 /// Node's `'advanced'` serialization: `u32 big-endian N ‖ N bytes` of V8 ValueSerializer data
-/// (header `ff 0f`, then one value), every [`Value`] kind, as Node's `serialization:
-/// 'advanced'` writes and reads it.
+/// (header `ff 0f`, then one value), the whole structured-clone model, as Node's
+/// `serialization: 'advanced'` writes and reads it.
 ///
 /// # Mapping
 ///
@@ -32,42 +35,46 @@ use crate::{IpcError, Result, Value};
 /// | `BigInt` | `Z`: sign and byte length, magnitude in 8-byte digits | a `bigint` |
 /// | `String` | `"` Latin-1 when every character is ≤ U+00FF, else `c` UTF-16LE, after a `00` when V8 would pad it to an even frame offset | a string |
 /// | `Bytes` | Node's host object for a `Buffer`: `\ 00 0a` length bytes | a `Buffer` (`Buffer.isBuffer` holds) |
+/// | `TypedArray` / `DataView` | Node's host object for the view: `\ 00`, type index, length, bytes | that typed array / a `DataView` |
+/// | `ArrayBuffer` | `B` length bytes, or `~` length maximum bytes when resizable | an `ArrayBuffer` |
 /// | `Array` | dense `A` … `$` | an array |
+/// | `SparseArray` | `a` length, index and value pairs, named properties, `@` count length | an array with those holes and properties |
 /// | `Object` | `o` … `{`: keys that are array indices as numbers (as V8 writes them), others as strings, in the `Vec`'s order | a plain object |
 /// | `Map` / `Set` | `;` … `:` / `'` … `,` | a `Map` / a `Set` |
 /// | `Date` | `D` + f64 milliseconds | a `Date` (NaN: an invalid date) |
 /// | `RegExp` | `R` source + flag bits | a `RegExp` |
-/// | `Error` | `r`, the prototype tag of `name` when V8 has one (`EvalError`, `RangeError`, `ReferenceError`, `SyntaxError`, `TypeError`, `URIError`), `m` message, `s` stack if any, `.` | an instance of that class (other names: a plain `Error`) |
+/// | `Error` | `r`, the prototype tag of `name` when V8 has one (`EvalError`, `RangeError`, `ReferenceError`, `SyntaxError`, `TypeError`, `URIError`), `m` message, `c` cause if any, `s` stack if any, `.` | an instance of that class (other names: a plain `Error`), with its `cause` |
+/// | `Boxed` | `y` / `x`, `n` f64, `s` string, `z` BigInt | a `Boolean`, `Number`, `String` or `BigInt` object |
+/// | `Shared` / `Ref` | the object at the `Shared`; `^` and V8's object number at each `Ref` | the same object at each place (`got.a === got.b`; cycles closed) |
 ///
 /// Encoding refuses what Node's `send()` refuses at the top level (`undefined`, a `BigInt`),
 /// a `BigInt` text that is not canonical decimal or longer than 4 KiB of magnitude, RegExp
-/// flags other than `dgimsuvy`, and nesting deeper than
-/// [`Value::MAX_DEPTH`]: all [`IpcError::Unsupported`], with nothing written.
+/// flags other than `dgimsuvy`, nesting deeper than [`Value::MAX_DEPTH`], and a value that
+/// breaks the model's rules (a `Ref` before its `Shared`, an id shared twice, a `Shared` or
+/// `Boxed` around the wrong kind, a `SparseArray` whose indices do not increase or pass its
+/// length): all [`IpcError::Unsupported`], with nothing written.
 ///
 /// # Reading
 ///
-/// Everything Node 20 writes for these kinds is read, and more of V8's format:
-/// `I`/`U`/`N` numbers (integral doubles are common: V8 writes what it holds), the three
-/// string forms (`"`, `c` with or without its padding, `S` UTF-8), dense arrays (with `-`
-/// holes) and sparse arrays (`a` … `@`, which Node writes for holey arrays and for arrays it
-/// deserialized itself), boxed primitives (`new Number(1)` → a `Number`), `ArrayBuffer`s,
-/// V8's own views and every view Node frames as a host object (typed arrays, `DataView`,
-/// `Buffer`) → `Bytes` (the view's bytes, element type dropped), Node's plain-copy host
-/// objects, versions 13 to 15 of the header, and bytes after the value (ignored, as Node
-/// does). What a `Value` cannot hold is dropped: holes become `Undefined`; named properties
-/// of an array, an Error's `cause`, and an Error `name` outside the list above (V8 does not
-/// carry it either) are lost; a two-byte string's lone surrogate becomes U+FFFD. A number
-/// property key becomes its JavaScript string (`1` → `"1"`).
+/// Everything Node 20 writes is read, and more of V8's format: `I`/`U`/`N` numbers
+/// (integral doubles are common: V8 writes what it holds), the three string forms (`"`, `c`
+/// with or without its padding, `S` UTF-8), dense arrays (with `-` holes: a `SparseArray`)
+/// and sparse arrays (`a` … `@`, which Node writes for holey arrays and for arrays it
+/// deserialized itself; one with every index and no named property is an `Array`), V8's own
+/// views after their `ArrayBuffer`, Node's plain-copy host objects, versions 13 to 15 of the
+/// header, and bytes after the value (ignored, as Node does). A lone surrogate in a two-byte
+/// string is U+FFFD (a Rust `String` cannot hold one); a number property key is its
+/// JavaScript string (`1` → `"1"`), as in JavaScript.
 ///
-/// Back-references (`^`: the same object sent twice, which Node does for shared objects)
-/// become copies. A cycle cannot be a `Value`: it is an error. The copies and the holes of
-/// sparse arrays may add at most 1 MiB plus 8 times the payload's size in memory (counting
-/// each value's own size), so a small frame cannot expand into a huge value.
+/// Back-references (`^`: an object sent a second time, or inside itself) are
+/// [`Value::Ref`]s to the [`Value::Shared`] object they name, numbered as V8 numbered them;
+/// nothing is copied, so a frame's value takes memory in proportion to the frame.
 ///
 /// Errors, all ending the channel after the messages before it: [`IpcError::FrameTooLarge`]
 /// (checked on the length prefix), [`IpcError::Malformed`] naming the tag and its byte offset
 /// in the payload (an empty frame, a missing `ff` header, an unknown or unsupported tag such
-/// as a `SharedArrayBuffer`, a wrong count, a cycle, data that ends early),
+/// as a `SharedArrayBuffer`, a wrong count, a back-reference to an object not read yet, data
+/// that ends early),
 /// [`IpcError::InvalidUtf8`] in an `S` string, [`IpcError::Truncated`] at end of stream.
 ///
 /// The frame limit ([`AdvancedCodec::DEFAULT_MAX_FRAME`], 128 MiB, unless set with

@@ -1,4 +1,4 @@
-//! [`MsgPackCodec`]: every [`Value`] kind, losslessly, as length-prefixed MessagePack.
+//! [`MsgPackCodec`]: the whole [`Value`] model, losslessly, as length-prefixed MessagePack.
 //!
 //! (See [`MsgPackCodec`] for the frame, the mapping and the extension types.)
 
@@ -8,7 +8,14 @@ use bytes::{BufMut, BytesMut};
 use rmp::Marker;
 use tokio_util::codec::{Decoder, Encoder};
 
+mod clone;
+#[cfg(test)]
+mod clone_tests;
+
+use std::cell::Cell;
+
 use super::frame;
+use crate::value::{identity, Anchors};
 use crate::{IpcError, Result, Value};
 
 const EXT_UNDEFINED: i8 = 1;
@@ -17,7 +24,7 @@ const EXT_MAP: i8 = 3;
 const EXT_SET: i8 = 4;
 const EXT_DATE: i8 = 5;
 const EXT_REGEXP: i8 = 6;
-const EXT_ERROR: i8 = 7;
+use clone::EXT_ERROR;
 /// MessagePack's own timestamp extension, read as a `Date`.
 const EXT_TIMESTAMP: i8 = -1;
 
@@ -47,11 +54,20 @@ const MAX_SAFE: f64 = 9_007_199_254_740_992.0;
 /// | `Set` | **ext 4**, payload one MessagePack array, always with an ext 32 header |
 /// | `Date` | **ext 5**, payload 8 bytes: the milliseconds as an f64 big-endian (fixext 8; NaN is an invalid date) |
 /// | `RegExp` | **ext 6**, payload one MessagePack array `[source, flags]` (two str), ext 32 header |
-/// | `Error` | **ext 7**, payload one MessagePack array `[name, message, stack]` (str, str, str or nil), ext 32 header |
+/// | `Error` | **ext 7**, payload one MessagePack array `[name, message, stack]` (str, str, str or nil) and, when it has one, the cause as a fourth element; ext 32 header |
+/// | `TypedArray` | **ext 8**, payload one byte, the kind (its index in [`TypedArrayKind::ALL`](crate::TypedArrayKind::ALL)), then the bytes |
+/// | `DataView` | **ext 9**, payload the bytes |
+/// | `ArrayBuffer` | **ext 10**, payload the bytes; resizable: **ext 11**, payload `max_byte_length` as a u32 big-endian, then the bytes |
+/// | `Boxed` | **ext 12**, payload one MessagePack value (the primitive), ext 32 header |
+/// | `SparseArray` | **ext 13**, payload one MessagePack array `[length, [index, value, …], {name: value, …}]`, ext 32 header |
+/// | `Shared` | **ext 14**, payload the id as a u32 big-endian, then one MessagePack value (the object), ext 32 header |
+/// | `Ref` | **ext 15**, payload the id as a u32 big-endian |
 ///
-/// `Map`, `Set`, `RegExp` and `Error` payloads always use the 4-byte ext 32 length so that
-/// the encoder writes in one pass (the length is patched in afterwards); decoders accept any
-/// ext form for every type.
+/// Payloads with values inside always use the 4-byte ext 32 length so that the encoder writes
+/// in one pass (the length is patched in afterwards); decoders accept any ext form for every
+/// type. Each extension with values inside is a level of nesting. A decoded frame's identity
+/// is checked: each id shared once and around an object, each `Ref` inside or after its
+/// `Shared`.
 ///
 /// The decoder also accepts what other MessagePack writers produce: any int or float
 /// width (as a `Number`; ints beyond ±2⁵³ round to the nearest double), a map with a
@@ -63,8 +79,10 @@ const MAX_SAFE: f64 = 9_007_199_254_740_992.0;
 /// [`with_max_frame`](MsgPackCodec::with_max_frame)) counts the payload and is checked on the
 /// length prefix, before the payload is buffered. Errors: [`IpcError::FrameTooLarge`],
 /// [`IpcError::Malformed`] (invalid MessagePack, an empty frame, trailing bytes, an unknown
-/// extension), [`IpcError::InvalidUtf8`], [`IpcError::Truncated`] at end of stream; encoding a
-/// `BigInt` whose text is not canonical decimal is [`IpcError::Unsupported`].
+/// extension, a payload that breaks the model's rules), [`IpcError::InvalidUtf8`],
+/// [`IpcError::Truncated`] at end of stream; encoding a `BigInt` whose text is not canonical
+/// decimal, or a value that breaks the model's rules (see [`Value::Shared`]), is
+/// [`IpcError::Unsupported`].
 ///
 /// ```
 /// use bytes::BytesMut;
@@ -106,7 +124,7 @@ impl MsgPackCodec {
 
     fn encode_ref(&mut self, item: &Value, dst: &mut BytesMut) -> Result<()> {
         frame::encode_prefixed(dst, self.max_frame, |dst| {
-            write_value(&mut Out(dst), item, 0)
+            write_value(&mut Out(dst, Anchors::default()), item, 0)
         })
     }
 }
@@ -125,9 +143,11 @@ impl Decoder for MsgPackCodec {
         let Some(payload) = frame::split_prefixed(src, self.max_frame)? else {
             return Ok(None);
         };
+        let identity = Cell::new(false);
         let mut reader = Reader {
             buf: &payload,
             pos: 0,
+            identity: &identity,
         };
         let value = reader.value(0)?;
         if reader.pos != payload.len() {
@@ -135,6 +155,10 @@ impl Decoder for MsgPackCodec {
                 "{} trailing bytes after the MessagePack value",
                 payload.len() - reader.pos
             )));
+        }
+        if identity.get() {
+            identity::check(&value)
+                .map_err(|what| IpcError::malformed(format!("MessagePack value: {what}")))?;
         }
         Ok(Some(value))
     }
@@ -163,8 +187,9 @@ impl Encoder<&Value> for MsgPackCodec {
 
 // ---- encoding ----
 
-/// `io::Write` over the destination buffer, for `rmp::encode`.
-struct Out<'a>(&'a mut BytesMut);
+/// `io::Write` over the destination buffer, for `rmp::encode`; and the [`Value::Shared`] ids
+/// written so far.
+struct Out<'a>(&'a mut BytesMut, Anchors<()>);
 
 impl io::Write for Out<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -274,6 +299,14 @@ fn write_value(out: &mut Out<'_>, value: &Value, depth: usize) -> Result<()> {
             write_array(out, items, depth)?;
             end_ext32(out, at)
         }
+        Value::SparseArray(_)
+        | Value::Error(_)
+        | Value::Boxed(_)
+        | Value::Shared { .. }
+        | Value::Ref(_)
+        | Value::TypedArray(_)
+        | Value::DataView(_)
+        | Value::ArrayBuffer(_) => clone::write(out, value, depth),
         _ => write_leaf(out, value),
     }
 }
@@ -313,23 +346,11 @@ fn write_leaf(out: &mut Out<'_>, value: &Value) -> Result<()> {
             write_str(out, flags)?;
             end_ext32(out, at)?;
         }
-        Value::Error {
-            name,
-            message,
-            stack,
-        } => {
-            let at = begin_ext32(out, EXT_ERROR);
-            rmp::encode::write_array_len(out, 3).map_err(io_err)?;
-            write_str(out, name)?;
-            write_str(out, message)?;
-            match stack {
-                Some(stack) => write_str(out, stack)?,
-                None => rmp::encode::write_nil(out).map_err(io_err)?,
-            }
-            end_ext32(out, at)?;
-        }
-        Value::Array(_) | Value::Object(_) | Value::Map(_) | Value::Set(_) => {
-            return Err(IpcError::unsupported("a container in write_leaf"))
+        other => {
+            return Err(IpcError::unsupported(format!(
+                "{} in write_leaf",
+                identity::kind_name(other)
+            )))
         }
     }
     Ok(())
@@ -350,6 +371,8 @@ fn write_array(out: &mut Out<'_>, items: &[Value], depth: usize) -> Result<()> {
 struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// Set when the frame has a [`Value::Shared`]: its identity is checked at the end.
+    identity: &'a Cell<bool>,
 }
 
 impl<'a> Reader<'a> {
@@ -482,7 +505,25 @@ impl<'a> Reader<'a> {
         let ty = i8::from_be_bytes(self.array()?);
         match ty {
             EXT_MAP | EXT_SET => self.ext_container(ty, len, depth, at),
+            clone::EXT_BOXED | clone::EXT_SPARSE_ARRAY | clone::EXT_SHARED | EXT_ERROR => {
+                self.take(len)?;
+                let mut inner = self.part(self.pos - len);
+                let value = Reader::clone_nested(&mut inner, ty, depth, at)?;
+                if inner.pos != self.pos {
+                    return Err(bad_ext(ty, at, "trailing bytes"));
+                }
+                Ok(value)
+            }
             _ => self.ext(ty, len, at),
+        }
+    }
+
+    /// A reader of the payload from `start` to here, keeping the frame's offsets.
+    fn part(&self, start: usize) -> Reader<'a> {
+        Reader {
+            buf: &self.buf[..self.pos],
+            pos: start,
+            identity: self.identity,
         }
     }
 
@@ -491,10 +532,7 @@ impl<'a> Reader<'a> {
         self.enter(depth, at)?;
         let start = self.pos;
         self.take(len)?;
-        let mut inner = Reader {
-            buf: &self.buf[..start + len],
-            pos: start,
-        };
+        let mut inner = self.part(start);
         let marker = Marker::from_u8(inner.u8()?);
         let value = if ty == EXT_MAP {
             let count = inner.map_len(marker)?;
@@ -584,10 +622,7 @@ impl<'a> Reader<'a> {
         let start = self.pos;
         let payload = self.take(len)?;
         // Parse the payload in a reader of its own that keeps the frame's offsets.
-        let mut inner = Reader {
-            buf: &self.buf[..start + len],
-            pos: start,
-        };
+        let mut inner = self.part(start);
         let bad = |what: &str| bad_ext(ty, at, what);
         let value = match ty {
             EXT_UNDEFINED if len == 0 => Value::Undefined,
@@ -616,24 +651,8 @@ impl<'a> Reader<'a> {
                     flags: inner.expect_str("RegExp flags")?,
                 }
             }
-            EXT_ERROR => {
-                let marker = Marker::from_u8(inner.u8()?);
-                if inner.array_len(marker)? != Some(3) {
-                    return Err(bad("not an array of 3"));
-                }
-                let name = inner.expect_str("Error name")?;
-                let message = inner.expect_str("Error message")?;
-                let stack = if inner.buf.get(inner.pos) == Some(&Marker::Null.to_u8()) {
-                    inner.pos += 1;
-                    None
-                } else {
-                    Some(inner.expect_str("Error stack")?)
-                };
-                Value::Error {
-                    name,
-                    message,
-                    stack,
-                }
+            clone::EXT_TYPED_ARRAY..=clone::EXT_RESIZABLE_ARRAY_BUFFER | clone::EXT_REF => {
+                return self.clone_leaf(ty, payload, at)
             }
             _ => {
                 return Err(IpcError::malformed(format!(
@@ -746,11 +765,7 @@ mod tests {
                 vec![0xc9, 0, 0, 0, 5, 6, 0x92, 0xa1, b'a', 0xa1, b'g'],
             ),
             (
-                Value::Error {
-                    name: "E".into(),
-                    message: "".into(),
-                    stack: None,
-                },
+                Value::error("E", ""),
                 vec![0xc9, 0, 0, 0, 5, 7, 0x93, 0xa1, b'E', 0xa0, 0xc0],
             ),
         ];
@@ -802,7 +817,7 @@ mod tests {
             (&[0xc0, 0xc0], "1 trailing bytes"),
             (&[0x92, 0xc0], "ends early"),
             (&[0xdd, 0xff, 0xff, 0xff, 0xff], "ends early"),
-            (&[0xd4, 9, 0], "unknown MessagePack extension type 9"),
+            (&[0xd4, 99, 0], "unknown MessagePack extension type 99"),
             (&[0xd4, 1, 0], "undefined has no payload"),
             (&[0xc7, 2, 2, b'0', b'1'], "not canonical"),
             (&[0xc7, 2, 2, b'-', b'0'], "not canonical"),

@@ -225,11 +225,7 @@ mod tests {
             (Value::Date(0.0), b"\"1970-01-01T00:00:00.000Z\"\n"),
             (Value::Map(vec![(n(1.0), n(2.0))]), b"{}\n"),
             (
-                Value::Error {
-                    name: "Error".into(),
-                    message: "x".into(),
-                    stack: Some("Error: x\n    at <anonymous>".into()),
-                },
+                Value::error("Error", "x").with_stack(Some("Error: x\n    at <anonymous>".into())),
                 b"{}\n",
             ),
             (

@@ -184,9 +184,17 @@ impl ChildProcess {
     /// The IPC channel's handle (`subprocess.channel`): its sender, to send from other tasks,
     /// and its [`ref_`](Sender::ref_) / [`unref`](Sender::unref) (Node's
     /// `subprocess.channel.ref()` / `.unref()`: whether [`wait_referenced`] waits for the
-    /// channel while it is connected).
+    /// channel while it is connected). `None` without a channel, and once it is disconnected
+    /// (by [`disconnect`](Self::disconnect) or by the child), as Node's `subprocess.channel`
+    /// is `null` then; a `Sender` cloned before stays usable for its state.
     #[cfg(feature = "ipc")]
     pub fn channel(&self) -> Option<&Sender<AnyCodec>> {
+        self.sender().filter(|sender| sender.connected())
+    }
+
+    /// The IPC channel's sender, connected or not.
+    #[cfg(feature = "ipc")]
+    pub(crate) fn sender(&self) -> Option<&Sender<AnyCodec>> {
         self.ipc.as_ref().map(|ipc| &ipc.sender)
     }
 

@@ -33,7 +33,7 @@ pub(super) struct Worker {
 /// Spawns a worker from the factory; it must have an IPC channel.
 pub(super) fn start(factory: &Factory) -> crate::Result<Worker> {
     let child = factory().kill_on_drop(true).spawn()?;
-    if child.channel().is_none() {
+    if child.sender().is_none() {
         return Err(Error::InvalidOption {
             option: "stdio",
             reason: "a pool worker needs an IPC channel".into(),
@@ -260,7 +260,7 @@ fn give(
     if job.reply.is_closed() {
         return None; // its caller gave up before a worker took it
     }
-    let sender = worker.child.channel()?.clone();
+    let sender = worker.child.sender()?.clone();
     let id = shared
         .next_id
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -1,87 +1,59 @@
 //! Reading a V8 ValueSerializer payload into a [`Value`] (see
 //! [`AdvancedCodec`](super::AdvancedCodec) for what maps to what).
 //!
-//! Back-references (`^id`: an object written a second time) become copies of the object they
-//! name. Most frames have none, so a frame is read once without keeping anything; when that
-//! reading met a `^`, the frame is read a second time keeping a copy of each object some `^`
-//! names as it completes. Copies and the holes of sparse arrays are charged to a budget (in bytes
-//! of memory, see [`EXPANSION_FACTOR`]), so a small frame cannot expand into a huge value;
-//! a reference to an object that is still open (a cycle) cannot be a `Value` and is an error.
-
-use std::mem::size_of;
+//! Back-references (`^id`: an object written a second time, or inside itself) become
+//! [`Value::Ref`]s, and the objects they name [`Value::Shared`], so identity and cycles come
+//! through and nothing is copied: a frame's value takes memory in proportion to the frame.
+//! Most frames have no `^`; for those that do, a second walk over the finished value (not
+//! the bytes) wraps each object some `^` names.
 
 mod compound;
+mod identity;
 
 use super::bigint;
 use super::tag;
+use super::text;
+use crate::value::{ArrayBuffer, TypedArray, TypedArrayKind};
 use crate::{IpcError, Result, Value};
-
-/// How much memory back-references and sparse-array holes may add to a frame's value:
-/// [`EXPANSION_BASE`] plus this many times the payload's size.
-const EXPANSION_FACTOR: usize = 8;
-/// See [`EXPANSION_FACTOR`]: 1 MiB.
-const EXPANSION_BASE: usize = 1024 * 1024;
 
 /// Reads the payload of one frame: header, then one value; bytes after it are ignored, as
 /// Node ignores them.
 pub(super) fn read_payload(payload: &[u8]) -> Result<Value> {
-    let budget = payload
-        .len()
-        .saturating_mul(EXPANSION_FACTOR)
-        .saturating_add(EXPANSION_BASE);
-    let mut first = Reader::new(payload, budget, None);
-    let value = first.top()?;
-    if first.wanted.is_empty() {
-        return Ok(value);
+    let mut reader = Reader::new(payload);
+    let mut value = reader.top()?;
+    if !reader.referenced.is_empty() {
+        identity::wrap_shared(&mut value, &reader.referenced);
     }
-    let mut slots: Vec<Slot> = (0..first.next_id).map(|_| Slot::Unwanted).collect();
-    for id in first.wanted {
-        // Every id was checked against next_id when its `^` was read.
-        if let Some(slot) = slots.get_mut(id) {
-            *slot = Slot::Pending;
-        }
-    }
-    drop(value);
-    Reader::new(payload, budget, Some(slots)).top()
+    Ok(value)
 }
 
-/// The second reading's record of an object id.
-enum Slot {
-    /// No `^` names it.
-    Unwanted,
-    /// Some `^` names it; not complete yet.
-    Pending,
-    /// Complete: the copy a `^` gets.
-    Done(Value),
-}
+/// `node_of` for a V8 object number that is no object of the value.
+const NO_NODE: u32 = u32::MAX;
 
 struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
     version: u32,
-    /// The id the next object-like value gets.
-    next_id: usize,
-    /// Ids of the objects being read (containers whose end is not reached yet).
-    open: Vec<usize>,
-    /// First reading: the ids some `^` names.
-    wanted: Vec<usize>,
-    /// Second reading: the copies.
-    slots: Option<Vec<Slot>>,
-    /// Bytes of memory that copies and holes may still take.
-    budget: usize,
+    /// For each V8 object number given so far (V8 numbers every object as it starts), the
+    /// number of the value's object it is: objects counted depth first, in the order they
+    /// appear ([`Value::Shared`]'s ids). The two differ only where V8 numbers two things
+    /// that are one object here (an ArrayBuffer and its view; a host object and its copy).
+    node_of: Vec<u32>,
+    /// How many objects of the value have started.
+    nodes: u32,
+    /// Whether each object of the value is named by a `^` (empty until one is).
+    referenced: Vec<bool>,
 }
 
 impl<'a> Reader<'a> {
-    fn new(buf: &'a [u8], budget: usize, slots: Option<Vec<Slot>>) -> Self {
+    fn new(buf: &'a [u8]) -> Self {
         Reader {
             buf,
             pos: 0,
             version: 0,
-            next_id: 0,
-            open: Vec::new(),
-            wanted: Vec::new(),
-            slots,
-            budget,
+            node_of: Vec::new(),
+            nodes: 0,
+            referenced: Vec::new(),
         }
     }
 
@@ -189,44 +161,13 @@ impl<'a> Reader<'a> {
         crate::codec::check_read_depth(depth, at)
     }
 
-    fn charge(&mut self, bytes: usize, what: &str, at: usize) -> Result<()> {
-        match self.budget.checked_sub(bytes) {
-            Some(left) => {
-                self.budget = left;
-                Ok(())
-            }
-            None => Err(IpcError::malformed(format!(
-                "{what} at byte {at} would expand the message beyond 1 MiB + {EXPANSION_FACTOR} \
-                 times its size"
-            ))),
-        }
-    }
+    // ---- object numbers ----
 
-    // ---- object ids ----
-
-    /// An id for an object-like value with no values inside.
-    fn leaf_id(&mut self) -> usize {
-        self.next_id += 1;
-        self.next_id - 1
-    }
-
-    /// An id for an object whose contents follow: open until [`Self::close`].
-    fn open_id(&mut self) -> usize {
-        let id = self.leaf_id();
-        self.open.push(id);
-        id
-    }
-
-    /// The object `id` is complete (opened with [`Self::open_id`] if `opened`).
-    fn complete(&mut self, id: usize, opened: bool, value: &Value) {
-        if opened {
-            self.open.pop();
-        }
-        if let Some(slot) = self.slots.as_mut().and_then(|s| s.get_mut(id)) {
-            if matches!(slot, Slot::Pending) {
-                *slot = Slot::Done(value.clone());
-            }
-        }
+    /// An object of the value starts: it takes the next V8 number and the next number of
+    /// the value's objects.
+    fn new_object(&mut self) {
+        self.node_of.push(self.nodes);
+        self.nodes += 1;
     }
 
     // ---- values ----
@@ -243,59 +184,44 @@ impl<'a> Reader<'a> {
         match t {
             tag::OBJECT => {
                 self.enter(depth, at)?;
-                let id = self.open_id();
-                let v = Value::Object(self.object(depth, at)?);
-                self.complete(id, true, &v);
-                Ok(v)
+                self.new_object();
+                Ok(Value::Object(self.object(depth, at)?))
             }
             tag::DENSE_ARRAY => {
                 self.enter(depth, at)?;
-                let id = self.open_id();
-                let v = self.dense_array(depth, at)?;
-                self.complete(id, true, &v);
-                Ok(v)
+                self.new_object();
+                self.dense_array(depth, at)
             }
             tag::SPARSE_ARRAY => {
                 self.enter(depth, at)?;
-                let id = self.open_id();
-                let v = self.sparse_array(depth, at)?;
-                self.complete(id, true, &v);
-                Ok(v)
+                self.new_object();
+                self.sparse_array(depth, at)
             }
             tag::MAP => {
                 self.enter(depth, at)?;
-                let id = self.open_id();
-                let v = self.map(depth, at)?;
-                self.complete(id, true, &v);
-                Ok(v)
+                self.new_object();
+                self.map(depth, at)
             }
             tag::SET => {
                 self.enter(depth, at)?;
-                let id = self.open_id();
+                self.new_object();
                 let mut items = Vec::new();
                 while !self.next_is(tag::END_SET) {
                     items.push(self.value(depth + 1)?);
                 }
                 self.check_count("Set", at, items.len())?;
-                let v = Value::Set(items);
-                self.complete(id, true, &v);
-                Ok(v)
+                Ok(Value::Set(items))
             }
             tag::ERROR => {
                 self.enter(depth, at)?;
-                let id = self.open_id();
-                let v = self.error(depth, at)?;
-                self.complete(id, true, &v);
-                Ok(v)
+                self.new_object();
+                self.error(depth, at)
             }
             tag::HOST_OBJECT => {
                 self.enter(depth, at)?;
-                let id = self.open_id();
-                let v = self.host_object(depth, at)?;
-                self.complete(id, true, &v);
-                Ok(v)
+                self.host_object(depth, at)
             }
-            tag::OBJECT_REFERENCE => self.back_reference(depth, at),
+            tag::OBJECT_REFERENCE => self.back_reference(at),
             _ => self.leaf(t, at),
         }
     }
@@ -319,15 +245,16 @@ impl<'a> Reader<'a> {
         Ok(v)
     }
 
-    /// Object-like values without values inside: they get an id.
+    /// Objects without values inside.
     fn object_leaf(&mut self, t: u8, at: usize) -> Result<Value> {
+        let boxed = |v| Value::Boxed(Box::new(v));
         let v = match t {
             tag::DATE => Value::Date(self.f64()?),
-            tag::TRUE_OBJECT => Value::Bool(true),
-            tag::FALSE_OBJECT => Value::Bool(false),
-            tag::NUMBER_OBJECT => Value::Number(self.f64()?),
-            tag::BIGINT_OBJECT => Value::BigInt(self.bigint(at)?),
-            tag::STRING_OBJECT => Value::String(self.string()?),
+            tag::TRUE_OBJECT => boxed(Value::Bool(true)),
+            tag::FALSE_OBJECT => boxed(Value::Bool(false)),
+            tag::NUMBER_OBJECT => boxed(Value::Number(self.f64()?)),
+            tag::BIGINT_OBJECT => boxed(Value::BigInt(self.bigint(at)?)),
+            tag::STRING_OBJECT => boxed(Value::String(self.string()?)),
             tag::REGEXP => {
                 let source = self.string()?;
                 let bits = self.varint()?;
@@ -336,15 +263,7 @@ impl<'a> Reader<'a> {
                 })?;
                 Value::RegExp { source, flags }
             }
-            tag::ARRAY_BUFFER => {
-                let len = self.len()?;
-                Value::Bytes(self.take(len)?.to_vec())
-            }
-            tag::RESIZABLE_ARRAY_BUFFER => {
-                let len = self.len()?;
-                let _max_len = self.varint()?;
-                Value::Bytes(self.take(len)?.to_vec())
-            }
+            tag::ARRAY_BUFFER | tag::RESIZABLE_ARRAY_BUFFER => return self.array_buffer(t, at),
             _ => {
                 return Err(IpcError::malformed(format!(
                     "unsupported V8 tag {} at byte {at}: {}",
@@ -353,40 +272,97 @@ impl<'a> Reader<'a> {
                 )))
             }
         };
-        let id = self.leaf_id();
-        self.complete(id, false, &v);
-        if matches!(t, tag::ARRAY_BUFFER | tag::RESIZABLE_ARRAY_BUFFER) {
-            if let Value::Bytes(buffer) = &v {
-                if self.next_is(tag::ARRAY_BUFFER_VIEW) {
-                    return self.view_of(buffer, at);
-                }
-            }
-        }
+        self.new_object();
         Ok(v)
     }
 
-    /// V8's own ArrayBufferView after its ArrayBuffer (Node writes views as host objects
-    /// instead, but V8's reader takes both): the viewed bytes.
-    fn view_of(&mut self, buffer: &[u8], at: usize) -> Result<Value> {
-        let _kind = self.u8()?;
-        let offset = self.len()?;
+    /// An `ArrayBuffer`, or V8's own view of one when a `V` follows (Node writes views as
+    /// host objects instead, but V8's reader takes both).
+    fn array_buffer(&mut self, t: u8, at: usize) -> Result<Value> {
         let len = self.len()?;
+        let max_byte_length = if t == tag::RESIZABLE_ARRAY_BUFFER {
+            let max = self.varint()?;
+            if (max as usize) < len {
+                return Err(IpcError::malformed(format!(
+                    "resizable ArrayBuffer at byte {at} is {len} bytes, above its maximum {max}"
+                )));
+            }
+            Some(max)
+        } else {
+            None
+        };
+        let bytes = self.take(len)?;
+        self.new_object();
+        if !self.next_is(tag::ARRAY_BUFFER_VIEW) {
+            return Ok(Value::ArrayBuffer(ArrayBuffer {
+                bytes: bytes.to_vec(),
+                max_byte_length,
+            }));
+        }
+        let view_at = self.pos - 1;
+        let index = self.u8()?;
+        let offset = self.len()?;
+        let view_len = self.len()?;
         if self.version >= 14 {
             let _flags = self.varint()?;
         }
-        let bytes = offset
-            .checked_add(len)
-            .and_then(|end| buffer.get(offset..end))
+        let viewed = offset
+            .checked_add(view_len)
+            .and_then(|end| bytes.get(offset..end))
             .ok_or_else(|| {
                 IpcError::malformed(format!(
-                    "ArrayBufferView at byte {at} ({len} bytes at offset {offset}) is outside its {}-byte buffer",
-                    buffer.len()
+                    "ArrayBufferView at byte {view_at} ({view_len} bytes at offset {offset}) is \
+                     outside its {len}-byte buffer"
                 ))
             })?;
-        let v = Value::Bytes(bytes.to_vec());
-        let id = self.leaf_id();
-        self.complete(id, false, &v);
-        Ok(v)
+        let kind = match index {
+            b'b' => Some(TypedArrayKind::Int8),
+            b'B' => Some(TypedArrayKind::Uint8),
+            b'C' => Some(TypedArrayKind::Uint8Clamped),
+            b'w' => Some(TypedArrayKind::Int16),
+            b'W' => Some(TypedArrayKind::Uint16),
+            b'd' => Some(TypedArrayKind::Int32),
+            b'D' => Some(TypedArrayKind::Uint32),
+            b'f' => Some(TypedArrayKind::Float32),
+            b'F' => Some(TypedArrayKind::Float64),
+            b'q' => Some(TypedArrayKind::BigInt64),
+            b'Q' => Some(TypedArrayKind::BigUint64),
+            b'?' => None,
+            _ => {
+                return Err(IpcError::malformed(format!(
+                    "ArrayBufferView at byte {view_at} has unknown view type {}",
+                    tag::show(index)
+                )))
+            }
+        };
+        // The buffer and its view are one object here: the view's number names it, the
+        // buffer's names nothing.
+        let buffer = self.node_of.len() - 1;
+        let node = self.node_of[buffer];
+        self.node_of[buffer] = NO_NODE;
+        self.node_of.push(node);
+        self.view(kind, viewed.to_vec(), view_at)
+    }
+
+    /// A view's value: a typed array of `kind`, or a `DataView` for `None`.
+    pub(super) fn view(
+        &mut self,
+        kind: Option<TypedArrayKind>,
+        bytes: Vec<u8>,
+        at: usize,
+    ) -> Result<Value> {
+        let Some(kind) = kind else {
+            return Ok(Value::DataView(bytes));
+        };
+        let len = bytes.len();
+        TypedArray::new(kind, bytes)
+            .map(Value::TypedArray)
+            .ok_or_else(|| {
+                IpcError::malformed(format!(
+                    "{kind} at byte {at} has {len} bytes, not a whole number of {}-byte elements",
+                    kind.element_size()
+                ))
+            })
     }
 
     fn int32(&mut self) -> Result<i32> {
@@ -438,33 +414,15 @@ impl<'a> Reader<'a> {
                 })
             }
             // Latin-1: each byte is the code point; 80–FF take two bytes in UTF-8.
-            tag::ONE_BYTE_STRING => {
-                let high = bytes.iter().filter(|&&b| b >= 0x80).count();
-                let mut utf8 = Vec::with_capacity(bytes.len() + high);
-                for &b in bytes {
-                    if b < 0x80 {
-                        utf8.push(b);
-                    } else {
-                        utf8.extend_from_slice(&[0xc0 | b >> 6, 0x80 | (b & 0x3f)]);
-                    }
-                }
-                String::from_utf8(utf8).map_err(|e| IpcError::InvalidUtf8 {
-                    offset: start + e.utf8_error().valid_up_to(),
-                })
-            }
+            tag::ONE_BYTE_STRING => Ok(text::utf8_from_latin1(bytes)),
             tag::TWO_BYTE_STRING => {
                 if len % 2 == 1 {
                     return Err(IpcError::malformed(format!(
                         "two-byte string at byte {at} has an odd length ({len} bytes)"
                     )));
                 }
-                let units = bytes
-                    .chunks_exact(2)
-                    .map(|u| u16::from_le_bytes([u[0], u[1]]));
                 // A lone surrogate becomes U+FFFD: a Rust String cannot hold one.
-                Ok(char::decode_utf16(units)
-                    .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
-                    .collect())
+                Ok(text::utf8_from_utf16le(bytes))
             }
             _ => std::str::from_utf8(bytes)
                 .map(str::to_owned)
@@ -474,72 +432,29 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// `^`: another place of an object read before (or still open: a cycle).
     #[inline(never)]
-    fn back_reference(&mut self, depth: usize, at: usize) -> Result<Value> {
+    fn back_reference(&mut self, at: usize) -> Result<Value> {
         let id = self.len()?;
-        if id >= self.next_id {
+        let Some(&node) = self.node_of.get(id) else {
             return Err(IpcError::malformed(format!(
                 "back-reference at byte {at} to object {id}, but only {} objects were read",
-                self.next_id
-            )));
-        }
-        if self.open.contains(&id) {
-            return Err(IpcError::malformed(format!(
-                "back-reference at byte {at} to object {id}, which contains it: \
-                 a cyclic message cannot be a Value"
-            )));
-        }
-        let Some(slots) = &self.slots else {
-            self.wanted.push(id);
-            return Ok(Value::Undefined);
-        };
-        let Some(Slot::Done(target)) = slots.get(id) else {
-            return Err(IpcError::malformed(format!(
-                "back-reference at byte {at} to object {id}, which is not available"
+                self.node_of.len()
             )));
         };
-        let (height, weight) = measure(target);
-        if depth + height > Value::MAX_DEPTH {
+        if node == NO_NODE {
             return Err(IpcError::malformed(format!(
-                "back-reference at byte {at} nests deeper than {} levels",
-                Value::MAX_DEPTH
+                "back-reference at byte {at} to object {id}, the ArrayBuffer of a view (this \
+                 reader keeps the view, not its buffer)"
             )));
         }
-        let copy = target.clone();
-        self.charge(weight, "back-reference", at)?;
-        Ok(copy)
-    }
-}
-
-/// A value's container nesting (0 for a leaf) and its memory in bytes, roughly. Values read
-/// here nest at most [`Value::MAX_DEPTH`] deep, which bounds the recursion.
-fn measure(v: &Value) -> (usize, usize) {
-    let node = size_of::<Value>();
-    match v {
-        Value::String(s) | Value::BigInt(s) => (0, node + s.len()),
-        Value::Bytes(b) => (0, node + b.len()),
-        Value::RegExp { source, flags } => (0, node + source.len() + flags.len()),
-        Value::Error {
-            name,
-            message,
-            stack,
-        } => (
-            0,
-            node + name.len() + message.len() + stack.as_ref().map_or(0, String::len),
-        ),
-        Value::Array(items) | Value::Set(items) => items.iter().fold((1, node), |(h, w), item| {
-            let (ih, iw) = measure(item);
-            (h.max(ih + 1), w + iw)
-        }),
-        Value::Object(pairs) => pairs.iter().fold((1, node), |(h, w), (k, item)| {
-            let (ih, iw) = measure(item);
-            (h.max(ih + 1), w + iw + k.len() + size_of::<String>())
-        }),
-        Value::Map(entries) => entries.iter().fold((1, node), |(h, w), (k, item)| {
-            let (kh, kw) = measure(k);
-            let (ih, iw) = measure(item);
-            (h.max(kh + 1).max(ih + 1), w + kw + iw)
-        }),
-        _ => (0, node),
+        // `node` names an object that started before: below `nodes`, which is at most the
+        // payload's length (every object takes a byte of it).
+        let node_index = node as usize;
+        if self.referenced.len() <= node_index {
+            self.referenced.resize(node_index + 1, false);
+        }
+        self.referenced[node_index] = true;
+        Ok(Value::Ref(node))
     }
 }

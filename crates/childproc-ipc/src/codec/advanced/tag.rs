@@ -57,8 +57,8 @@ pub(super) const HOST_VIEW: u32 = 0;
 pub(super) const HOST_PLAIN_COPY: u32 = 1;
 /// Node's index of `Buffer` among the view types (0 Int8Array … 12 BigUint64Array).
 pub(super) const VIEW_INDEX_BUFFER: u8 = 10;
-/// The highest view type index Node knows.
-pub(super) const VIEW_INDEX_MAX: u32 = 12;
+/// Node's index of `DataView` among the view types.
+pub(super) const VIEW_INDEX_DATA_VIEW: u8 = 9;
 
 /// The Error prototypes V8 carries, by sub-tag.
 const ERROR_PROTOTYPES: [(u8, &str); 6] = [

@@ -5,7 +5,9 @@ use bytes::{BufMut, BytesMut};
 
 use super::bigint;
 use super::tag;
+use super::text;
 use crate::codec::msgpack::canonical_bigint;
+use crate::value::{identity, Anchors, JsError, SparseArray, TypedArrayKind};
 use crate::{IpcError, Result, Value};
 
 /// Appends the payload (header and one value) for `value` to `out`. `frame_start` is where
@@ -26,7 +28,12 @@ pub(super) fn write_payload(out: &mut BytesMut, frame_start: usize, value: &Valu
         }
         _ => {}
     }
-    let mut w = Writer { out, frame_start };
+    let mut w = Writer {
+        out,
+        frame_start,
+        objects: 0,
+        anchors: Anchors::default(),
+    };
     w.out.put_slice(&[tag::VERSION, tag::LATEST_VERSION]);
     w.value(value, 0)
 }
@@ -34,6 +41,10 @@ pub(super) fn write_payload(out: &mut BytesMut, frame_start: usize, value: &Valu
 struct Writer<'a> {
     out: &'a mut BytesMut,
     frame_start: usize,
+    /// Objects written so far: V8 numbers each object as it starts, and `^` names that number.
+    objects: u32,
+    /// The V8 number of each [`Value::Shared`] id written so far.
+    anchors: Anchors<u32>,
 }
 
 impl Writer<'_> {
@@ -56,6 +67,9 @@ impl Writer<'_> {
     /// Only containers recurse; leaves are written out of line by [`Self::leaf`] to keep
     /// this frame small (its size times [`Value::MAX_DEPTH`] is the stack a value can use).
     fn value(&mut self, value: &Value, depth: usize) -> Result<()> {
+        if value.is_object() {
+            self.objects += 1;
+        }
         match value {
             Value::Array(items) => {
                 Self::enter(depth)?;
@@ -96,9 +110,104 @@ impl Writer<'_> {
                 self.out.put_u8(tag::END_SET);
                 self.len(items.len());
             }
+            Value::SparseArray(array) => {
+                Self::enter(depth)?;
+                self.sparse_array(array, depth)?;
+            }
+            Value::Error(error) => {
+                Self::enter(depth)?;
+                self.error(error, depth)?;
+            }
+            Value::Shared { id, value: inner } => {
+                if !inner.is_object() || !self.anchors.define(*id, self.objects) {
+                    return Err(identity::unsupported_shared(*id, inner));
+                }
+                self.value(inner, depth)?;
+            }
             _ => self.leaf(value)?,
         }
         Ok(())
+    }
+
+    /// `a` length, the elements (index keys as numbers), the named properties, `@` count
+    /// length: V8's form of an array with holes. (One without holes or names is dense.)
+    #[inline(never)]
+    fn sparse_array(&mut self, array: &SparseArray, depth: usize) -> Result<()> {
+        let mut last = None;
+        for (i, _) in &array.elements {
+            if *i >= array.length || last.is_some_and(|l| *i <= l) {
+                return Err(IpcError::unsupported(format!(
+                    "a SparseArray of length {} with element index {i} (indices must increase \
+                     and stay below the length)",
+                    array.length
+                )));
+            }
+            last = Some(*i);
+        }
+        if let Some((key, _)) = array
+            .properties
+            .iter()
+            .find(|(k, _)| tag::array_index(k).is_some())
+        {
+            return Err(IpcError::unsupported(format!(
+                "a SparseArray with a property named {key:?}: an index belongs in its elements"
+            )));
+        }
+        if array.elements.len() == array.length as usize && array.properties.is_empty() {
+            // No hole and no name: an everyday array, written as V8 writes one (and as this
+            // codec reads it back).
+            self.out.put_u8(tag::DENSE_ARRAY);
+            self.len(array.elements.len());
+            for (_, item) in &array.elements {
+                self.value(item, depth + 1)?;
+            }
+            self.out.put_slice(&[tag::END_DENSE_ARRAY, 0]);
+            self.len(array.elements.len());
+            return Ok(());
+        }
+        self.out.put_u8(tag::SPARSE_ARRAY);
+        self.varint(array.length.into());
+        for (i, item) in &array.elements {
+            self.number(f64::from(*i));
+            self.value(item, depth + 1)?;
+        }
+        for (key, item) in &array.properties {
+            self.string(key);
+            self.value(item, depth + 1)?;
+        }
+        self.out.put_u8(tag::END_SPARSE_ARRAY);
+        self.len(array.elements.len() + array.properties.len());
+        self.varint(array.length.into());
+        Ok(())
+    }
+
+    /// `r`, the prototype tag of the name if V8 has one, `m` message, `c` cause, `s` stack,
+    /// `.`: in the order Node 20 writes them.
+    #[inline(never)]
+    fn error(&mut self, error: &JsError, depth: usize) -> Result<()> {
+        self.out.put_u8(tag::ERROR);
+        if let Some(proto) = tag::error_prototype(&error.name) {
+            self.out.put_u8(proto);
+        }
+        self.out.put_u8(tag::ERROR_MESSAGE);
+        self.string(&error.message);
+        if let Some(cause) = &error.cause {
+            self.out.put_u8(tag::ERROR_CAUSE);
+            self.value(cause, depth + 1)?;
+        }
+        if let Some(stack) = &error.stack {
+            self.out.put_u8(tag::ERROR_STACK);
+            self.string(stack);
+        }
+        self.out.put_u8(tag::ERROR_END);
+        Ok(())
+    }
+
+    /// Node's host-object framing of an ArrayBufferView: "a view", its type index, bytes.
+    fn view(&mut self, index: u8, bytes: &[u8]) {
+        self.out.put_slice(&[tag::HOST_OBJECT, 0, index]);
+        self.len(bytes.len());
+        self.out.put_slice(bytes);
     }
 
     #[inline(never)]
@@ -109,14 +218,58 @@ impl Writer<'_> {
             Value::Bool(true) => self.out.put_u8(tag::TRUE),
             Value::Bool(false) => self.out.put_u8(tag::FALSE),
             Value::Number(n) => self.number(*n),
-            Value::BigInt(digits) => self.bigint(digits)?,
+            Value::BigInt(digits) => self.bigint(tag::BIGINT, digits)?,
             Value::String(s) => self.string(s),
-            Value::Bytes(bytes) => {
-                // Node's host-object framing of a Buffer: "a view", type index 10, bytes.
-                self.out
-                    .put_slice(&[tag::HOST_OBJECT, 0, tag::VIEW_INDEX_BUFFER]);
-                self.len(bytes.len());
-                self.out.put_slice(bytes);
+            Value::Bytes(bytes) => self.view(tag::VIEW_INDEX_BUFFER, bytes),
+            Value::TypedArray(array) => self.view(view_index(array.kind()), array.bytes()),
+            Value::DataView(bytes) => self.view(tag::VIEW_INDEX_DATA_VIEW, bytes),
+            Value::ArrayBuffer(buffer) => {
+                match buffer.max_byte_length {
+                    None => {
+                        self.out.put_u8(tag::ARRAY_BUFFER);
+                        self.len(buffer.bytes.len());
+                    }
+                    Some(max) if (max as usize) < buffer.bytes.len() => {
+                        return Err(IpcError::unsupported(format!(
+                            "a resizable ArrayBuffer of {} bytes with max_byte_length {max}",
+                            buffer.bytes.len()
+                        )))
+                    }
+                    Some(max) => {
+                        self.out.put_u8(tag::RESIZABLE_ARRAY_BUFFER);
+                        self.len(buffer.bytes.len());
+                        self.varint(max.into());
+                    }
+                }
+                self.out.put_slice(&buffer.bytes);
+            }
+            Value::Boxed(inner) => match &**inner {
+                Value::Bool(true) => self.out.put_u8(tag::TRUE_OBJECT),
+                Value::Bool(false) => self.out.put_u8(tag::FALSE_OBJECT),
+                Value::Number(n) => {
+                    self.out.put_u8(tag::NUMBER_OBJECT);
+                    self.out.put_f64_le(*n);
+                }
+                Value::String(s) => {
+                    self.out.put_u8(tag::STRING_OBJECT);
+                    self.string(s);
+                }
+                Value::BigInt(digits) => self.bigint(tag::BIGINT_OBJECT, digits)?,
+                other => {
+                    return Err(IpcError::unsupported(format!(
+                        "Value::Boxed around a {}: only a Bool, Number, String or BigInt can \
+                         be boxed",
+                        identity::kind_name(other)
+                    )))
+                }
+            },
+            Value::Ref(id) => {
+                let number = self
+                    .anchors
+                    .get(*id)
+                    .ok_or_else(|| identity::dangling_ref(*id))?;
+                self.out.put_u8(tag::OBJECT_REFERENCE);
+                self.varint(number.into());
             }
             Value::Date(ms) => {
                 self.out.put_u8(tag::DATE);
@@ -128,24 +281,13 @@ impl Writer<'_> {
                 self.string(source);
                 self.varint(bits.into());
             }
-            Value::Error {
-                name,
-                message,
-                stack,
-            } => {
-                self.out.put_u8(tag::ERROR);
-                if let Some(proto) = tag::error_prototype(name) {
-                    self.out.put_u8(proto);
-                }
-                self.out.put_u8(tag::ERROR_MESSAGE);
-                self.string(message);
-                if let Some(stack) = stack {
-                    self.out.put_u8(tag::ERROR_STACK);
-                    self.string(stack);
-                }
-                self.out.put_u8(tag::ERROR_END);
-            }
-            Value::Array(_) | Value::Object(_) | Value::Map(_) | Value::Set(_) => {
+            Value::Array(_)
+            | Value::Object(_)
+            | Value::Map(_)
+            | Value::Set(_)
+            | Value::SparseArray(_)
+            | Value::Error(_)
+            | Value::Shared { .. } => {
                 return Err(IpcError::unsupported("a container in write_leaf"))
             }
         }
@@ -186,32 +328,22 @@ impl Writer<'_> {
             self.out.put_slice(bytes);
             return;
         }
-        // Every character is at most U+00FF exactly when no lead byte is C4 or above.
-        // (A max, not `all`: without an early exit the loop vectorizes.)
-        if bytes.iter().fold(0, |max, &b| max.max(b)) < 0xc4 {
+        // Every character is at most U+00FF exactly when no lead byte is C4 or above. (The
+        // max of each 64 bytes, which vectorizes, with an early exit between them: a string
+        // with a character beyond U+00FF usually shows it early.)
+        let wide = bytes
+            .chunks(64)
+            .any(|chunk| chunk.iter().fold(0, |max, &b| max.max(b)) >= 0xc4);
+        if !wide {
             let continuations = bytes.iter().filter(|&&b| b & 0xc0 == 0x80).count();
             let len = bytes.len() - continuations;
             self.out.put_u8(tag::ONE_BYTE_STRING);
             self.len(len);
-            // Fill a zeroed run in place: much faster than a put per byte.
-            let start = self.out.len();
-            self.out.resize(start + len, 0);
-            // Each character is one byte, or a C2/C3 lead and one continuation byte, which
-            // is the Latin-1 byte after a C2 and that byte + 0x40 after a C3.
-            let mut prev = 0u8;
-            let latin1 = bytes.iter().filter_map(|&b| {
-                let after_c3 = prev == 0xc3;
-                prev = b;
-                (b < 0xc0).then_some(b | u8::from(after_c3) << 6)
-            });
-            for (dst, b) in self.out[start..].iter_mut().zip(latin1) {
-                *dst = b;
-            }
+            self.out.reserve(len);
+            text::latin1_from_utf8(s, self.out);
             return;
         }
-        // UTF-16 units: one per character, two for a 4-byte sequence.
-        let units = bytes.iter().filter(|&&b| b & 0xc0 != 0x80).count()
-            + bytes.iter().filter(|&&b| b >= 0xf0).count();
+        let units = text::utf16_len(s);
         let byte_len = units * 2;
         let offset = self.out.len() - self.frame_start;
         if (offset + 1 + varint_len(byte_len as u64)) % 2 == 1 {
@@ -219,15 +351,11 @@ impl Writer<'_> {
         }
         self.out.put_u8(tag::TWO_BYTE_STRING);
         self.len(byte_len);
-        let start = self.out.len();
-        self.out.resize(start + byte_len, 0);
-        for (dst, unit) in self.out[start..].chunks_exact_mut(2).zip(s.encode_utf16()) {
-            dst.copy_from_slice(&unit.to_le_bytes());
-        }
+        text::utf16le_from_utf8(s, units, self.out);
     }
 
-    /// `Z`, then 2 × byte length + sign, then the magnitude in whole 8-byte digits.
-    fn bigint(&mut self, digits: &str) -> Result<()> {
+    /// `t` (`Z`, or `z` for a boxed one), then 2 × byte length + sign, then the magnitude in whole 8-byte digits.
+    fn bigint(&mut self, t: u8, digits: &str) -> Result<()> {
         if !canonical_bigint(digits) {
             return Err(IpcError::unsupported(format!(
                 "a BigInt whose text {digits:?} is not canonical decimal digits"
@@ -251,10 +379,24 @@ impl Writer<'_> {
         if bytes.len() > bigint::MAX_BYTES {
             return Err(too_big(bytes.len()));
         }
-        self.out.put_u8(tag::BIGINT);
+        self.out.put_u8(t);
         self.varint((bytes.len() as u64) << 1 | u64::from(negative));
         self.out.put_slice(&bytes);
         Ok(())
+    }
+}
+
+/// Node's index of a typed array's type among the view types.
+fn view_index(kind: TypedArrayKind) -> u8 {
+    let i = TypedArrayKind::ALL
+        .iter()
+        .position(|k| *k == kind)
+        .unwrap_or(0) as u8;
+    // 9 is DataView and 10 Buffer; the BigInt arrays come after them.
+    if i >= 9 {
+        i + 2
+    } else {
+        i
     }
 }
 

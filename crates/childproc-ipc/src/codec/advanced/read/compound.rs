@@ -1,10 +1,9 @@
 //! Reading the values that hold other values: objects, arrays, maps, Errors and Node's host
 //! objects (the rest of [`Reader`] is in `read.rs`).
 
-use std::mem::size_of;
-
-use super::{Reader, Value};
+use super::{Reader, Value, NO_NODE};
 use crate::codec::advanced::tag;
+use crate::value::{JsError, SparseArray, TypedArrayKind};
 use crate::{IpcError, Result};
 
 /// A property key as written: a string, or a number (array indices are written as numbers).
@@ -107,15 +106,25 @@ impl Reader<'_> {
     pub(super) fn dense_array(&mut self, depth: usize, at: usize) -> Result<Value> {
         let len = self.len()?;
         let mut items = Vec::with_capacity(self.capacity(len));
-        for _ in 0..len {
+        let mut holes = false;
+        for i in 0..len {
             if self.next_is(tag::HOLE) {
-                items.push(Value::Undefined);
+                holes = true;
             } else {
-                items.push(self.value(depth + 1)?);
+                let item = self.value(depth + 1)?;
+                items.push((i as u32, item));
             }
         }
-        self.properties(tag::END_DENSE_ARRAY, "array", at, depth, |r, k, v| {
-            r.set_element(&mut items, k, v, at)
+        let mut properties = Vec::new();
+        self.properties(tag::END_DENSE_ARRAY, "array", at, depth, |_, k, v| {
+            if k.index().is_some() {
+                return Err(IpcError::malformed(format!(
+                    "array at byte {at} has an index among its named properties (V8 writes \
+                     its elements before them)"
+                )));
+            }
+            properties.push((k.into_string(), v));
+            Ok(())
         })?;
         let written_len = self.len()?;
         if written_len != len {
@@ -123,54 +132,42 @@ impl Reader<'_> {
                 "array at byte {at} says length {written_len} at its end but {len} at its start"
             )));
         }
-        Ok(Value::Array(items))
+        Ok(array_value(len as u32, items, properties, holes))
     }
 
     pub(super) fn sparse_array(&mut self, depth: usize, at: usize) -> Result<Value> {
-        let len = self.len()?;
-        let mut items = Vec::new();
-        let mut set = Vec::new();
+        let len = self.varint()?;
+        let mut elements: Vec<(u32, Value)> = Vec::new();
+        let mut properties = Vec::new();
         self.properties(
             tag::END_SPARSE_ARRAY,
             "sparse array",
             at,
             depth,
             |_, k, v| {
-                // Named properties of an array have no place in a Value: dropped.
-                if let Some(i) = k.index() {
-                    set.push((i as usize, v));
+                let Some(i) = k.index() else {
+                    properties.push((k.into_string(), v));
+                    return Ok(());
+                };
+                let after = elements.last().map(|(last, _)| *last);
+                if i >= len || after.is_some_and(|last| i <= last) || !properties.is_empty() {
+                    return Err(IpcError::malformed(format!(
+                        "sparse array at byte {at} of length {len} has index {i} out of order \
+                         (V8 writes increasing indices below the length, then named properties)"
+                    )));
                 }
+                elements.push((i, v));
                 Ok(())
             },
         )?;
-        let written_len = self.len()?;
+        let written_len = self.varint()?;
         if written_len != len {
             return Err(IpcError::malformed(format!(
                 "sparse array at byte {at} says length {written_len} at its end but {len} at its start"
             )));
         }
-        let total = set.iter().map(|(i, _)| i + 1).max().unwrap_or(0).max(len);
-        let holes = total.saturating_sub(set.len());
-        self.charge(holes.saturating_mul(size_of::<Value>()), "sparse array", at)?;
-        items.resize(total, Value::Undefined);
-        for (i, v) in set {
-            items[i] = v;
-        }
-        Ok(Value::Array(items))
-    }
-
-    /// An extra property of a dense array: an index sets that element, a name is dropped.
-    fn set_element(&mut self, items: &mut Vec<Value>, key: Key, v: Value, at: usize) -> Result<()> {
-        if let Some(i) = key.index() {
-            let i = i as usize;
-            if i >= items.len() {
-                let holes = i - items.len();
-                self.charge(holes.saturating_mul(size_of::<Value>()), "array", at)?;
-                items.resize(i + 1, Value::Undefined);
-            }
-            items[i] = v;
-        }
-        Ok(())
+        let holes = elements.len() != len as usize;
+        Ok(array_value(len, elements, properties, holes))
     }
 
     pub(super) fn map(&mut self, depth: usize, at: usize) -> Result<Value> {
@@ -192,16 +189,14 @@ impl Reader<'_> {
         let mut name = "Error";
         let mut message = String::new();
         let mut stack = None;
+        let mut cause = None;
         loop {
             let sub_at = self.pos;
             let sub = self.u8()?;
             match sub {
                 tag::ERROR_MESSAGE => message = self.string()?,
                 tag::ERROR_STACK => stack = Some(self.string()?),
-                // The cause has no place in a Value: read and dropped.
-                tag::ERROR_CAUSE => {
-                    self.value(depth + 1)?;
-                }
+                tag::ERROR_CAUSE => cause = Some(self.value(depth + 1)?),
                 tag::ERROR_END => break,
                 _ => match tag::error_name(sub) {
                     Some(n) => name = n,
@@ -214,31 +209,70 @@ impl Reader<'_> {
                 },
             }
         }
-        Ok(Value::Error {
+        Ok(Value::from(JsError {
             name: name.into(),
             message,
             stack,
-        })
+            cause,
+        }))
     }
 
-    /// Node's host objects: an ArrayBufferView (every typed array, DataView and Buffer: its
-    /// bytes), or a C++-backed object sent as a plain copy (that copy).
+    /// Node's host objects: an ArrayBufferView (every typed array, DataView and Buffer), or
+    /// a C++-backed object sent as a plain copy of its properties (that copy).
     pub(super) fn host_object(&mut self, depth: usize, at: usize) -> Result<Value> {
         match self.varint()? {
             tag::HOST_VIEW => {
+                self.new_object();
                 let index = self.varint()?;
-                if index > tag::VIEW_INDEX_MAX {
-                    return Err(IpcError::malformed(format!(
-                        "host object at byte {at} is a view of unknown type index {index}"
-                    )));
-                }
                 let len = self.len()?;
-                Ok(Value::Bytes(self.take(len)?.to_vec()))
+                let bytes = self.take(len)?.to_vec();
+                if index == u32::from(tag::VIEW_INDEX_BUFFER) {
+                    return Ok(Value::Bytes(bytes));
+                }
+                let kind = match index {
+                    9 => None,
+                    0..=8 => Some(TypedArrayKind::ALL[index as usize]),
+                    11 | 12 => Some(TypedArrayKind::ALL[index as usize - 2]),
+                    _ => {
+                        return Err(IpcError::malformed(format!(
+                            "host object at byte {at} is a view of unknown type index {index}"
+                        )))
+                    }
+                };
+                self.view(kind, bytes, at)
             }
-            tag::HOST_PLAIN_COPY => self.value(depth + 1),
+            tag::HOST_PLAIN_COPY => {
+                // The host object and its copy are one object here: the host's number
+                // names the copy (or nothing, if the copy is not an object).
+                let host = self.node_of.len();
+                self.node_of.push(NO_NODE);
+                let copy = self.value(depth + 1)?;
+                if copy.is_object() {
+                    self.node_of[host] = self.node_of[host + 1];
+                }
+                Ok(copy)
+            }
             kind => Err(IpcError::malformed(format!(
                 "host object at byte {at} has unknown kind {kind} (Node writes 0 or 1)"
             ))),
         }
     }
+}
+
+/// An array read with its elements at their indices: a [`Value::Array`] when it has every
+/// index and no named property, else a [`Value::SparseArray`].
+fn array_value(
+    length: u32,
+    elements: Vec<(u32, Value)>,
+    properties: Vec<(String, Value)>,
+    holes: bool,
+) -> Value {
+    if !holes && properties.is_empty() {
+        return Value::Array(elements.into_iter().map(|(_, v)| v).collect());
+    }
+    Value::from(SparseArray {
+        length,
+        elements,
+        properties,
+    })
 }
