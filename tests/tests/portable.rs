@@ -34,6 +34,9 @@ async fn every_scenario_through_the_portable_engine() {
     scenarios::env().await;
     scenarios::shell().await;
     scenarios::detached().await;
+    scenarios::pty_is_the_controlling_terminal().await;
+    scenarios::pty_size_and_resize().await;
+    scenarios::pty_dropped_first_hangs_up().await;
     scenarios::uid_and_gid().await;
     scenarios::exact_fds().await;
     scenarios::signals_reset().await;

@@ -61,7 +61,8 @@
 //! Beyond Node: OS-level [`Pipeline`]s (`ps ax | grep ssh` with no byte through the parent),
 //! line streams ([`ChildStdout::lines`], [`Lines`]), stdout and stderr [`Interleaved`] with
 //! tags, a shell's `2>&1` ([`Stdio::SameAs`]), whole-tree kills and SIGKILL escalation, a
-//! wait delay for pipes held by grandchildren ([`Command::wait_delay`]), and a worker
+//! wait delay for pipes held by grandchildren ([`Command::wait_delay`]), a pseudo-terminal
+//! for the child ([`Command::pty`], [`Pty`]: node-pty's job, here one option), and a worker
 //! [`Pool`].
 //!
 //! # Feature flags
@@ -111,6 +112,7 @@ mod pipeline;
 mod pipes;
 #[cfg(feature = "ipc")]
 mod pool;
+mod pty;
 mod signal;
 mod stdio;
 mod sync;
@@ -139,6 +141,7 @@ pub use pipeline::{Pipeline, PipelineChild, PipelineError, PipelineOutput, Pipel
 pub use pipes::{ChildPipe, ChildStderr, ChildStdin, ChildStdout};
 #[cfg(feature = "ipc")]
 pub use pool::{Pool, PoolBuilder, PoolError, PoolStats};
+pub use pty::{Pty, PtySize};
 pub use signal::{Signal, SignalSpec, UnknownSignal};
 pub use stdio::{Stdio, StdioShorthand};
 pub use sync::{

@@ -26,7 +26,7 @@ use tokio::sync::oneshot;
 
 /// Held by a readable end; dropping it tells the close watcher the user closed the stream.
 #[derive(Debug)]
-struct CloseToken(#[allow(dead_code)] oneshot::Sender<()>);
+pub(crate) struct CloseToken(#[allow(dead_code)] oneshot::Sender<()>);
 
 /// The watcher's view of one readable end.
 pub(crate) struct StreamWatch {
@@ -87,7 +87,9 @@ impl Cut {
     }
 }
 
-fn watched<T: AsFd + Send + Sync + 'static>(inner: T) -> (Arc<T>, CloseToken, StreamWatch) {
+pub(crate) fn watched<T: AsFd + Send + Sync + 'static>(
+    inner: T,
+) -> (Arc<T>, CloseToken, StreamWatch) {
     let inner = Arc::new(inner);
     let (tx, rx) = oneshot::channel();
     let weak: Weak<T> = Arc::downgrade(&inner);

@@ -7,6 +7,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 
 use crate::error::{Error, Result};
 use crate::pipes::{ChildPipe, StreamWatch};
+use crate::pty::{Pty, PtySize};
 use crate::sys;
 
 use crate::pipes::{ChildStderr, ChildStdin, ChildStdout};
@@ -23,6 +24,7 @@ use crate::pipes::{ChildStderr, ChildStdin, ChildStdout};
 /// | a Stream / an integer | [`Stdio::Fd`], from a `File`, socket, `OwnedFd`, another child's pipe, or [`Stdio::parent_fd`] |
 /// | `null` / `undefined` | [`Stdio::Default`] (a pipe for 0–2, ignore — closed — above) |
 /// | (none: a shell's `2>&1`) | [`Stdio::SameAs`] |
+/// | (none: node-pty's terminal) | [`Stdio::Pty`] |
 ///
 /// The child receives exactly the fds configured here: every other fd is closed.
 #[derive(Debug, Default)]
@@ -56,6 +58,12 @@ pub enum Stdio {
     /// fd `n` is (pipe, file, `/dev/null`, the parent's stdout) this fd is too; if fd `n` is
     /// left closed, so is this one. `n` may not itself be a `SameAs` or this fd.
     SameAs(RawFd),
+    /// The slave side of a pseudo-terminal (beyond Node; what node-pty gives Node users):
+    /// every fd set to `Pty` is the same terminal, the child's controlling terminal in a
+    /// session of its own, and the parent holds the master as
+    /// [`ChildProcess::pty`](crate::ChildProcess::pty). [`Command::pty`](crate::Command::pty)
+    /// sets fds 0–2 to it; its size is [`Command::pty_size`](crate::Command::pty_size)'s.
+    Pty,
 }
 
 impl Stdio {
@@ -165,6 +173,8 @@ pub(crate) enum ParentEnd {
     /// The parent's end of the IPC channel.
     #[cfg(feature = "ipc")]
     Ipc(std::os::unix::net::UnixStream),
+    /// The master side of the child's pseudo-terminal.
+    Pty(OwnedFd),
 }
 
 /// The parent's ends of a new child's stdio, wrapped for tokio: what
@@ -180,10 +190,12 @@ pub(crate) struct ParentEnds {
     /// The channel's end, non-blocking, for `childproc_ipc::Channel::from_std`.
     #[cfg(feature = "ipc")]
     pub(crate) ipc: Option<std::os::unix::net::UnixStream>,
+    /// The pseudo-terminal's master.
+    pub(crate) pty: Option<Pty>,
 }
 
 impl<'a> StdioSet<'a> {
-    pub(crate) fn open(config: &'a BTreeMap<i32, Stdio>) -> Result<Self> {
+    pub(crate) fn open(config: &'a BTreeMap<i32, Stdio>, pty_size: PtySize) -> Result<Self> {
         // Fds 0-2 and the configured ones: every other fd is left closed, so a huge fd
         // number (`fd(i32::MAX, ..)`) costs one entry, not a loop up to it.
         let fds: std::collections::BTreeSet<i32> = (0..=2)
@@ -192,6 +204,13 @@ impl<'a> StdioSet<'a> {
         let mut entries = Vec::with_capacity(fds.len());
         static DEFAULT: Stdio = Stdio::Default;
         let mut same_as = Vec::new();
+        // One terminal for every `Pty` fd: its master goes with the first.
+        let mut pty = if config.values().any(|s| matches!(s, Stdio::Pty)) {
+            let (master, slave) = sys::open_pty(pty_size.rows, pty_size.cols)?;
+            Some((Some(master), slave))
+        } else {
+            None
+        };
         for fd in fds {
             let cfg = config.get(&fd).unwrap_or(&DEFAULT);
             let end = match cfg {
@@ -221,6 +240,12 @@ impl<'a> StdioSet<'a> {
                 Stdio::Default | Stdio::Ignore => ChildEnd::Borrowed(sys::dev_null()?),
                 Stdio::Inherit => given(fd, inherited(fd)?),
                 Stdio::Fd(owned) => given(fd, owned.as_fd()),
+                Stdio::Pty => {
+                    let Some((master, slave)) = pty.as_mut() else {
+                        unreachable!("a Pty entry opened the terminal above");
+                    };
+                    ChildEnd::Owned(slave.try_clone()?, master.take().map(ParentEnd::Pty))
+                }
                 Stdio::ParentFd(n) => {
                     let dup = sys::dup_parent_fd(*n).map_err(|e| {
                         Error::Stdio(format!("stdio[{fd}]: parent fd {n} cannot be used: {e}"))
@@ -249,6 +274,15 @@ impl<'a> StdioSet<'a> {
         }
         entries.sort_by_key(|(fd, _)| *fd);
         Ok(StdioSet { entries })
+    }
+
+    /// The child fd of the pseudo-terminal to make its controlling terminal: the lowest one
+    /// set to [`Stdio::Pty`].
+    pub(crate) fn controlling_tty(&self) -> Option<RawFd> {
+        self.entries.iter().find_map(|(fd, end)| match end {
+            ChildEnd::Owned(_, Some(ParentEnd::Pty(_))) => Some(*fd),
+            _ => None,
+        })
     }
 
     pub(crate) fn child_fds(&self) -> sys::FdMap<'_> {
@@ -280,6 +314,7 @@ pub(crate) fn wrap_parent_ends(ends: Vec<(i32, ParentEnd)>) -> io::Result<Parent
     let mut watches = Vec::new();
     #[cfg(feature = "ipc")]
     let mut ipc = None;
+    let mut pty = None;
     for (fd, parent) in ends {
         match parent {
             ParentEnd::Stdin(w) => stdin = Some(ChildStdin::new(w)?),
@@ -303,6 +338,11 @@ pub(crate) fn wrap_parent_ends(ends: Vec<(i32, ParentEnd)>) -> io::Result<Parent
                 sock.set_nonblocking(true)?;
                 ipc = Some(sock);
             }
+            ParentEnd::Pty(master) => {
+                let (p, w) = Pty::new(master)?;
+                pty = Some(p);
+                watches.push(w);
+            }
         }
     }
     Ok(ParentEnds {
@@ -313,6 +353,7 @@ pub(crate) fn wrap_parent_ends(ends: Vec<(i32, ParentEnd)>) -> io::Result<Parent
         watches,
         #[cfg(feature = "ipc")]
         ipc,
+        pty,
     })
 }
 

@@ -9,6 +9,9 @@ use std::time::Duration;
 /// The pool worker roles with several tasks in flight or a quick death.
 #[path = "fixture/pool_roles.rs"]
 mod pool_roles;
+/// What the child sees of its terminal.
+#[path = "fixture/tty.rs"]
+mod tty;
 
 fn main() {
     same_engine_as_the_test();
@@ -17,6 +20,7 @@ fn main() {
     let rest = &args[2.min(args.len())..];
     match role {
         "fds" => println!("{}", open_fds().join(" ")),
+        "tty" => tty::tty(),
         "argv" => std::env::args_os().for_each(|a| println!("{}", a.to_string_lossy())),
         "env" => {
             for k in rest {

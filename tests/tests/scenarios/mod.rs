@@ -7,12 +7,13 @@
 
 mod errors;
 mod options;
+mod pty;
 mod reliability;
 mod termination;
 
 // Each test binary uses some of them.
 #[allow(unused_imports)]
-pub use {errors::*, options::*, reliability::*, termination::*};
+pub use {errors::*, options::*, pty::*, reliability::*, termination::*};
 
 use childproc::Command;
 

@@ -16,6 +16,7 @@ use crate::events::Event;
 use crate::events::Events;
 use crate::exit::ExitStatus;
 use crate::pipes::{ChildPipe, ChildStderr, ChildStdin, ChildStdout};
+use crate::pty::Pty;
 use crate::signal::Signal;
 
 #[cfg(feature = "ipc")]
@@ -46,6 +47,10 @@ pub struct ChildProcess {
     pub stdout: Option<ChildStdout>,
     /// The child's stderr, if it is a pipe (`subprocess.stderr`).
     pub stderr: Option<ChildStderr>,
+    /// The master side of the child's pseudo-terminal, if it has one ([`Stdio::Pty`](crate::Stdio::Pty),
+    /// [`Command::pty`](crate::Command::pty)): read what it writes to the terminal, write
+    /// what it reads, resize it. Beyond Node (node-pty's `IPty`).
+    pub pty: Option<Pty>,
     pub(crate) extra: BTreeMap<i32, ChildPipe>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) spawnfile: OsString,

@@ -18,6 +18,7 @@ use childproc_ipc::Serialization;
 use crate::backlog::Limits;
 use crate::child::ChildProcess;
 use crate::error::Result;
+use crate::pty::PtySize;
 use crate::signal::{Signal, SignalSpec};
 use crate::stdio::{Stdio, StdioShorthand};
 
@@ -61,6 +62,7 @@ pub struct Command {
     escalate_after: Option<Duration>,
     wait_delay: Option<Duration>,
     kill_on_parent_death: bool,
+    pty_size: PtySize,
     #[cfg(feature = "ipc")]
     serialization: Serialization,
     #[cfg(feature = "ipc")]
@@ -93,6 +95,7 @@ impl Command {
             escalate_after: None,
             wait_delay: None,
             kill_on_parent_death: false,
+            pty_size: PtySize::default(),
             #[cfg(feature = "ipc")]
             serialization: Serialization::Json,
             #[cfg(feature = "ipc")]
@@ -344,6 +347,43 @@ impl Command {
                 .insert(i32::try_from(i).unwrap_or(i32::MAX), e.into());
         }
         self
+    }
+
+    /// Runs the child on a pseudo-terminal of `size` (beyond Node; node-pty's `spawn`): fds
+    /// 0–2 are [`Stdio::Pty`], the terminal is the child's controlling terminal in a session
+    /// of its own, and [`ChildProcess::pty`](crate::ChildProcess::pty) is the parent's side.
+    ///
+    /// ```no_run
+    /// # async fn f() -> childproc::Result<()> {
+    /// use childproc::{Command, PtySize};
+    /// use tokio::io::AsyncReadExt;
+    ///
+    /// let mut child = Command::new("stty")
+    ///     .arg("size")
+    ///     .pty(PtySize { rows: 30, cols: 100 })
+    ///     .spawn()?;
+    /// let mut pty = child.pty.take().unwrap();
+    /// let mut out = String::new();
+    /// pty.read_to_string(&mut out).await?;
+    /// assert_eq!(out.trim(), "30 100");
+    /// # Ok(()) }
+    /// ```
+    pub fn pty(&mut self, size: PtySize) -> &mut Command {
+        for fd in 0..3 {
+            self.stdio.insert(fd, Stdio::Pty);
+        }
+        self.pty_size(size)
+    }
+
+    /// The window size of the pseudo-terminal, for fds set to [`Stdio::Pty`] (default 24 ×
+    /// 80).
+    pub fn pty_size(&mut self, size: PtySize) -> &mut Command {
+        self.pty_size = size;
+        self
+    }
+
+    pub(crate) fn has_pty(&self) -> bool {
+        self.stdio.values().any(|s| matches!(s, Stdio::Pty))
     }
 
     /// The `stdio` string shorthands: `'pipe'`, `'overlapped'`, `'ignore'`, `'inherit'`.

@@ -44,6 +44,7 @@ impl Command {
             | Stage::Pgid
             | Stage::ParentDeath
             | Stage::Fds
+            | Stage::Terminal
             | Stage::Exec => Error::Spawn {
                 program,
                 source: f.error,

@@ -46,7 +46,7 @@ impl Command {
             argv,
             kill_signal,
         } = self.launch()?;
-        let leads_group = self.detached || self.pgid == Some(0);
+        let leads_group = self.detached || self.pgid == Some(0) || self.has_pty();
         // Registering the pipes or the channel can fail: then do not leave the child running
         // unwatched.
         let unwatched = |e| {
@@ -62,6 +62,7 @@ impl Command {
             watches,
             #[cfg(feature = "ipc")]
             ipc,
+            pty,
         } = wrap_parent_ends(ends).map_err(unwatched)?;
         #[cfg(feature = "ipc")]
         let channel = self.open_channel(ipc).map_err(unwatched)?;
@@ -101,6 +102,7 @@ impl Command {
             stdin,
             stdout,
             stderr,
+            pty,
             extra,
             shared,
             spawnfile: file,
@@ -127,7 +129,14 @@ impl Command {
                 reason: reason.into(),
             });
         }
-        if self.kill_group && !(self.detached || self.pgid == Some(0)) {
+        if self.has_pty() && self.pgid.is_some() {
+            let reason = "a child on a pty leads a session of its own (and its group)";
+            return Err(Error::InvalidOption {
+                option: "process_group",
+                reason: reason.into(),
+            });
+        }
+        if self.kill_group && !(self.detached || self.pgid == Some(0) || self.has_pty()) {
             let reason = "the child must lead its group: add detached(true) or process_group(0)";
             return Err(Error::InvalidOption {
                 option: "kill_group",
@@ -151,14 +160,17 @@ impl Command {
                 Some(SPAWN_LOCK.write().unwrap_or_else(|e| e.into_inner())),
             )
         };
-        let io = StdioSet::open(&self.stdio)?;
+        let io = StdioSet::open(&self.stdio, self.pty_size)?;
+        let controlling_tty = io.controlling_tty();
         let plan = SpawnPlan {
             path: prepared.path,
             argv: prepared.argv,
             envp: prepared.envp,
             cwd: prepared.cwd,
             fds: io.child_fds(),
-            setsid: self.detached,
+            // A terminal needs a session of its own to be its controlling terminal.
+            setsid: self.detached || controlling_tty.is_some(),
+            controlling_tty,
             pgid: self.pgid,
             kill_on_parent_death: self.kill_on_parent_death,
             uid: self.uid,

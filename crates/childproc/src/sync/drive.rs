@@ -72,6 +72,8 @@ impl Run {
                 // No IPC in the sync API (Node refuses it there too): the channel just closes.
                 #[cfg(feature = "ipc")]
                 ParentEnd::Ipc(_) => continue,
+                // Refused before the sync API launches anything.
+                ParentEnd::Pty(_) => continue,
             };
             let _ = sys::set_nonblocking(owned.as_fd());
             if fd == 0 {

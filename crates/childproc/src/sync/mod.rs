@@ -184,6 +184,12 @@ impl SpawnSync {
     /// held a pipe, is still `error: Timeout` with `status: Some(0)`.
     pub fn run(mut self) -> SpawnSyncResult {
         let echo = self.echo_stderr && !self.cmd.has_stdio(2);
+        if self.cmd.has_pty() {
+            return SpawnSyncResult::not_started(SyncFailure::Spawn {
+                message: "a pty (Stdio::Pty) needs spawn: the synchronous calls read pipes".into(),
+                kind: io::ErrorKind::InvalidInput,
+            });
+        }
         if self.cmd.has_ipc() {
             // Node throws ERR_IPC_SYNC_FORK before anything starts.
             return SpawnSyncResult::not_started(SyncFailure::Spawn {

@@ -6,6 +6,7 @@
 //! - [`Process`]: a created child: its pid, its pidfd (Linux), waiting and signalling.
 //! - `fd.rs`: pipes, `/dev/null`, duplicating fds.
 //! - `orphan.rs`: the reaper thread for children dropped before they were reaped.
+//! - `pty.rs`: pseudo-terminals (a pair, its window size).
 
 #[cfg(not(unix))]
 compile_error!("childproc's process engines need a Unix (see docs/design.md)");
@@ -13,6 +14,7 @@ compile_error!("childproc's process engines need a Unix (see docs/design.md)");
 mod fd;
 mod orphan;
 mod process;
+mod pty;
 mod spawn;
 
 pub(crate) use fd::{
@@ -20,6 +22,7 @@ pub(crate) use fd::{
     read_into, replace_with_dev_null, set_nonblocking, shutdown_read, shutdown_write, PollSet,
 };
 pub(crate) use process::{force_no_pidfd, Process, RawStatus};
+pub(crate) use pty::{async_master, open_pty, set_window_size, window_size};
 pub(crate) use spawn::{
     engine_name, engine_stats, force_portable_engine, spawn, spawn_kept, EnvBlock, FdMap,
     SpawnFailure, SpawnPlan, Stage,

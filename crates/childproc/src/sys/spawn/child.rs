@@ -103,7 +103,7 @@ unsafe fn parent_death_signal(_parent_pid: libc::pid_t) -> Result<(), ChildError
 
 /// The child side of either engine, from creation to `execve`: signal dispositions reset,
 /// `setsid`/`setpgid`, the parent-death signal, the fds installed (moves, gaps closed), then
-/// `close_rest` for every fd above the highest target, `set_ids` (supplementary groups
+/// `close_rest` for every fd above the highest target, the controlling terminal, `set_ids` (supplementary groups
 /// dropped, gid, uid) when ids are asked for, `chdir`, every signal unblocked, `execve`.
 /// Returns only on failure, with the stage and errno.
 ///
@@ -146,6 +146,12 @@ pub(super) unsafe fn run_child(
             libc::close(fd);
         }
         close_rest();
+        if let Some(tty) = p.controlling_tty {
+            // The session is new (setsid above) and has no terminal yet: this one becomes it.
+            if libc::ioctl(tty, libc::TIOCSCTTY as _, 0) < 0 {
+                return Err((Stage::Terminal, errno()));
+            }
+        }
         if p.uid.is_some() || p.gid.is_some() {
             set_ids(p.uid, p.gid)?;
         }

@@ -50,8 +50,11 @@ pub(crate) struct SpawnPlan<'a> {
     pub cwd: Option<CString>,
     /// The child's fds. Every fd not in here is closed in the child.
     pub fds: FdMap<'a>,
-    /// Start a new session (`setsid`): Node's `detached`.
+    /// Start a new session (`setsid`): Node's `detached`, and every child with a pty.
     pub setsid: bool,
+    /// The child fd (after the fds are installed) of a pty's slave side to make the new
+    /// session's controlling terminal (`TIOCSCTTY`); needs `setsid`.
+    pub controlling_tty: Option<RawFd>,
     /// Join or create a process group (`setpgid(0, pgid)`; 0 = a new group led by the child).
     pub pgid: Option<i32>,
     /// SIGKILL the child when its parent dies (Linux `PR_SET_PDEATHSIG`, FreeBSD
@@ -77,6 +80,8 @@ pub(crate) enum Stage {
     ParentDeath,
     /// Installing the stdio fds.
     Fds,
+    /// Making the pty the controlling terminal.
+    Terminal,
     /// `setgid`.
     Gid,
     /// `setuid`.
@@ -88,12 +93,13 @@ pub(crate) enum Stage {
 }
 
 impl Stage {
-    const ALL: [Stage; 9] = [
+    const ALL: [Stage; 10] = [
         Stage::Prepare,
         Stage::Setsid,
         Stage::Pgid,
         Stage::ParentDeath,
         Stage::Fds,
+        Stage::Terminal,
         Stage::Gid,
         Stage::Uid,
         Stage::Chdir,
