@@ -3,7 +3,7 @@
 
 use bytes::BufMut;
 
-use super::{check_write_depth, write_inner, write_number};
+use super::write::{check_write_depth, write_inner, write_number};
 use crate::value::{Expansion, TypedArray, TypedArrayKind};
 use crate::{IpcError, Result, Value};
 

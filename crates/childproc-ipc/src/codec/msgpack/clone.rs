@@ -6,9 +6,9 @@
 use bytes::BufMut;
 use rmp::Marker;
 
-use super::{
-    bad_ext, begin_ext32, end_ext32, enter, io_err, len32, write_ext, write_str, write_value, Out,
-    Reader,
+use super::read::{bad_ext, Reader};
+use super::write::{
+    begin_ext32, end_ext32, enter, io_err, len32, write_ext, write_str, write_value, Out,
 };
 use crate::value::{identity, ArrayBuffer, JsError, SparseArray, TypedArray, TypedArrayKind};
 use crate::{IpcError, Result, Value};
