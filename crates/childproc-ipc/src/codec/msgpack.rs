@@ -125,18 +125,7 @@ impl Decoder for MsgPackCodec {
         let Some(payload) = frame::split_prefixed(src, self.max_frame)? else {
             return Ok(None);
         };
-        let mut reader = Reader {
-            buf: &payload,
-            pos: 0,
-        };
-        let value = reader.value(0)?;
-        if reader.pos != payload.len() {
-            return Err(IpcError::malformed(format!(
-                "{} trailing bytes after the MessagePack value",
-                payload.len() - reader.pos
-            )));
-        }
-        Ok(Some(value))
+        decode_payload(&payload).map(Some)
     }
 
     fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Value>> {
@@ -159,6 +148,22 @@ impl Encoder<&Value> for MsgPackCodec {
     fn encode(&mut self, item: &Value, dst: &mut BytesMut) -> Result<()> {
         self.encode_ref(item, dst)
     }
+}
+
+/// One frame's payload: exactly one MessagePack value.
+pub(crate) fn decode_payload(payload: &[u8]) -> Result<Value> {
+    let mut reader = Reader {
+        buf: payload,
+        pos: 0,
+    };
+    let value = reader.value(0)?;
+    if reader.pos != payload.len() {
+        return Err(IpcError::malformed(format!(
+            "{} trailing bytes after the MessagePack value",
+            payload.len() - reader.pos
+        )));
+    }
+    Ok(value)
 }
 
 // ---- encoding ----
