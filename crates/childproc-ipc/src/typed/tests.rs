@@ -169,3 +169,80 @@ fn typed_decoding_falls_back_to_the_value_path() {
         Some(1152921504606847000)
     );
 }
+
+mod generated {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn kind() -> impl Strategy<Value = Kind> {
+        prop_oneof![
+            Just(Kind::Unit),
+            any::<u32>().prop_map(Kind::Newtype),
+            (any::<i8>(), "\\PC{0,8}").prop_map(|(a, b)| Kind::Tuple(a, b)),
+            (
+                proptest::option::of(any::<f64>()),
+                proptest::collection::vec(any::<u16>(), 0..6)
+            )
+                .prop_map(|(a, b)| Kind::Struct { a, b }),
+        ]
+    }
+
+    fn records() -> impl Strategy<Value = Record> {
+        let leaf = (
+            (any::<u64>(), any::<i32>(), any::<f64>(), any::<f32>()),
+            (
+                "(?s).{0,16}",
+                proptest::collection::vec("\\PC{0,6}", 0..4),
+                kind(),
+            ),
+            (
+                proptest::collection::btree_map("[a-z]{1,4}", any::<i64>(), 0..4),
+                proptest::collection::btree_map(any::<u32>(), any::<bool>(), 0..3),
+                any::<char>(),
+            ),
+        )
+            .prop_map(
+                |((id, level, ratio, small), (name, tags, kind), (attrs, by_number, c))| Record {
+                    id,
+                    level,
+                    ratio,
+                    small,
+                    name,
+                    tags,
+                    parent: None,
+                    kind,
+                    attrs,
+                    by_number,
+                    pair: (c, ()),
+                },
+            );
+        leaf.prop_recursive(3, 6, 1, |inner| {
+            (inner.clone(), inner).prop_map(|(mut outer, parent)| {
+                outer.parent = Some(Box::new(parent));
+                outer
+            })
+        })
+    }
+
+    proptest! {
+        /// Any record, in every serialization: the typed bytes are the `Value` path's bytes,
+        /// and typed decoding reads back what the `Value` path reads.
+        #[test]
+        fn typed_encoding_is_the_value_encoding(r in records()) {
+            both(&r);
+            for mode in ["json", "json-length", "msgpack", "advanced"] {
+                let mode: Serialization = mode.parse().unwrap();
+                let mut wire = BytesMut::new();
+                mode.codec().unwrap().encode_typed(&r, &mut wire).unwrap();
+                let mut copy = wire.clone();
+                let typed: Option<Record> = mode.codec().unwrap().decode_typed(&mut wire).unwrap();
+                let value = tokio_util::codec::Decoder::decode(&mut mode.codec().unwrap(), &mut copy)
+                    .unwrap()
+                    .unwrap();
+                let via_value: Record = crate::from_value(&value).unwrap();
+                prop_assert_eq!(format!("{typed:?}"), format!("{:?}", Some(via_value)));
+            }
+        }
+    }
+}
