@@ -30,7 +30,7 @@ tasks:
   bench [--quick] [SECTION..]
                      benchmarks vs tokio::process, std::process and Node.js;
                      writes docs/benchmarks.md (--quick: 10x fewer iterations;
-                     SECTION: spawn, exec, engine, ipc, clone, build; default: all)
+                     SECTION: spawn, exec, engine, ipc, clone, typed, build; default: all)
   fuzz [SECONDS]     every cargo-fuzz target in fuzz/ for SECONDS each (default 10);
                      needs cargo-fuzz, fails on a crash
   stress [N] [--hog K] [--test NAME].. [--filter PATTERN].. [--timeout SECS]

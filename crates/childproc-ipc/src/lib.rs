@@ -44,6 +44,7 @@ mod serve;
 mod sys;
 #[cfg(test)]
 mod test_support;
+pub mod typed;
 mod value;
 
 pub use channel::{is_internal, wait_referenced, Channel, HangupProbe, Sender, BACKLOG_LIMIT};
@@ -54,6 +55,7 @@ pub use json::{from_json, from_value, to_json, to_value};
 pub use message::{IntoMessage, Json};
 pub use serialization::{from_env, AnyCodec, Serialization, CHANNEL_FD_ENV, SERIALIZATION_ENV};
 pub use serve::{serve, serve_concurrent};
+pub use typed::TypedCodec;
 pub use value::{
     ArrayBuffer, JsError, SparseArray, TypedArray, TypedArrayElement, TypedArrayKind, Value,
 };

@@ -1,10 +1,13 @@
 //! What `send` accepts: a [`Value`], anything that converts into one, or a typed message
 //! wrapped in [`Json`].
 
+use bytes::BytesMut;
 use serde::Serialize;
+use tokio_util::codec::Encoder;
 
-use crate::error::Result;
+use crate::error::{IpcError, Result};
 use crate::json::to_value;
+use crate::typed::TypedCodec;
 use crate::value::Value;
 
 /// A message that can be sent on a channel: a [`Value`] (or anything `Into<Value>`: a `&str`,
@@ -13,6 +16,17 @@ pub trait IntoMessage {
     /// The message as a [`Value`]; an error if it cannot be represented (a typed message
     /// whose `Serialize` fails, or a map with non-string keys).
     fn into_message(self) -> Result<Value>;
+
+    /// Appends the message's frame to `dst` in `codec`'s serialization (what a sender does
+    /// with it); `dst` is left as it was on error. A [`Value`] is encoded as it is; a typed
+    /// [`Json`] message goes straight to the wire bytes ([`TypedCodec`]).
+    fn encode_with<C>(self, codec: &mut C, dst: &mut BytesMut) -> Result<()>
+    where
+        Self: Sized,
+        C: Encoder<Value, Error = IpcError> + TypedCodec,
+    {
+        codec.encode(self.into_message()?, dst)
+    }
 }
 
 impl<T: Into<Value>> IntoMessage for T {
@@ -29,6 +43,13 @@ pub struct Json<T>(pub T);
 impl<T: Serialize> IntoMessage for Json<T> {
     fn into_message(self) -> Result<Value> {
         to_value(&self.0)
+    }
+
+    fn encode_with<C>(self, codec: &mut C, dst: &mut BytesMut) -> Result<()>
+    where
+        C: Encoder<Value, Error = IpcError> + TypedCodec,
+    {
+        codec.encode_typed(&self.0, dst)
     }
 }
 

@@ -15,6 +15,7 @@ mod engine;
 mod exec;
 mod ipc;
 mod spawn;
+mod typed;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -28,7 +29,8 @@ use tokio::runtime::Runtime;
 use crate::{workspace_root, BoxError};
 
 /// The sections, in the order a full run measures them.
-pub(crate) const SECTIONS: [&str; 6] = ["spawn", "exec", "engine", "ipc", "clone", "build"];
+pub(crate) const SECTIONS: [&str; 7] =
+    ["spawn", "exec", "engine", "ipc", "clone", "typed", "build"];
 
 /// What `cargo xtask bench` was asked to do.
 #[derive(Debug, Clone)]
@@ -95,6 +97,7 @@ pub(crate) fn run(opts: &Options) -> Result<(), BoxError> {
             "engine" => engine::run(opts, &env)?,
             "ipc" => ipc::run(opts, &env)?,
             "clone" => clone::run(opts.quick, &env)?,
+            "typed" => typed::run(opts.quick)?,
             "build" => build::run(opts.quick)?,
             other => return Err(format!("bench: no section `{other}`").into()),
         };

@@ -27,11 +27,14 @@
 
 use std::sync::Arc;
 
+use bytes::BytesMut;
 use tokio::sync::oneshot;
 use tokio_util::codec::Encoder;
 
 use crate::error::IpcError;
 use crate::handle::Handle;
+use crate::message::IntoMessage;
+use crate::typed::TypedCodec;
 use crate::value::Value;
 
 mod queue;
@@ -76,20 +79,31 @@ where
 
     /// Encodes `value` into the queue and writes what it may (see the module docs).
     fn submit(&self, value: Value, awaited: bool, kind: Kind) -> Result<Submitted, IpcError> {
+        self.submit_with(|codec, dst| codec.encode(value, dst), awaited, kind)
+    }
+
+    /// [`submit`](Self::submit) with the frame encoded by `encode` (which leaves `dst` as it
+    /// was when it fails).
+    fn submit_with(
+        &self,
+        encode: impl FnOnce(&mut C, &mut BytesMut) -> Result<(), IpcError>,
+        awaited: bool,
+        kind: Kind,
+    ) -> Result<Submitted, IpcError> {
         let shared = &*self.shared;
         let mut st = shared.lock();
         if !shared.is_open() || st.write.is_none() || st.closing {
             return Err(IpcError::Closed);
         }
         if st.awaiting_answer && !matches!(kind, Kind::Answer) {
-            let held = st.hold(value, awaited, kind);
+            let held = st.hold(encode, awaited, kind);
             drop(st);
             shared.stall.notify_waiters();
             return held;
         }
         let before = st.queue.len();
         let TxState { codec, queue, .. } = &mut *st;
-        codec.encode(value, queue)?; // a failed encode leaves the queue as it was
+        encode(codec, queue)?; // a failed encode leaves the queue as it was
         let start = st.queued;
         st.queued += (st.queue.len() - before) as u64;
         let end = st.queued;
@@ -179,7 +193,13 @@ where
     }
 
     async fn send_kind(&self, value: Value, kind: Kind) -> Result<(), IpcError> {
-        match self.submit(value, true, kind)? {
+        let submitted = self.submit(value, true, kind)?;
+        Self::settled(submitted).await
+    }
+
+    /// Waits for a submitted frame to be written.
+    async fn settled(submitted: Submitted) -> Result<(), IpcError> {
+        match submitted {
             Submitted::Written | Submitted::Queued { done: None, .. } => Ok(()),
             Submitted::Queued {
                 done: Some(done), ..
@@ -195,7 +215,12 @@ where
     /// (Node throws there). A failed write, at once or later, is kept for
     /// [`take_error`](Self::take_error), or goes to the [error hook](Self::set_error_hook).
     pub fn send_nowait(&self, value: Value) -> Result<bool, IpcError> {
-        match self.submit(value, false, Kind::Plain) {
+        self.nowait(self.submit(value, false, Kind::Plain))
+    }
+
+    /// `send_nowait`'s answer for a submitted frame.
+    fn nowait(&self, submitted: Result<Submitted, IpcError>) -> Result<bool, IpcError> {
+        match submitted {
             Ok(Submitted::Written) => Ok(true),
             // Behind a handle's answer, as Node's `send()`: true for the first message held,
             // false for the ones after it (they wait in its queue).
@@ -248,6 +273,34 @@ where
             drop(st);
             self.shared.wake.notify_one();
         }
+    }
+}
+
+impl<C> Sender<C>
+where
+    C: Encoder<Value, Error = IpcError> + TypedCodec,
+{
+    /// Sends any message [`send`](Self::send) takes or a typed one in
+    /// [`Json`](crate::Json): a typed message goes straight to the wire bytes where the
+    /// codec allows ([`TypedCodec`]: JSON and MessagePack; the same bytes as through a
+    /// `Value`), with no `Value` built in between.
+    pub async fn send_message(&self, message: impl IntoMessage) -> Result<(), IpcError> {
+        let submitted = self.submit_with(
+            |codec, dst| message.encode_with(codec, dst),
+            true,
+            Kind::Plain,
+        )?;
+        Self::settled(submitted).await
+    }
+
+    /// [`send_nowait`](Self::send_nowait) for any message, typed ones encoded straight to the
+    /// wire as in [`send_message`](Self::send_message).
+    pub fn send_message_nowait(&self, message: impl IntoMessage) -> Result<bool, IpcError> {
+        self.nowait(self.submit_with(
+            |codec, dst| message.encode_with(codec, dst),
+            false,
+            Kind::Plain,
+        ))
     }
 }
 

@@ -10,13 +10,14 @@
 //! | [`AdvancedCodec`] | u32 big-endian length + V8 ValueSerializer data, exactly Node's `'advanced'` serialization | every [`Value`](crate::Value) kind (an `Error`'s name only when V8 carries it) |
 
 mod advanced;
-mod frame;
+pub(crate) mod frame;
 mod length_json;
 mod msgpack;
 mod node_json;
 
 pub use advanced::AdvancedCodec;
 pub use length_json::LengthJsonCodec;
+pub(crate) use msgpack::decode_payload as decode_msgpack;
 pub use msgpack::MsgPackCodec;
 pub use node_json::NodeJsonCodec;
 

@@ -146,30 +146,35 @@ impl Decoder for MsgPackCodec {
         let Some(payload) = frame::split_prefixed(src, self.max_frame)? else {
             return Ok(None);
         };
-        let identity = Cell::new(false);
-        let mut reader = Reader {
-            buf: &payload,
-            pos: 0,
-            identity: &identity,
-        };
-        let value = reader.value(0)?;
-        if reader.pos != payload.len() {
-            return Err(IpcError::malformed(format!(
-                "{} trailing bytes after the MessagePack value",
-                payload.len() - reader.pos
-            )));
-        }
-        if identity.get() {
-            identity::check(&value)
-                .map_err(|what| IpcError::malformed(format!("MessagePack value: {what}")))?;
-        }
-        Ok(Some(value))
+        decode_payload(&payload).map(Some)
     }
 
     fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Value>> {
         let decoded = self.decode(buf)?;
         frame::at_eof(decoded, buf)
     }
+}
+
+/// One frame's payload: exactly one MessagePack value, its identity checked.
+pub(crate) fn decode_payload(payload: &[u8]) -> Result<Value> {
+    let identity = Cell::new(false);
+    let mut reader = Reader {
+        buf: payload,
+        pos: 0,
+        identity: &identity,
+    };
+    let value = reader.value(0)?;
+    if reader.pos != payload.len() {
+        return Err(IpcError::malformed(format!(
+            "{} trailing bytes after the MessagePack value",
+            payload.len() - reader.pos
+        )));
+    }
+    if identity.get() {
+        identity::check(&value)
+            .map_err(|what| IpcError::malformed(format!("MessagePack value: {what}")))?;
+    }
+    Ok(value)
 }
 
 impl Encoder<Value> for MsgPackCodec {

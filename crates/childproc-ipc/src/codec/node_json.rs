@@ -101,6 +101,26 @@ impl Decoder for NodeJsonCodec {
     type Error = IpcError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Value>, IpcError> {
+        match self.next_line(src)? {
+            Some(line) => json::parse(&line).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Value>, IpcError> {
+        let decoded = self.decode(buf)?;
+        let result = frame::at_eof(decoded, buf);
+        if buf.is_empty() {
+            self.scanned = 0; // nothing left to have scanned
+        }
+        result
+    }
+}
+
+impl NodeJsonCodec {
+    /// The next whole line's text (without its LF), if it has arrived; a line over the
+    /// limit, empty or blank is an error.
+    pub(crate) fn next_line(&mut self, src: &mut BytesMut) -> Result<Option<BytesMut>, IpcError> {
         let scanned = self.scanned.min(src.len());
         let Some(found) = crate::scan::find(&src[scanned..], b'\n') else {
             self.scanned = src.len();
@@ -121,25 +141,16 @@ impl Decoder for NodeJsonCodec {
                 max: self.max_frame,
             });
         }
-        let line = src.split_to(len + 1);
-        let text = &line[..len];
-        if text.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
-            return Err(IpcError::malformed(if text.is_empty() {
+        let mut line = src.split_to(len + 1);
+        line.truncate(len);
+        if line.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
+            return Err(IpcError::malformed(if line.is_empty() {
                 "empty line"
             } else {
                 "blank line (only whitespace)"
             }));
         }
-        json::parse(text).map(Some)
-    }
-
-    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Value>, IpcError> {
-        let decoded = self.decode(buf)?;
-        let result = frame::at_eof(decoded, buf);
-        if buf.is_empty() {
-            self.scanned = 0; // nothing left to have scanned
-        }
-        result
+        Ok(Some(line))
     }
 }
 

@@ -110,13 +110,15 @@ impl ChildProcess {
     ///
     /// `message` is a [`Value`](crate::ipc::Value) or anything that converts into one (`"hi"`,
     /// `42`, `true`), or a typed `Serialize` message wrapped in [`Json`](crate::ipc::Json):
-    /// `child.send(Json(&request)).await?`. Decode typed replies with
+    /// `child.send(Json(&request)).await?`; in the JSON serializations and MessagePack it is
+    /// encoded straight to the wire bytes, with no `Value` built in between (the same bytes:
+    /// see [`TypedCodec`](crate::ipc::TypedCodec)). Decode typed replies with
     /// [`ipc::from_value`](crate::ipc::from_value).
     #[cfg(feature = "ipc")]
     pub async fn send(&self, message: impl IntoMessage) -> Result<()> {
-        let message = message.into_message()?;
+        // A typed message (`Json`) goes straight to the wire bytes: see `Sender::send_message`.
         match &self.ipc {
-            Some(ipc) => Ok(ipc.sender.send(message).await?),
+            Some(ipc) => Ok(ipc.sender.send_message(message).await?),
             None => Err(Error::Ipc(IpcError::Closed)),
         }
     }
@@ -151,9 +153,8 @@ impl ChildProcess {
     /// a message that cannot be encoded.
     #[cfg(feature = "ipc")]
     pub fn send_nowait(&self, message: impl IntoMessage) -> Result<bool> {
-        let message = message.into_message()?;
         match &self.ipc {
-            Some(ipc) if ipc.sender.connected() => Ok(ipc.sender.send_nowait(message)?),
+            Some(ipc) if ipc.sender.connected() => Ok(ipc.sender.send_message_nowait(message)?),
             _ => {
                 self.shared
                     .hub

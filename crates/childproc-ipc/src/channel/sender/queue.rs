@@ -8,11 +8,9 @@ use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
 use tokio::sync::oneshot;
-use tokio_util::codec::Encoder;
 
 use super::super::socket::Socket;
 use crate::error::IpcError;
-use crate::value::Value;
 
 pub(super) struct TxState<C> {
     pub(super) codec: C,
@@ -220,17 +218,17 @@ impl<C> TxState<C> {
     }
 }
 
-impl<C: Encoder<Value, Error = IpcError>> TxState<C> {
+impl<C> TxState<C> {
     /// Encodes a frame into `held`, to go out once the peer answered the handle before it.
     pub(super) fn hold(
         &mut self,
-        value: Value,
+        encode: impl FnOnce(&mut C, &mut BytesMut) -> Result<(), IpcError>,
         awaited: bool,
         kind: Kind,
     ) -> Result<Submitted, IpcError> {
         let before = self.held.len();
         let TxState { codec, held, .. } = self;
-        codec.encode(value, held)?; // a failed encode leaves `held` as it was
+        encode(codec, held)?; // a failed encode leaves `held` as it was
         let (tx, rx) = if awaited {
             let (tx, rx) = oneshot::channel();
             (Some(tx), Some(rx))
