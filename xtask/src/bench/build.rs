@@ -8,8 +8,7 @@
 //! the peers in a rotating order and the table shows each peer's median. The dependency count
 //! is `cargo tree -e normal --prefix none` deduplicated, the scratch crate itself not counted.
 //!
-//! The timing code is this file's own (a median and a rotation of durations), so the section
-//! stands apart from the shared harness.
+//! The rounds use the shared harness's rotation and median.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -17,6 +16,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::doc::{Section, Table};
+use super::{median_duration, rotation};
 use crate::{workspace_root, BoxError};
 
 /// Timed clean builds per peer, one per round (`--quick`: 1, with no warm-up round).
@@ -120,7 +120,7 @@ fn measure(scratch: &Path, quick: bool) -> Result<(Vec<Measured>, [String; 2]), 
     // toolchain into the page cache, and proves each program builds and runs.
     let first = usize::from(quick);
     for round in first..=rounds {
-        for i in rotation(PEERS.len(), round) {
+        for i in rotation(&(0..PEERS.len()).collect::<Vec<_>>(), round) {
             let peer = &PEERS[i];
             let dir = scratch.join(peer.name);
             let target = scratch.join(format!("target-{}-{round}", peer.name));
@@ -243,18 +243,6 @@ fn run_program(target: &Path, peer: &Peer) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// The order of the peers' indices in round `round`: rotated by the round number.
-fn rotation(len: usize, round: usize) -> Vec<usize> {
-    (0..len).map(|i| (i + round) % len).collect()
-}
-
-/// The median of `times` (the upper middle one for an even count).
-fn median(times: &[Duration]) -> Option<Duration> {
-    let mut sorted = times.to_vec();
-    sorted.sort_unstable();
-    sorted.get(sorted.len() / 2).copied()
-}
-
 /// The 1, 5 and 15 minute load averages, as /proc/loadavg has them, or `unknown`.
 fn load_average() -> String {
     fs::read_to_string("/proc/loadavg")
@@ -270,12 +258,12 @@ fn secs(d: Duration) -> String {
 
 /// The section's Markdown.
 fn section(measured: &[Measured], quick: bool, load: &[String; 2]) -> Section {
-    let base = median(&measured[BASELINE].builds);
+    let base = median_duration(&measured[BASELINE].builds);
     let rows = PEERS
         .iter()
         .zip(measured)
         .map(|(peer, m)| {
-            let mid = median(&m.builds);
+            let mid = median_duration(&m.builds);
             let ratio = match (mid, base) {
                 (Some(mid), Some(base)) if !base.is_zero() => {
                     format!("{:.2}×", mid.as_secs_f64() / base.as_secs_f64())
@@ -359,19 +347,9 @@ mod tests {
 
     #[test]
     fn every_peer_is_first_once_in_as_many_rounds() {
-        let firsts: Vec<usize> = (0..PEERS.len())
-            .map(|r| rotation(PEERS.len(), r)[0])
-            .collect();
+        let peers: Vec<usize> = (0..PEERS.len()).collect();
+        let firsts: Vec<usize> = (0..PEERS.len()).map(|r| rotation(&peers, r)[0]).collect();
         assert_eq!(firsts, [0, 1, 2, 3]);
-        assert_eq!(rotation(4, 5), [1, 2, 3, 0]);
-    }
-
-    #[test]
-    fn median_of_durations() {
-        let s = Duration::from_secs;
-        assert_eq!(median(&[s(3), s(1), s(2)]), Some(s(2)));
-        assert_eq!(median(&[s(4), s(1), s(3), s(2)]), Some(s(3)));
-        assert_eq!(median(&[]), None);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! median over the rounds, as nanoseconds per call and throughput over the V8 payload's size,
 //! and the ratio (Node's time over childproc's: above 1 is faster than Node).
 //!
-//! The timing code is this file's own, so the section stands apart from the shared harness.
+//! The rounds' medians are the shared harness's.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -17,7 +17,7 @@ use childproc::ipc::{AdvancedCodec, Value};
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::doc::{Section, Table};
-use super::Env;
+use super::{median_f64, Env};
 use crate::BoxError;
 
 /// Interleaved rounds (`--quick`: 2).
@@ -144,18 +144,12 @@ fn ours_once(file: &Path) -> Result<(f64, f64), BoxError> {
     Ok((encode, decode))
 }
 
-fn median(xs: &[f64]) -> f64 {
-    let mut sorted = xs.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
 fn section(ours: &[Times], theirs: &[Times], bytes: &[usize], quick: bool) -> Section {
     let mbs = |bytes: usize, ns: f64| format!("{:.0} MB/s", bytes as f64 / ns * 1e3);
     let mut rows = Vec::new();
     for (i, (name, _)) in PAYLOADS.iter().enumerate() {
-        let (oe, od) = (median(&ours[i].encode), median(&ours[i].decode));
-        let (te, td) = (median(&theirs[i].encode), median(&theirs[i].decode));
+        let (oe, od) = (median_f64(&ours[i].encode), median_f64(&ours[i].decode));
+        let (te, td) = (median_f64(&theirs[i].encode), median_f64(&theirs[i].decode));
         rows.push(vec![
             (*name).to_string(),
             format!("{:.0} KiB", bytes[i] as f64 / 1024.0),

@@ -5,10 +5,10 @@
 //! The message is a realistic job record (ids, names, a list of tags, a nested owner, a map
 //! of counters, an optional field, floats). Both paths write the same bytes (checked before
 //! timing). Each round times every path on a batch of about 50 ms; the rounds interleave the
-//! paths and the table shows medians. The timing code is this file's own.
+//! paths and the table shows medians (the shared harness's batch timing and medians).
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use childproc::ipc::{from_value, to_value, Serialization, TypedCodec};
@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::doc::{Section, Table};
+use super::{batch, median_f64};
 use crate::BoxError;
 
 /// Interleaved rounds (`--quick`: 2).
@@ -102,16 +103,24 @@ pub(super) fn run(quick: bool) -> Result<Section, BoxError> {
             let per = |ns: Duration| ns.as_nanos() as f64 / jobs.len() as f64;
             times[m][0]
                 .0
-                .push(per(batch(|| encode_value(*mode, &jobs).map(drop))?));
+                .push(per(batch(Duration::from_millis(50), 3, || {
+                    encode_value(*mode, &jobs).map(drop)
+                })?));
             times[m][1]
                 .0
-                .push(per(batch(|| encode_typed(*mode, &jobs).map(drop))?));
+                .push(per(batch(Duration::from_millis(50), 3, || {
+                    encode_typed(*mode, &jobs).map(drop)
+                })?));
             times[m][2]
                 .0
-                .push(per(batch(|| decode_value(*mode, &wire).map(drop))?));
+                .push(per(batch(Duration::from_millis(50), 3, || {
+                    decode_value(*mode, &wire).map(drop)
+                })?));
             times[m][3]
                 .0
-                .push(per(batch(|| decode_typed(*mode, &wire).map(drop))?));
+                .push(per(batch(Duration::from_millis(50), 3, || {
+                    decode_typed(*mode, &wire).map(drop)
+                })?));
         }
     }
     Ok(section(&modes.map(|(n, _)| n), &times, &sizes, rounds))
@@ -155,29 +164,10 @@ fn decode_typed(mode: Serialization, wire: &BytesMut) -> Result<Vec<Job>, BoxErr
     Ok(jobs)
 }
 
-/// Runs `f` for about 50 ms: the mean time of one call.
-fn batch(mut f: impl FnMut() -> Result<(), BoxError>) -> Result<Duration, BoxError> {
-    let t = Instant::now();
-    f()?;
-    let once = t.elapsed().max(Duration::from_micros(1));
-    let n = (Duration::from_millis(50).as_nanos() / once.as_nanos()).clamp(3, 100_000) as u32;
-    let t = Instant::now();
-    for _ in 0..n {
-        f()?;
-    }
-    Ok(t.elapsed() / n)
-}
-
-fn median(xs: &[f64]) -> f64 {
-    let mut sorted = xs.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
 fn section(modes: &[&str], times: &[Vec<Times>], sizes: &[usize], rounds: usize) -> Section {
     let mut rows = Vec::new();
     for (m, mode) in modes.iter().enumerate() {
-        let [ev, et, dv, dt] = [0, 1, 2, 3].map(|i| median(&times[m][i].0));
+        let [ev, et, dv, dt] = [0, 1, 2, 3].map(|i| median_f64(&times[m][i].0));
         rows.push(vec![
             (*mode).to_string(),
             format!("{} B", sizes[m]),

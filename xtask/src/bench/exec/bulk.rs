@@ -1,0 +1,366 @@
+//! The exec section's throughput part: a child writes 1 GiB and each peer collects it.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// The results of the throughput part.
+pub(super) struct Throughput {
+    /// The bytes each Rust peer collected per run.
+    pub(super) bytes: u64,
+    /// The bytes Node.js collected per run (less than `bytes` only after a fallback).
+    pub(super) node_bytes: u64,
+    /// Why Node.js fell back to a smaller size, if it did.
+    pub(super) node_fallback: Option<String>,
+    /// The rounds in which it ran.
+    pub(super) rounds: usize,
+    /// Each peer's runs, in [`Bulk::ALL`] order (empty: not measured).
+    pub(super) runs: Vec<Vec<Rate>>,
+}
+
+impl Throughput {
+    pub(super) fn median(&self, peer: Bulk) -> Option<Rate> {
+        median(&self.runs[peer.index()])
+    }
+
+    /// The table: one row per peer, with its MiB/s, its spread and childproc exec ÷ it.
+    pub(super) fn table(&self) -> Table {
+        let ours = self.median(Bulk::Exec);
+        Table {
+            header: [
+                "Collector",
+                "MiB/s (median)",
+                "slowest–fastest",
+                "childproc exec ÷ this",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows: Bulk::ALL
+                .into_iter()
+                .map(|peer| {
+                    let runs = &self.runs[peer.index()];
+                    let name = if peer == Bulk::Node && self.node_bytes != self.bytes {
+                        format!("{} ({})", peer.name(), size(self.node_bytes))
+                    } else {
+                        peer.name().to_string()
+                    };
+                    vec![
+                        name,
+                        mib_cell(median(runs)),
+                        spread(runs)
+                            .map_or_else(dash, |(lo, hi)| format!("{:.0}–{:.0}", mib(lo), mib(hi))),
+                        ratio(ours, median(runs), mib),
+                    ]
+                })
+                .collect(),
+        }
+    }
+
+    /// The Markdown of the throughput part.
+    pub(super) fn render(&self) -> String {
+        let bytes = self.bytes;
+        let vs = |ours: Bulk, theirs: Bulk| ratio(self.median(ours), self.median(theirs), mib);
+        let node_note = match &self.node_fallback {
+            Some(why) => format!(
+                "\nNode.js could not collect {}: {why}; its row is measured at {}.\n",
+                size(bytes),
+                size(self.node_bytes)
+            ),
+            None => String::new(),
+        };
+        format!(
+            "`{BULK_PROGRAM} -c {bytes} /dev/zero` writes {} to stdout and each peer collects\n\
+             all of it; the time runs from before the spawn until the output is in hand and the\n\
+             child is reaped (dropping the buffer afterwards is not timed). Each peer runs once\n\
+             untimed on {} first, then once per round for {} rounds; the rounds interleave the\n\
+             peers in a rotating order and the table shows each peer's median run. The async\n\
+             peers run as a task (`tokio::spawn`) on their runtime, as application code would.\n\n\
+             - childproc exec_file: `exec_file(\"{BULK_PROGRAM}\", [\"-c\", \"{bytes}\", \"/dev/zero\"])\
+             .max_buffer(2 << 30).encoding(Encoding::Buffer).await`\n  \
+               (stdin, stdout, stderr piped; stdin closed at once)\n\
+             - childproc spawn + read_to_end: `Command::new(\"{BULK_PROGRAM}\")` with stdout piped,\n  \
+               stdin and stderr ignored, `spawn()`, tokio `read_to_end` of `child.stdout` into a\n  \
+               `Vec`, then `wait()`\n\
+             - tokio::process output(): `Command::new(\"{BULK_PROGRAM}\")`, stdin null, `.output().await`\n  \
+               (which pipes stdout and stderr)\n\
+             - current-thread: the same code on `new_current_thread()` instead of the\n  \
+               multi-thread runtime\n\
+             - raw pipe → preallocated Vec: `std::process::Command`, stdout piped, the others\n  \
+               null, a blocking `read` loop on one thread into `vec![0; {bytes}]` allocated inside\n  \
+               the timing — the physical limit for collecting everything\n\
+             - raw pipe → reused 1 MiB buffer: the same loop into one 1 MiB buffer, counting\n  \
+               bytes — the pipe alone, no memory to fill\n\
+             - Node.js: `execFile('{BULK_PROGRAM}', ['-c', '{}', '/dev/zero'], \
+             {{ encoding: 'buffer', maxBuffer: 2 ** 31 }})`\n\
+             {node_note}\n{}\n\
+             childproc exec ÷ raw pipe into a preallocated Vec (target ≥ 0.90×): **{}** on the\n\
+             multi-thread runtime, **{}** on a current-thread runtime. childproc exec ÷ tokio\n\
+             output(): {} (multi-thread), {} (current-thread); ÷ Node.js execFile: {}.\n\n\
+             The current-thread rows run the same code with the task, the I/O driver and the\n\
+             reads on one thread; on the multi-thread runtime the workers share this machine's\n\
+             {} cores with the writing child, and every pipe-full is a wake-up through the I/O\n\
+             driver. Multi-thread ÷ current-thread: {} for childproc exec, {} for tokio output().\n",
+            size(bytes),
+            size(BULK_WARMUP_BYTES.min(bytes)),
+            self.rounds,
+            self.node_bytes,
+            self.table().render(),
+            vs(Bulk::Exec, Bulk::RawVec),
+            vs(Bulk::ExecCurrent, Bulk::RawVec),
+            vs(Bulk::Exec, Bulk::Tokio),
+            vs(Bulk::ExecCurrent, Bulk::TokioCurrent),
+            vs(Bulk::Exec, Bulk::Node),
+            std::thread::available_parallelism().map_or(0, std::num::NonZeroUsize::get),
+            vs(Bulk::Exec, Bulk::ExecCurrent),
+            vs(Bulk::Tokio, Bulk::TokioCurrent),
+        )
+    }
+}
+
+/// The runtimes the async throughput peers run on.
+pub(super) struct Runtimes {
+    /// The multi-thread runtime every other section uses too.
+    pub(super) multi: Runtime,
+    /// A current-thread runtime: the task, the I/O driver and the reads on one thread.
+    pub(super) current: Runtime,
+}
+
+/// Runs the throughput part.
+pub(super) fn throughput(
+    opts: &Options,
+    env: &Env,
+    rts: &Runtimes,
+) -> Result<Throughput, BoxError> {
+    let bytes = if opts.quick {
+        QUICK_BULK_BYTES
+    } else {
+        BULK_BYTES
+    };
+    let rounds = if opts.quick { 3 } else { BULK_ROUNDS };
+    let peers: Vec<Bulk> = Bulk::ALL
+        .into_iter()
+        .filter(|p| *p != Bulk::Node || env.node.is_some())
+        .collect();
+    println!(
+        "exec throughput: `{BULK_PROGRAM} -c {bytes} /dev/zero`, {rounds} rounds, one run per \
+         peer per round\n"
+    );
+    let warmup = BULK_WARMUP_BYTES.min(bytes);
+    for &peer in &peers {
+        if peer != Bulk::Node {
+            bulk_once(peer, warmup, rts)?;
+        }
+    }
+    let mut node_bytes = bytes;
+    let mut node_fallback = None;
+    let mut runs = vec![Vec::new(); Bulk::ALL.len()];
+    for round in 0..rounds {
+        for peer in rotation(&peers, round) {
+            let rate = if peer == Bulk::Node {
+                node_bulk(env, &mut node_bytes, &mut node_fallback)?
+            } else {
+                bulk_once(peer, bytes, rts)?
+            };
+            println!(
+                "  round {}: {:<36} {:>6.0} MiB/s",
+                round + 1,
+                peer.name(),
+                mib(rate)
+            );
+            runs[peer.index()].push(rate);
+        }
+    }
+    let result = Throughput {
+        bytes,
+        node_bytes,
+        node_fallback,
+        rounds,
+        runs,
+    };
+    println!("\n{}", result.table().render());
+    Ok(result)
+}
+
+/// One timed run of `peer` collecting `bytes`; checks that it got all of them.
+pub(super) fn bulk_once(peer: Bulk, bytes: u64, rts: &Runtimes) -> Result<Rate, BoxError> {
+    let args = bulk_args(bytes);
+    let expected = usize::try_from(bytes)?;
+    let rt = match peer {
+        Bulk::ExecCurrent | Bulk::TokioCurrent => &rts.current,
+        _ => &rts.multi,
+    };
+    let start = Instant::now();
+    // Each arm returns what it collected, so dropping it happens after the clock stops.
+    let (got, collected): Collected = match peer {
+        Bulk::Exec | Bulk::ExecCurrent => in_task(rt, exec_collect(args.clone()))?,
+        Bulk::Pipe => in_task(rt, pipe_collect(args.clone()))?,
+        Bulk::Tokio | Bulk::TokioCurrent => in_task(rt, tokio_collect(args.clone()))?,
+        Bulk::RawVec => raw_pipe(&args, |stdout| {
+            // Zeroed allocation: fresh pages from the OS, faulted in by the reads.
+            let mut buf = vec![0u8; expected];
+            let mut filled = 0;
+            loop {
+                if filled == buf.len() {
+                    // Full: the next read must be EOF, or the child wrote too much.
+                    let extra = stdout.read(&mut [0u8; 1])?;
+                    return Ok((filled + extra, Some(buf)));
+                }
+                match stdout.read(&mut buf[filled..])? {
+                    0 => {
+                        buf.truncate(filled);
+                        return Ok((filled, Some(buf)));
+                    }
+                    n => filled += n,
+                }
+            }
+        })?,
+        Bulk::RawCount => raw_pipe(&args, |stdout| {
+            let mut buf = vec![0u8; COUNT_BUF];
+            let mut total = 0;
+            loop {
+                match stdout.read(&mut buf)? {
+                    0 => return Ok((total, None)),
+                    n => total += n,
+                }
+            }
+        })?,
+        Bulk::Node => return Err("Node.js runs through node_bulk".into()),
+    };
+    let elapsed = start.elapsed();
+    drop(collected);
+    if got != expected {
+        return Err(format!(
+            "{}: collected {got} bytes, expected {expected}",
+            peer.name()
+        )
+        .into());
+    }
+    Ok(Rate {
+        count: bytes,
+        elapsed,
+    })
+}
+
+/// What an async throughput peer returns: the bytes it collected and the buffer holding them.
+pub(super) type Collected = (usize, Option<Vec<u8>>);
+
+/// Runs `fut` as a task on `rt` (as an application's code runs, and as the rate part and
+/// the spawn section run theirs) and waits for it.
+pub(super) fn in_task<F>(rt: &Runtime, fut: F) -> Result<Collected, BoxError>
+where
+    F: std::future::Future<Output = Result<Collected, BoxError>> + Send + 'static,
+{
+    rt.block_on(async { tokio::spawn(fut).await? })
+}
+
+/// [`Bulk::Exec`]: `childproc::exec_file` with the Buffer encoding.
+pub(super) async fn exec_collect(args: [String; 3]) -> Result<Collected, BoxError> {
+    let out = childproc::exec_file(BULK_PROGRAM, &args)
+        .max_buffer(MAX_BUFFER)
+        .encoding(childproc::Encoding::Buffer)
+        .await?;
+    Ok((out.stdout.len(), Some(out.stdout.into_bytes())))
+}
+
+/// [`Bulk::Pipe`]: `childproc::Command::spawn` and tokio's `read_to_end` of its stdout.
+pub(super) async fn pipe_collect(args: [String; 3]) -> Result<Collected, BoxError> {
+    let mut child = childproc::Command::new(BULK_PROGRAM)
+        .args(&args)
+        .stdin(childproc::Stdio::Ignore)
+        .stdout(childproc::Stdio::Pipe)
+        .stderr(childproc::Stdio::Ignore)
+        .spawn()?;
+    let mut stdout = child.stdout.take().ok_or("childproc: no stdout pipe")?;
+    let mut buf = Vec::new();
+    stdout.read_to_end(&mut buf).await?;
+    let status = child.wait().await?;
+    if !status.success() {
+        return Err(format!("childproc: {BULK_PROGRAM} ended with {status}").into());
+    }
+    Ok((buf.len(), Some(buf)))
+}
+
+/// [`Bulk::Tokio`]: `tokio::process::Command::output`.
+pub(super) async fn tokio_collect(args: [String; 3]) -> Result<Collected, BoxError> {
+    let out = tokio::process::Command::new(BULK_PROGRAM)
+        .args(&args)
+        .stdin(Stdio::null())
+        .output()
+        .await?;
+    if !out.status.success() {
+        return Err(format!("tokio: {BULK_PROGRAM} ended with {}", out.status).into());
+    }
+    Ok((out.stdout.len(), Some(out.stdout)))
+}
+
+/// Spawns `head args..` with std::process (stdout piped, the others null), hands its stdout
+/// to `read`, then reaps it.
+pub(super) fn raw_pipe(
+    args: &[String],
+    read: impl FnOnce(&mut std::process::ChildStdout) -> std::io::Result<Collected>,
+) -> Result<Collected, BoxError> {
+    let mut child = std::process::Command::new(BULK_PROGRAM)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut stdout = child.stdout.take().ok_or("std: no stdout pipe")?;
+    let got = read(&mut stdout)?;
+    drop(stdout);
+    let status = child.wait()?;
+    if !status.success() {
+        return Err(format!("std: {BULK_PROGRAM} ended with {status}").into());
+    }
+    Ok(got)
+}
+
+/// One timed Node.js run; if Node fails on `bytes`, halves it (down to [`NODE_MIN_BYTES`]),
+/// records why in `fallback` and keeps the smaller size for the later rounds.
+pub(super) fn node_bulk(
+    env: &Env,
+    bytes: &mut u64,
+    fallback: &mut Option<String>,
+) -> Result<Rate, BoxError> {
+    let node = env.node.as_ref().ok_or("node was not found")?;
+    let script = env.scripts.join("exec.js");
+    loop {
+        let args = [
+            "bytes".to_string(),
+            bytes.to_string(),
+            BULK_WARMUP_BYTES.min(*bytes).to_string(),
+        ];
+        match node.run(&script, &args) {
+            Ok(out) => {
+                let got = json_u64(&out, "bytes", "exec.js")?;
+                if got != *bytes {
+                    return Err(format!("exec.js collected {got} bytes, expected {bytes}").into());
+                }
+                return Ok(Rate {
+                    count: got,
+                    elapsed: std::time::Duration::from_nanos(json_u64(
+                        &out,
+                        "elapsed_ns",
+                        "exec.js",
+                    )?),
+                });
+            }
+            Err(e) if *bytes / 2 >= NODE_MIN_BYTES => {
+                // `node … failed (exit status: 1): CODE: message`, then the stack.
+                let why = e.to_string();
+                let why = why.lines().next().unwrap_or("");
+                let why = why
+                    .split_once("): ")
+                    .map_or(why, |(_, msg)| msg)
+                    .to_string();
+                println!(
+                    "  Node.js failed on {}: {why}; trying {}",
+                    size(*bytes),
+                    size(*bytes / 2)
+                );
+                fallback.get_or_insert(why);
+                *bytes /= 2;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
