@@ -170,6 +170,9 @@ pub(crate) fn run() -> Result<(), BoxError> {
                 continue;
             }
         };
+        if args.first().is_some_and(|a| a == "package") {
+            forget_packaged();
+        }
         println!("xtask ci: {shown}");
         let mut command = Command::new(&cargo);
         command.args(args).current_dir(&root);
@@ -199,6 +202,36 @@ fn tree_has<'a>(tree: &str, forbidden: &[&'a str]) -> Vec<&'a str> {
         .copied()
         .filter(|krate| names.contains(krate))
         .collect()
+}
+
+/// Removes the copies of our crates that an earlier `cargo package` unpacked into CARGO_HOME
+/// (`registry/src/-<hash of the target path>/childproc*`): cargo never unpacks a version
+/// again, so a run from the same path would verify the old copy instead of this one. (As
+/// `.ci/run` does before packaging.)
+fn forget_packaged() {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")));
+    let Some(src) = home.map(|h| h.join("registry").join("src")) else {
+        return;
+    };
+    let Ok(registries) = std::fs::read_dir(src) else {
+        return;
+    };
+    for registry in registries.flatten() {
+        // Local overlay registries are named `-<hash>`; crates.io's are not.
+        if !registry.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        let Ok(crates) = std::fs::read_dir(registry.path()) else {
+            continue;
+        };
+        for krate in crates.flatten() {
+            if krate.file_name().to_string_lossy().starts_with("childproc") {
+                let _ = std::fs::remove_dir_all(krate.path());
+            }
+        }
+    }
 }
 
 /// Installs the standard library for `target` unless the active toolchain has it.
