@@ -16,6 +16,7 @@ use crate::command::Command;
 use crate::encoding::{Data, Encoding};
 use crate::error::Error;
 use crate::signal::Signal;
+use crate::usage::ResourceUsage;
 
 /// Node's default `maxBuffer`: 1 MiB per stream.
 pub const DEFAULT_MAX_BUFFER: usize = 1024 * 1024;
@@ -193,6 +194,9 @@ pub struct ExecOutput {
     /// grandchild kept them open past the timeout (Node resolves then too, with the output so
     /// far) or past the wait delay. What it wrote afterwards is not here.
     pub pipes_closed_early: bool,
+    /// What the child cost (CPU time, maximum RSS…), gathered when it was reaped. Beyond
+    /// Node.
+    pub resource_usage: Option<ResourceUsage>,
 }
 
 /// A running exec: the child is reachable ([`child`](Self::child)); await for the output.
@@ -274,6 +278,7 @@ impl ExecChild {
                     cmd: self.cmdline,
                     code: status.and_then(|s| s.code()),
                     signal: status.and_then(|s| s.signal()),
+                    resource_usage: status.and_then(|s| s.resource_usage()),
                     killed: true,
                     escalated: self.child.escalated(),
                     pipes_closed_early: !(out.eof && err.eof),
@@ -306,6 +311,7 @@ impl ExecChild {
                     stdout,
                     stderr,
                     pipes_closed_early,
+                    resource_usage: s.resource_usage(),
                 })
             }
             Ok(_) if shared.timed_out.load(Ordering::SeqCst) => ExecFailure::Timeout,
@@ -320,6 +326,7 @@ impl ExecChild {
             cmd: self.cmdline,
             code: status.and_then(|s| s.code()),
             signal: status.and_then(|s| s.signal()),
+            resource_usage: status.and_then(|s| s.resource_usage()),
             // Node's kill() sets `killed` even when the child had already exited.
             killed: self.child.killed() || matches!(stop, Some(Stop::Timeout | Stop::Overflow)),
             escalated: self.child.escalated(),
@@ -387,6 +394,9 @@ pub struct ExecError {
     pub code: Option<i32>,
     /// The signal that ended it, if one did (`error.signal`).
     pub signal: Option<Signal>,
+    /// What the child cost, if it was reaped (an abort returns before the exit, so usually
+    /// `None` then). Beyond Node.
+    pub resource_usage: Option<ResourceUsage>,
     /// Whether childproc signalled it (`error.killed`).
     pub killed: bool,
     /// Whether it had to be forcefully terminated: the kill signal did not end it and
@@ -409,6 +419,7 @@ impl ExecError {
             cmd,
             code: None,
             signal: None,
+            resource_usage: None,
             killed: false,
             escalated: false,
             stdout: empty.clone(),

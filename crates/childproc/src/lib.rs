@@ -62,8 +62,8 @@
 //! line streams ([`ChildStdout::lines`], [`Lines`]), stdout and stderr [`Interleaved`] with
 //! tags, a shell's `2>&1` ([`Stdio::SameAs`]), whole-tree kills and SIGKILL escalation, a
 //! wait delay for pipes held by grandchildren ([`Command::wait_delay`]), a pseudo-terminal
-//! for the child ([`Command::pty`], [`Pty`]: node-pty's job, here one option), and a worker
-//! [`Pool`].
+//! for the child ([`Command::pty`], [`Pty`]: node-pty's job, here one option), what each
+//! child cost ([`ResourceUsage`], on every exit status), and a worker [`Pool`].
 //!
 //! # Feature flags
 //!
@@ -118,6 +118,7 @@ mod stdio;
 mod sync;
 #[allow(unsafe_code)]
 mod sys;
+mod usage;
 
 #[cfg(feature = "ipc")]
 pub use backlog::{IPC_HIGH_WATER_BYTES, IPC_HIGH_WATER_MESSAGES};
@@ -140,7 +141,7 @@ pub use lines::{ByteLines, Lines, LinesError, DEFAULT_MAX_LINE};
 pub use pipeline::{Pipeline, PipelineChild, PipelineError, PipelineOutput, PipelineStatus};
 pub use pipes::{ChildPipe, ChildStderr, ChildStdin, ChildStdout};
 #[cfg(feature = "ipc")]
-pub use pool::{Pool, PoolBuilder, PoolError, PoolStats};
+pub use pool::{Pool, PoolBuilder, PoolError, PoolStats, PoolSummary};
 pub use pty::{Pty, PtySize};
 pub use signal::{Signal, SignalSpec, UnknownSignal};
 pub use stdio::{Stdio, StdioShorthand};
@@ -149,6 +150,7 @@ pub use sync::{
     SpawnSyncResult, SyncFailure,
 };
 pub use tokio_util::sync::CancellationToken;
+pub use usage::ResourceUsage;
 
 /// Makes every child spawned from now on run without a pidfd, as on kernels older than 5.3:
 /// exit is then awaited on SIGCHLD and signals go through `kill(2)` under the reaping lock.

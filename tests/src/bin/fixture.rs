@@ -6,6 +6,9 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
+/// Children with a known cost.
+#[path = "fixture/cost.rs"]
+mod cost;
 /// The pool worker roles with several tasks in flight or a quick death.
 #[path = "fixture/pool_roles.rs"]
 mod pool_roles;
@@ -20,6 +23,8 @@ fn main() {
     let rest = &args[2.min(args.len())..];
     match role {
         "fds" => println!("{}", open_fds().join(" ")),
+        "burn" => cost::burn(rest[0].parse().unwrap()),
+        "touch" => cost::touch(rest[0].parse().unwrap()),
         "tty" => tty::tty(),
         "argv" => std::env::args_os().for_each(|a| println!("{}", a.to_string_lossy())),
         "env" => {

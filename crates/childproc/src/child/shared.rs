@@ -186,7 +186,7 @@ impl Shared {
 
     /// Publishes a reaped child's status and emits `Exit` (the caller holds `exit`).
     pub(super) fn publish_exit(&self, raw: RawStatus) -> ExitStatus {
-        let status = ExitStatus::from_raw(raw);
+        let status = ExitStatus::from_raw(raw, self.process.usage());
         tracing::debug!(pid = self.process.pid(), %status, "exit");
         self.status.send_replace(Some(status));
         self.hub.emit(Event::Exit(status));

@@ -20,6 +20,7 @@ use childproc_ipc::{IntoMessage, IpcError, Value};
 use crate::error::Error;
 use crate::exit::ExitStatus;
 use crate::fork::Fork;
+use crate::usage::ResourceUsage;
 
 mod answer;
 mod queue;
@@ -92,6 +93,10 @@ pub struct PoolStats {
     /// Tasks queued again because their worker died before answering
     /// ([`PoolBuilder::retry`]); a task tried three times counts twice.
     pub retried: u64,
+    /// What every worker that has ended cost, together: CPU times and counts summed, the
+    /// largest maximum RSS (see [`ResourceUsage`]; each worker's own is
+    /// [`Pool::worker_usage`]). Beyond Node.
+    pub workers_usage: ResourceUsage,
 }
 
 #[derive(Default)]
@@ -102,7 +107,31 @@ struct Counters {
     timed_out: AtomicU64,
     recycled: AtomicU64,
     retried: AtomicU64,
+    usage: Usage,
 }
+
+/// What the ended workers cost: their sum and the last [`UsageLog::KEPT`] of them.
+#[derive(Default)]
+struct UsageLog {
+    total: ResourceUsage,
+    recent: std::collections::VecDeque<ResourceUsage>,
+}
+
+impl UsageLog {
+    /// How many ended workers' own usage is kept.
+    const KEPT: usize = 32;
+
+    fn record(&mut self, usage: ResourceUsage) {
+        self.total.add(&usage);
+        if self.recent.len() == Self::KEPT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(usage);
+    }
+}
+
+/// The pool's [`UsageLog`], shared with the tasks that reap workers.
+type Usage = Arc<std::sync::Mutex<UsageLog>>;
 
 impl Counters {
     fn add(counter: &AtomicU64, n: u64) {
@@ -397,25 +426,26 @@ impl Pool {
 
     /// What the pool has done so far.
     pub fn stats(&self) -> PoolStats {
-        let c = &self.shared.counters;
-        PoolStats {
-            started: c.started.load(Ordering::Relaxed),
-            answered: c.answered.load(Ordering::Relaxed),
-            crashed: c.crashed.load(Ordering::Relaxed),
-            timed_out: c.timed_out.load(Ordering::Relaxed),
-            recycled: c.recycled.load(Ordering::Relaxed),
-            retried: c.retried.load(Ordering::Relaxed),
-        }
+        stats_of(&self.shared)
+    }
+
+    /// What each of the last 32 workers that ended cost (CPU time, maximum RSS, page faults,
+    /// context switches: [`ResourceUsage`]), oldest first, gathered as each was reaped.
+    pub fn worker_usage(&self) -> Vec<ResourceUsage> {
+        usage_of(&self.shared)
     }
 
     /// Stops taking tasks, lets the queued ones finish, then retires every worker
     /// (disconnect, then SIGKILL after the retire grace) and waits until all have exited.
-    pub async fn close(self) {
+    ///
+    /// Returns the final counters and what each worker cost (every worker has ended by
+    /// then, so each is in [`PoolSummary::worker_usage`], up to the last 32).
+    pub async fn close(self) -> PoolSummary {
         let Pool {
             jobs,
             supervisors,
             _closing,
-            ..
+            shared,
         } = self;
         drop(jobs);
         drop(_closing);
@@ -424,7 +454,43 @@ impl Pool {
         for s in supervisors {
             let _ = s.await;
         }
+        PoolSummary {
+            stats: stats_of(&shared),
+            worker_usage: usage_of(&shared),
+        }
     }
+}
+
+/// What [`Pool::close`] returns once every worker has ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolSummary {
+    /// The final counters.
+    pub stats: PoolStats,
+    /// What each of the last 32 workers cost, oldest first ([`Pool::worker_usage`]).
+    pub worker_usage: Vec<ResourceUsage>,
+}
+
+fn stats_of(shared: &Shared) -> PoolStats {
+    let c = &shared.counters;
+    PoolStats {
+        started: c.started.load(Ordering::Relaxed),
+        answered: c.answered.load(Ordering::Relaxed),
+        crashed: c.crashed.load(Ordering::Relaxed),
+        timed_out: c.timed_out.load(Ordering::Relaxed),
+        recycled: c.recycled.load(Ordering::Relaxed),
+        retried: c.retried.load(Ordering::Relaxed),
+        workers_usage: c.usage.lock().unwrap_or_else(|e| e.into_inner()).total,
+    }
+}
+
+fn usage_of(shared: &Shared) -> Vec<ResourceUsage> {
+    let log = shared.counters.usage.lock();
+    log.unwrap_or_else(|e| e.into_inner())
+        .recent
+        .iter()
+        .copied()
+        .collect()
 }
 
 fn job(

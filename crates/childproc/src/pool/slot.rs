@@ -110,10 +110,18 @@ pub(super) async fn supervise(shared: Arc<Shared>, first: Worker) {
             }
             Leave::Recycle => {
                 Counters::add(&shared.counters.recycled, 1);
-                retiring.spawn(worker::retire(worker, shared.retire_grace));
+                retiring.spawn(worker::retire(
+                    worker,
+                    shared.retire_grace,
+                    shared.counters.usage.clone(),
+                ));
             }
             Leave::Closed => {
-                retiring.spawn(worker::retire(worker, shared.retire_grace));
+                retiring.spawn(worker::retire(
+                    worker,
+                    shared.retire_grace,
+                    shared.counters.usage.clone(),
+                ));
                 break;
             }
         }

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use childproc_ipc::{IpcError, Value};
 
-use super::{answer, Counters, Factory, Job, PoolError, Shared, Status};
+use super::{answer, Counters, Factory, Job, PoolError, Shared, Status, Usage};
 use crate::child::ChildProcess;
 use crate::error::Error;
 use crate::events::{Event, Events};
@@ -299,7 +299,7 @@ fn unencodable(e: &IpcError) -> bool {
 async fn wind_down(worker: &mut Worker, tasks: &mut Tasks<'_>, grace: Duration) -> Status {
     let Worker { child, events } = worker;
     let mut channel_open = true;
-    let reaping = reap(child, grace);
+    let reaping = reap(child, grace, &tasks.shared.counters.usage);
     tokio::pin!(reaping);
     let status = loop {
         tokio::select! {
@@ -338,19 +338,26 @@ fn kill_now(child: &ChildProcess) {
 }
 
 /// Disconnects `worker`, gives it `grace` to exit, then kills it; returns once reaped.
-pub(super) async fn retire(worker: Worker, grace: Duration) {
+pub(super) async fn retire(worker: Worker, grace: Duration, usage: Usage) {
     let Worker { child, events } = worker;
     // Nobody reads its events any more: unsubscribe rather than let them pile up.
     drop(events);
     child.disconnect();
-    reap(&child, grace).await;
+    reap(&child, grace, &usage).await;
 }
 
-/// Waits up to `grace` for the worker to exit, then kills it; its exit status once reaped.
-async fn reap(child: &ChildProcess, grace: Duration) -> Status {
-    if let Ok(status) = tokio::time::timeout(grace, child.wait()).await {
-        return status.ok();
+/// Waits up to `grace` for the worker to exit, then kills it; its exit status once reaped,
+/// with what it cost recorded in `usage`.
+async fn reap(child: &ChildProcess, grace: Duration, usage: &Usage) -> Status {
+    let status = match tokio::time::timeout(grace, child.wait()).await {
+        Ok(status) => status.ok(),
+        Err(_) => {
+            kill_now(child);
+            child.wait().await.ok()
+        }
+    };
+    if let Some(cost) = status.and_then(|s| s.resource_usage()) {
+        usage.lock().unwrap_or_else(|e| e.into_inner()).record(cost);
     }
-    kill_now(child);
-    child.wait().await.ok()
+    status
 }

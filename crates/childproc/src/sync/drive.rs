@@ -23,6 +23,8 @@ pub(super) struct Run {
     pub(super) pid: u32,
     pub(super) outputs: Vec<(i32, Vec<u8>)>,
     pub(super) status: RawStatus,
+    /// What the child cost, gathered when it was reaped.
+    pub(super) usage: Option<sys::RawUsage>,
     pub(super) failure: Option<SyncFailure>,
     /// Some pipe was closed before its end-of-file.
     pub(super) pipes_closed_early: bool,
@@ -208,6 +210,7 @@ impl Run {
             pid: process.pid(),
             outputs: readers.into_iter().map(|r| (r.fd, r.bytes)).collect(),
             status,
+            usage: process.usage(),
             failure,
             pipes_closed_early,
         }

@@ -14,6 +14,7 @@ use crate::exec::{file_command, shell_command, StdStream, DEFAULT_MAX_BUFFER};
 use crate::signal::Signal;
 use crate::stdio::Stdio;
 use crate::sys::RawStatus;
+use crate::usage::ResourceUsage;
 
 use drive::{KillPolicy, Limits, Run};
 
@@ -74,6 +75,9 @@ pub struct SpawnSyncResult {
     pub status: Option<i32>,
     /// The signal that ended the child, if one did.
     pub signal: Option<Signal>,
+    /// What the child cost (CPU time, maximum RSS…), gathered when it was reaped; `None` if
+    /// it never ran. Beyond Node.
+    pub resource_usage: Option<ResourceUsage>,
     /// What went wrong: the spawn failed, the timeout fired, or `maxBuffer` was passed.
     pub error: Option<SyncFailure>,
     /// Some pipe was closed before it reached end-of-file: a timeout or an overflow ended
@@ -108,6 +112,7 @@ impl SpawnSyncResult {
             stderr: None,
             status: None,
             signal: None,
+            resource_usage: None,
             error: Some(error),
             pipes_closed_early: false,
         }
@@ -250,6 +255,7 @@ impl SpawnSync {
             output,
             status,
             signal,
+            resource_usage: run.usage.map(ResourceUsage::from_raw),
             error: run.failure,
             pipes_closed_early: run.pipes_closed_early,
         }

@@ -7,9 +7,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 #[cfg(target_os = "linux")]
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
-#[cfg(target_os = "linux")]
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 #[cfg(target_os = "linux")]
 use tokio::io::unix::AsyncFd;
@@ -52,6 +50,52 @@ pub(crate) struct Process {
     /// True once reaped. Without a pidfd, `kill` holds this lock so it can never signal a PID
     /// that was reaped (and so may have been reused).
     reaped: Mutex<bool>,
+    /// What the child cost, as the kernel counted it, gathered when it was reaped.
+    usage: OnceLock<RawUsage>,
+}
+
+/// A reaped child's resource usage, from the `rusage` that `wait4` returns with its status
+/// (the same syscall `waitpid` makes): the child's own, with its waited-for descendants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct RawUsage {
+    pub(crate) user_us: u64,
+    pub(crate) system_us: u64,
+    pub(crate) max_rss_bytes: u64,
+    pub(crate) minor_faults: u64,
+    pub(crate) major_faults: u64,
+    pub(crate) voluntary_switches: u64,
+    pub(crate) involuntary_switches: u64,
+    pub(crate) block_inputs: u64,
+    pub(crate) block_outputs: u64,
+    pub(crate) signals: u64,
+    pub(crate) swaps: u64,
+}
+
+impl RawUsage {
+    fn from_rusage(r: &libc::rusage) -> RawUsage {
+        let n = |v: libc::c_long| u64::try_from(v).unwrap_or(0);
+        let us = |t: libc::timeval| {
+            u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000 + u64::try_from(t.tv_usec).unwrap_or(0)
+        };
+        // Linux and the BSDs count ru_maxrss in KiB, Apple's systems in bytes.
+        #[cfg(target_vendor = "apple")]
+        let max_rss_bytes = n(r.ru_maxrss);
+        #[cfg(not(target_vendor = "apple"))]
+        let max_rss_bytes = n(r.ru_maxrss).saturating_mul(1024);
+        RawUsage {
+            user_us: us(r.ru_utime),
+            system_us: us(r.ru_stime),
+            max_rss_bytes,
+            minor_faults: n(r.ru_minflt),
+            major_faults: n(r.ru_majflt),
+            voluntary_switches: n(r.ru_nvcsw),
+            involuntary_switches: n(r.ru_nivcsw),
+            block_inputs: n(r.ru_inblock),
+            block_outputs: n(r.ru_oublock),
+            signals: n(r.ru_nsignals),
+            swaps: n(r.ru_nswap),
+        }
+    }
 }
 
 impl Drop for Process {
@@ -101,7 +145,13 @@ impl Process {
             pid,
             pidfd,
             reaped: Mutex::new(false),
+            usage: OnceLock::new(),
         }
+    }
+
+    /// What the child cost, once it has been reaped.
+    pub(crate) fn usage(&self) -> Option<RawUsage> {
+        self.usage.get().copied()
     }
 
     /// The process id.
@@ -186,8 +236,11 @@ impl Process {
             return Err(io::Error::other("child already reaped"));
         }
         let mut status: libc::c_int = 0;
-        // SAFETY: waitpid on our own unreaped child, writing into `status`.
-        let r = unsafe { libc::waitpid(self.pid, &mut status, flags) };
+        // SAFETY: a plain C struct, all zeros is a valid value.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: wait4 on our own unreaped child, writing into `status` and `usage` (waitpid
+        // is wait4 without the rusage: no extra syscall).
+        let r = unsafe { libc::wait4(self.pid, &mut status, flags, &mut usage) };
         if r < 0 {
             let err = io::Error::last_os_error();
             if err.raw_os_error() == Some(libc::ECHILD) {
@@ -201,6 +254,7 @@ impl Process {
             return Ok(None);
         }
         *reaped = true;
+        let _ = self.usage.set(RawUsage::from_rusage(&usage));
         Ok(Some(if libc::WIFSIGNALED(status) {
             RawStatus::Signaled(libc::WTERMSIG(status))
         } else {
