@@ -63,7 +63,9 @@ impl ResourceUsage {
         }
     }
 
-    /// The usage of several children together: times and counts summed, the largest RSS.
+    /// The usage of several children together: times and counts summed, the largest RSS
+    /// (for the pool, which needs the `ipc` feature).
+    #[cfg(feature = "ipc")]
     pub(crate) fn add(&mut self, other: &ResourceUsage) {
         self.user_time += other.user_time;
         self.system_time += other.system_time;
