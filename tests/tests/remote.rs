@@ -44,10 +44,17 @@ async fn messages_cross_stdio_directly_and_through_a_relay_in_every_serializatio
             relayed(&[], "ipc-echo"),
         ] {
             let child = fork.serialization(mode).spawn().unwrap();
-            assert!(child.stdin.is_none() && child.stdout.is_none(), "they carry the channel");
+            assert!(
+                child.stdin.is_none() && child.stdout.is_none(),
+                "they carry the channel"
+            );
             let mut events = child.events();
             let hello = next_message(&mut events).await;
-            assert_eq!(hello.get("hello"), Some(&Value::from("from rust")), "{mode:?}");
+            assert_eq!(
+                hello.get("hello"),
+                Some(&Value::from("from rust")),
+                "{mode:?}"
+            );
             let sent = Value::object([
                 ("n", Value::from(1.5)),
                 ("s", Value::from("é€😀")),
@@ -93,7 +100,10 @@ async fn handles_cannot_cross_a_byte_stream() {
         .unwrap();
     let (_keep, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
     let err = child.send_handle("h", theirs).await.unwrap_err();
-    assert!(err.to_string().contains("cannot cross a byte stream"), "{err}");
+    assert!(
+        err.to_string().contains("cannot cross a byte stream"),
+        "{err}"
+    );
     // The channel is still good.
     let mut events = child.events();
     next_message(&mut events).await;
@@ -119,8 +129,15 @@ async fn a_relay_that_drops_the_connection_ends_the_channel_and_leaves_no_proces
         "{seen:?}"
     );
     assert!(seen.contains(&"disconnect".to_string()), "{seen:?}");
-    assert_eq!(seen.last().map(String::as_str), Some("close code 0"), "{seen:?}");
-    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "reaped");
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("close code 0"),
+        "{seen:?}"
+    );
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "reaped"
+    );
 }
 
 #[tokio::test]
@@ -134,7 +151,10 @@ async fn a_relay_that_corrupts_the_stream_is_a_clear_error_and_nothing_hangs() {
     let error = seen.iter().find(|e| e.starts_with("error")).cloned();
     assert!(error.is_some(), "{seen:?}");
     assert!(seen.contains(&"disconnect".to_string()), "{seen:?}");
-    assert!(seen.last().is_some_and(|e| e.starts_with("close")), "{seen:?}");
+    assert!(
+        seen.last().is_some_and(|e| e.starts_with("close")),
+        "{seen:?}"
+    );
     // A corrupted length prefix says what it read.
     let child = relayed(&["--corrupt", "0"], "ipc-echo")
         .serialization(Serialization::LengthJson)
@@ -145,7 +165,10 @@ async fn a_relay_that_corrupts_the_stream_is_a_clear_error_and_nothing_hangs() {
         seen.iter().any(|e| e.starts_with("error")),
         "a 4 GiB prefix is refused: {seen:?}"
     );
-    assert!(seen.last().is_some_and(|e| e.starts_with("close")), "{seen:?}");
+    assert!(
+        seen.last().is_some_and(|e| e.starts_with("close")),
+        "{seen:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,7 +176,7 @@ async fn a_pool_mixes_local_and_relayed_workers() {
     let started = std::sync::atomic::AtomicUsize::new(0);
     let pool = Pool::builder(move || {
         let n = started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let fork = if n % 2 == 0 {
+        let fork = if n.is_multiple_of(2) {
             fork_exe(FIXTURE, ["pool-worker"])
         } else {
             relayed(&[], "pool-worker")
