@@ -41,6 +41,7 @@ mod message;
 mod scan;
 pub mod serialization;
 mod serve;
+pub mod stdio;
 mod sys;
 #[cfg(test)]
 mod test_support;
@@ -55,6 +56,7 @@ pub use json::{from_json, from_value, to_json, to_value};
 pub use message::{IntoMessage, Json};
 pub use serialization::{from_env, AnyCodec, Serialization, CHANNEL_FD_ENV, SERIALIZATION_ENV};
 pub use serve::{serve, serve_concurrent};
+pub use stdio::{from_stdio, STDIO_CHANNEL_ENV};
 pub use typed::TypedCodec;
 pub use value::{
     ArrayBuffer, JsError, SparseArray, TypedArray, TypedArrayElement, TypedArrayKind, Value,

@@ -136,7 +136,20 @@ pub static ENVIRONMENT: std::sync::RwLock<()> = std::sync::RwLock::new(());
 /// this process's own children do not see them), and the fd becomes close-on-exec and
 /// non-blocking. `None` without a channel; `Some(Err)` naming what is wrong with the
 /// variables or the fd. Call it once, inside a tokio runtime.
+///
+/// A child whose parent runs its channel over stdin and stdout (`channel_over_stdio`) has
+/// [`STDIO_CHANNEL_ENV`](crate::STDIO_CHANNEL_ENV) instead: then this is
+/// [`from_stdio`](crate::from_stdio) in that serialization, so the same worker serves a fork
+/// and a stdio channel.
 pub fn from_env() -> Option<Result<crate::channel::Channel<AnyCodec>, IpcError>> {
+    // A channel over stdin and stdout (a parent's `channel_over_stdio`).
+    if let Ok(mode) = std::env::var(crate::stdio::STDIO_CHANNEL_ENV) {
+        {
+            let _changing = ENVIRONMENT.write().unwrap_or_else(|e| e.into_inner());
+            std::env::remove_var(crate::stdio::STDIO_CHANNEL_ENV);
+        }
+        return Some(mode.parse().and_then(crate::stdio::from_stdio));
+    }
     let fd = std::env::var(CHANNEL_FD_ENV).ok()?;
     let mode = std::env::var(SERIALIZATION_ENV).unwrap_or_else(|_| "json".into());
     {

@@ -344,3 +344,83 @@ pub(crate) fn peer_closed(socket: &UnixStream) -> bool {
     let r = unsafe { libc::poll(&mut p, 1, 0) };
     r > 0 && p.revents & hangup != 0
 }
+
+/// A byte stream on `fd` (a pipe, socket or terminal), non-blocking and registered with
+/// tokio, readable and writable as a file.
+pub(crate) fn async_stream(fd: OwnedFd) -> io::Result<AsyncStream> {
+    // SAFETY: F_GETFL/F_SETFL on an fd we own.
+    unsafe {
+        let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    let file = std::fs::File::from(fd);
+    let interest = Interest::READABLE | Interest::WRITABLE;
+    // SAFETY: the AsyncFd takes ownership of the file, so its fd stays open and refers to the
+    // same open file description for as long as it is registered.
+    let fd = unsafe { AsyncFd::register_with_interest(file, interest) }.map_err(|e| {
+        let e = io::Error::from(e);
+        io::Error::new(
+            e.kind(),
+            format!("a channel over a byte stream needs a pipe, socket or terminal: {e}"),
+        )
+    })?;
+    Ok(AsyncStream(fd))
+}
+
+/// See [`async_stream`].
+pub(crate) struct AsyncStream(AsyncFd<std::fs::File>);
+
+impl tokio::io::AsyncRead for AsyncStream {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        use std::io::Read;
+        loop {
+            let mut guard = std::task::ready!(self.0.poll_read_ready(cx))?;
+            let unfilled = buf.initialize_unfilled();
+            match guard.try_io(|f| f.get_ref().read(unfilled)) {
+                Ok(Ok(n)) => {
+                    buf.advance(n);
+                    return std::task::Poll::Ready(Ok(()));
+                }
+                Ok(Err(e)) => return std::task::Poll::Ready(Err(e)),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for AsyncStream {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        use std::io::Write;
+        loop {
+            let mut guard = std::task::ready!(self.0.poll_write_ready(cx))?;
+            match guard.try_io(|f| f.get_ref().write(data)) {
+                Ok(result) => return std::task::Poll::Ready(result),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}

@@ -68,6 +68,7 @@ pub struct Fork {
     exec_args: Vec<OsString>,
     silent: bool,
     stdio: Option<Vec<Stdio>>,
+    over_stdio: bool,
     cmd: Command,
 }
 
@@ -84,6 +85,7 @@ impl Fork {
             exec_args: Vec::new(),
             silent: false,
             stdio: None,
+            over_stdio: false,
             cmd: Command::new("node"),
         }
     }
@@ -150,6 +152,31 @@ impl Fork {
         self
     }
 
+    /// Runs the channel over the child's stdin and stdout instead of an `'ipc'` socket
+    /// (beyond Node): length-delimited frames in `json-length`, `msgpack` or `advanced` (or
+    /// lines in `json`), so the child may be anything a byte stream reaches, `ssh host
+    /// worker` or `kubectl exec -i pod -- worker` included. The same `send`, messages and
+    /// disconnect; stderr stays the child's own (inherited, or piped with `silent`); handles
+    /// cannot be sent. The child side is `childproc_ipc::from_stdio` (or `from_env`, which
+    /// finds it when the environment reaches the child).
+    ///
+    /// ```no_run
+    /// # async fn f() -> childproc::Result<()> {
+    /// use childproc::{fork_exe, Serialization};
+    ///
+    /// let worker = fork_exe("ssh", ["build-host", "/usr/local/bin/worker", "--stdio"])
+    ///     .channel_over_stdio()
+    ///     .serialization(Serialization::MsgPack)
+    ///     .spawn()?;
+    /// worker.send("hello").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn channel_over_stdio(mut self) -> Self {
+        self.over_stdio = true;
+        self.cmd.channel_over_stdio(true);
+        self
+    }
+
     /// Starts the child with its channel.
     pub fn spawn(self) -> Result<ChildProcess> {
         let Fork {
@@ -159,9 +186,23 @@ impl Fork {
             exec_args,
             silent,
             stdio,
+            over_stdio,
             mut cmd,
         } = self;
         let stdio = match stdio {
+            Some(entries) if over_stdio => {
+                if entries.iter().any(|s| matches!(s, Stdio::Ipc)) {
+                    return Err(Error::InvalidOption {
+                        option: "stdio",
+                        reason: "a channel over stdio has no 'ipc' entry".into(),
+                    });
+                }
+                entries
+            }
+            None if over_stdio => {
+                let stderr = if silent { Stdio::Pipe } else { Stdio::Inherit };
+                vec![Stdio::Pipe, Stdio::Pipe, stderr]
+            }
             Some(entries) => {
                 let ipc = entries.iter().filter(|s| matches!(s, Stdio::Ipc)).count();
                 if ipc != 1 {

@@ -63,7 +63,8 @@
 //! tags, a shell's `2>&1` ([`Stdio::SameAs`]), whole-tree kills and SIGKILL escalation, a
 //! wait delay for pipes held by grandchildren ([`Command::wait_delay`]), a pseudo-terminal
 //! for the child ([`Command::pty`], [`Pty`]: node-pty's job, here one option), what each
-//! child cost ([`ResourceUsage`], on every exit status), and a worker [`Pool`].
+//! child cost ([`ResourceUsage`], on every exit status), and a worker [`Pool`] whose workers
+//! may run anywhere a byte stream reaches ([`Fork::channel_over_stdio`]: `ssh host worker`).
 //!
 //! # Feature flags
 //!

@@ -12,6 +12,9 @@ mod cost;
 /// The pool worker roles with several tasks in flight or a quick death.
 #[path = "fixture/pool_roles.rs"]
 mod pool_roles;
+/// A stand-in for `ssh host cmd`.
+#[path = "fixture/relay.rs"]
+mod relay;
 /// What the child sees of its terminal.
 #[path = "fixture/tty.rs"]
 mod tty;
@@ -23,6 +26,7 @@ fn main() {
     let rest = &args[2.min(args.len())..];
     match role {
         "fds" => println!("{}", open_fds().join(" ")),
+        "relay" => relay::relay(rest),
         "burn" => cost::burn(rest[0].parse().unwrap()),
         "touch" => cost::touch(rest[0].parse().unwrap()),
         "tty" => tty::tty(),

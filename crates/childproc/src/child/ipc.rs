@@ -18,6 +18,8 @@ pub(crate) struct Ipc {
     pub(crate) sender: Sender<AnyCodec>,
     /// Cancelled by `disconnect()`: the reader stops and closes the socket.
     pub(crate) stop: CancellationToken,
+    /// The channel runs over the child's stdin and stdout: no handle can cross it.
+    pub(crate) over_stdio: bool,
 }
 
 /// What the watcher task holds of the IPC reader, for the order of `Disconnect` before
@@ -141,7 +143,11 @@ pub(crate) fn start_ipc(
         task_done.cancel();
     });
     (
-        Ipc { sender, stop },
+        Ipc {
+            sender,
+            stop,
+            over_stdio: false,
+        },
         IpcDone {
             done,
             probe: watch_probe,

@@ -141,6 +141,9 @@ impl ChildProcess {
     ) -> Result<()> {
         let message = message.into_message()?;
         match &self.ipc {
+            Some(ipc) if ipc.over_stdio => Err(Error::Ipc(IpcError::Unsupported {
+                what: "a handle on a channel over stdio: an fd cannot cross a byte stream".into(),
+            })),
             Some(ipc) => Ok(ipc.sender.send_handle(message, handle).await?),
             None => Err(Error::Ipc(IpcError::Closed)),
         }

@@ -21,9 +21,37 @@ pub(super) const CHANNEL_VARS: [&str; 2] = ["NODE_CHANNEL_FD", "NODE_CHANNEL_SER
 
 #[cfg(feature = "ipc")]
 impl Command {
-    /// Whether an fd is Node's `'ipc'`.
+    /// Whether the child has a channel: an fd that is Node's `'ipc'`, or stdin and stdout.
     pub(crate) fn has_ipc(&self) -> bool {
-        self.stdio.values().any(|s| matches!(s, Stdio::Ipc))
+        self.stdio_channel || self.stdio.values().any(|s| matches!(s, Stdio::Ipc))
+    }
+
+    /// Whether the channel runs over stdin and stdout.
+    pub(crate) fn channel_over_stdio_on(&self) -> bool {
+        self.stdio_channel
+    }
+
+    /// For a channel over stdin and stdout: checks that both are pipes and nothing is
+    /// `'ipc'`, and tells the child (`CHILDPROC_CHANNEL_STDIO`).
+    pub(super) fn stdio_channel_env(&self, envp: &mut EnvBlock) -> Result<()> {
+        if !self.stdio_channel {
+            return Ok(());
+        }
+        let pipe = |fd| {
+            matches!(
+                self.stdio.get(&fd),
+                None | Some(Stdio::Pipe | Stdio::Default | Stdio::Overlapped)
+            )
+        };
+        if !pipe(0) || !pipe(1) || self.stdio.values().any(|s| matches!(s, Stdio::Ipc)) {
+            return Err(Error::Stdio(
+                "a channel over stdio needs stdin and stdout as pipes and no 'ipc' entry".into(),
+            ));
+        }
+        self.serialization.codec()?;
+        let mode = self.serialization.env_value();
+        envp.push(childproc_ipc::STDIO_CHANNEL_ENV.as_bytes(), mode.as_bytes());
+        Ok(())
     }
 
     /// The child fd of the `'ipc'` entry, if there is one; more than one, or a serialization
@@ -95,6 +123,11 @@ impl Command {
 
     /// Never called: without the `ipc` feature [`ipc_fd`](Self::ipc_fd) is always `None`.
     pub(super) fn channel_env(&self, _envp: &mut EnvBlock, _fd: i32) {}
+
+    /// Without the `ipc` feature there is no channel over stdio.
+    pub(super) fn stdio_channel_env(&self, _envp: &mut EnvBlock) -> Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(all(test, feature = "ipc"))]

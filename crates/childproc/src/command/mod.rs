@@ -65,6 +65,9 @@ pub struct Command {
     pty_size: PtySize,
     #[cfg(feature = "ipc")]
     serialization: Serialization,
+    /// The channel runs over stdin and stdout (`channel_over_stdio`).
+    #[cfg(feature = "ipc")]
+    stdio_channel: bool,
     #[cfg(feature = "ipc")]
     ipc_limits: Limits,
 }
@@ -98,6 +101,8 @@ impl Command {
             pty_size: PtySize::default(),
             #[cfg(feature = "ipc")]
             serialization: Serialization::Json,
+            #[cfg(feature = "ipc")]
+            stdio_channel: false,
             #[cfg(feature = "ipc")]
             ipc_limits: Limits::default(),
         }
@@ -296,6 +301,16 @@ impl Command {
     #[cfg(feature = "ipc")]
     pub fn serialization(&mut self, mode: Serialization) -> &mut Command {
         self.serialization = mode;
+        self
+    }
+
+    /// Runs the IPC channel over the child's stdin and stdout (both must be pipes, the
+    /// default) instead of an `'ipc'` socket: see [`Fork::channel_over_stdio`](crate::Fork::channel_over_stdio).
+    /// The child gets `CHILDPROC_CHANNEL_STDIO` set to the serialization. With the `ipc`
+    /// feature.
+    #[cfg(feature = "ipc")]
+    pub fn channel_over_stdio(&mut self, on: bool) -> &mut Command {
+        self.stdio_channel = on;
         self
     }
 

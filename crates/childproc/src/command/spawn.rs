@@ -64,6 +64,15 @@ impl Command {
             ipc,
             pty,
         } = wrap_parent_ends(ends).map_err(unwatched)?;
+        // A channel over stdin and stdout: a socketpair between them and the channel.
+        #[cfg(feature = "ipc")]
+        let (stdin, stdout, ipc) = match (self.channel_over_stdio_on(), stdin, stdout) {
+            (true, Some(stdin), Some(stdout)) => {
+                let end = childproc_ipc::stdio::relay(stdout, stdin).map_err(unwatched)?;
+                (None, None, Some(end))
+            }
+            (_, stdin, stdout) => (stdin, stdout, ipc),
+        };
         #[cfg(feature = "ipc")]
         let channel = self.open_channel(ipc).map_err(unwatched)?;
         let shared = Shared::new(
@@ -81,6 +90,10 @@ impl Command {
         #[cfg(feature = "ipc")]
         let (ipc, ipc_done) = channel
             .map(|c| start_ipc(&shared, c, self.ipc_limits))
+            .map(|(mut ipc, done)| {
+                ipc.over_stdio = self.channel_over_stdio_on();
+                (ipc, done)
+            })
             .unzip();
         let watch = Watch {
             streams: watches,
@@ -148,6 +161,7 @@ impl Command {
         if let Some(fd) = ipc_fd {
             self.channel_env(&mut prepared.envp, fd);
         }
+        self.stdio_channel_env(&mut prepared.envp)?;
         // Held until the child ends are closed below (declared first, dropped last).
         let (_spawning, _creating_ipc) = if ipc_fd.is_none() {
             (
