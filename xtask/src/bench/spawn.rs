@@ -152,6 +152,9 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
         .into_iter()
         .map(|c| Ok((c, bursts(&rt, burst_pairs, c)?)))
         .collect::<Result<_, BoxError>>()?;
+    for (c, (mean, _, _)) in &burst_rows {
+        super::record(format!("spawn.bursts_c{c}"), Some(*mean));
+    }
     let bursts_table = bursts_table(&burst_rows, burst_pairs);
     println!("{}", bursts_table.render());
     let paired_table = paired_table(&pairs);
