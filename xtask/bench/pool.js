@@ -6,10 +6,10 @@
 //     A pool worker speaking childproc's pool protocol ({id, task} → {id, result}): the
 //     workers of the "childproc Pool, Node.js workers" rows and of the dispatcher below.
 //     Tasks: {echo: v} → v; {fib: n} → a naive fib(n).
-//   node pool.js dispatch tiny|cpu WORKERS TASKS CLIENTS FIB
+//   node pool.js dispatch tiny|cpu WORKERS TASKS CLIENTS FIB DEPTH
 //     A Node.js parent forking WORKERS of those workers and dispatching TASKS tasks to them,
-//     one in flight per worker, from a closed loop of CLIENTS clients (each sends its next
-//     task when the last is answered). Timed here, after a warm-up, so startup is not
+//     at most DEPTH in flight per worker, from a closed loop of CLIENTS clients (each sends
+//     its next task when the last is answered). Timed here, after a warm-up, so startup is not
 //     counted. Prints {"tasks":..,"elapsed_ns":..,"p50_ns":..,"p99_ns":..}.
 
 const { fork } = require('node:child_process');
@@ -29,17 +29,18 @@ function worker() {
   });
 }
 
-async function dispatch([kind, workers, tasks, clients, fibN]) {
-  [workers, tasks, clients, fibN] = [workers, tasks, clients, fibN].map(Number);
+async function dispatch([kind, workers, tasks, clients, fibN, depth]) {
+  [workers, tasks, clients, fibN, depth] = [workers, tasks, clients, fibN, depth].map(Number);
   const taskOf = (i) => (kind === 'tiny' ? { echo: { i, s: 'hello' } } : { fib: fibN });
   const expect = kind === 'tiny' ? null : fib(fibN);
   const pending = new Map();
   const queue = [];
   const idle = [];
   let nextId = 0;
+  // `idle` holds a worker once per free place (of DEPTH): a worker with two places free is
+  // in it twice.
   const send = (w) => {
     const job = queue.shift();
-    w.current = job.id;
     w.send({ id: job.id, task: job.task });
   };
   const procs = [];
@@ -51,7 +52,7 @@ async function dispatch([kind, workers, tasks, clients, fibN]) {
       if (queue.length > 0) send(w); else idle.push(w);
       if (error !== undefined) done.reject(new Error(error)); else done.resolve(result);
     });
-    idle.push(w);
+    for (let d = 0; d < depth; d++) idle.push(w);
     procs.push(w);
   }
   const run = (task) => new Promise((resolve, reject) => {
@@ -89,9 +90,9 @@ async function dispatch([kind, workers, tasks, clients, fibN]) {
 
 const [mode, ...rest] = process.argv.slice(2);
 if (mode === 'worker') worker();
-else if (mode === 'dispatch' && rest.length === 5) {
+else if (mode === 'dispatch' && rest.length === 6) {
   dispatch(rest).catch((e) => { console.error(e); process.exit(1); });
 } else {
-  console.error('usage: node pool.js worker | dispatch tiny|cpu WORKERS TASKS CLIENTS FIB');
+  console.error('usage: node pool.js worker | dispatch tiny|cpu WORKERS TASKS CLIENTS FIB DEPTH');
   process.exit(2);
 }

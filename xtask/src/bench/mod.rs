@@ -148,7 +148,8 @@ pub(crate) fn run(opts: &Options) -> Result<(), BoxError> {
 /// (`engine`: the Rust spawners; `spawn-loop`: one peer's spawn loop, to profile under `perf`
 /// or `strace`; `spawn-paired`: the spawn section's paired run alone; `spawn-phases`: where
 /// the time of a spawn-and-wait goes; `ipc-child`, `ipc-raw`, `ipc-tokio`: the IPC section's
-/// children; `pool-worker`: the pool section's Rust worker).
+/// children; `pool-worker`: the pool section's Rust worker; `pool-run`: its
+/// childproc row alone, to profile).
 pub(crate) fn worker(args: &[String]) -> Result<(), BoxError> {
     match args.first().map(String::as_str) {
         Some("engine") => engine::worker(args),
@@ -158,8 +159,9 @@ pub(crate) fn worker(args: &[String]) -> Result<(), BoxError> {
         Some("spawn-phases") => spawn::phases_worker(args),
         Some("ipc-child" | "ipc-raw" | "ipc-tokio" | "ipc-memory") => ipc::worker(args),
         Some("pool-worker") => pool::worker(),
+        Some("pool-run") => pool::run_alone(args),
         _ => Err(
-            "usage: xtask bench-worker engine|engine-paired|spawn-loop|spawn-paired|spawn-phases|ipc-child|ipc-raw|ipc-tokio|pool-worker ..".into(),
+            "usage: xtask bench-worker engine|engine-paired|spawn-loop|spawn-paired|spawn-phases|ipc-child|ipc-raw|ipc-tokio|pool-worker|pool-run ..".into(),
         ),
     }
 }

@@ -26,8 +26,15 @@ use crate::BoxError;
 
 /// Rounds (`--quick`: 1).
 const ROUNDS: usize = 3;
-/// The worker counts.
-const WORKERS: [usize; 2] = [2, 8];
+/// What is measured: each kind of task with 2 and 8 workers; tiny tasks also pipelined.
+const SETUPS: [Setup; 6] = [
+    Setup::new(Kind::Tiny, 2, 1),
+    Setup::new(Kind::Tiny, 2, 4),
+    Setup::new(Kind::Tiny, 8, 1),
+    Setup::new(Kind::Tiny, 8, 4),
+    Setup::new(Kind::Cpu, 2, 1),
+    Setup::new(Kind::Cpu, 8, 1),
+];
 /// Clients per worker in the closed loop.
 const CLIENTS_PER_WORKER: usize = 4;
 /// The `n` of a cpu task's `fib(n)`.
@@ -72,6 +79,30 @@ impl Kind {
             )]),
             Kind::Cpu => Value::object([("fib", Value::from(f64::from(FIB)))]),
         }
+    }
+}
+
+/// One configuration of the pools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Setup {
+    kind: Kind,
+    workers: usize,
+    /// Tasks one worker may have at once: 1, or pipelined (the next ones wait in its socket
+    /// while it answers one: childproc's `Pool::concurrency`).
+    depth: usize,
+}
+
+impl Setup {
+    const fn new(kind: Kind, workers: usize, depth: usize) -> Setup {
+        Setup {
+            kind,
+            workers,
+            depth,
+        }
+    }
+
+    fn clients(self) -> usize {
+        self.workers * CLIENTS_PER_WORKER
     }
 }
 
@@ -123,28 +154,35 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
         .enable_all()
         .build()?;
     let mut rows = Vec::new();
-    for kind in [Kind::Tiny, Kind::Cpu] {
-        for workers in WORKERS {
-            let mut runs: Vec<Vec<Run>> = vec![Vec::new(); peers.len()];
-            for round in 0..rounds {
-                for peer in rotation(&peers, round) {
-                    let run = once(peer, kind, workers, opts.quick, &rt, env, python)?;
-                    println!(
-                        "  pool {} ×{workers} round {round}: {:<40} {:>8.0} tasks/s, p50 {:?}, p99 {:?}",
-                        kind.name(),
-                        peer.label(),
-                        run.per_sec,
-                        run.p50,
-                        run.p99
-                    );
-                    let at = peers.iter().position(|p| *p == peer).unwrap_or(0);
-                    runs[at].push(run);
-                }
+    for setup in SETUPS {
+        // Python's pool has one task queue that every worker pulls from: its workers always
+        // have the next task at hand, so it belongs with the pipelined rows only.
+        let peers: Vec<Peer> = peers
+            .iter()
+            .copied()
+            .filter(|p| *p != Peer::Python || setup.depth > 1)
+            .collect();
+        let mut runs: Vec<Vec<Run>> = vec![Vec::new(); peers.len()];
+        for round in 0..rounds {
+            for peer in rotation(&peers, round) {
+                let run = once(peer, setup, opts.quick, &rt, env, python)?;
+                println!(
+                    "  pool {} ×{} depth {} round {round}: {:<40} {:>8.0} tasks/s, p50 {:?}, p99 {:?}",
+                    setup.kind.name(),
+                    setup.workers,
+                    setup.depth,
+                    peer.label(),
+                    run.per_sec,
+                    run.p50,
+                    run.p99
+                );
+                let at = peers.iter().position(|p| *p == peer).unwrap_or(0);
+                runs[at].push(run);
             }
-            rows.push((kind, workers, runs));
         }
+        rows.push((setup, peers, runs));
     }
-    Ok(section(&peers, &rows, opts.quick))
+    Ok(section(&rows, opts.quick))
 }
 
 /// `python3` if it runs.
@@ -158,28 +196,27 @@ fn python() -> Option<&'static str> {
 
 fn once(
     peer: Peer,
-    kind: Kind,
-    workers: usize,
+    setup: Setup,
     quick: bool,
     rt: &Runtime,
     env: &Env,
     python: Option<&str>,
 ) -> Result<Run, BoxError> {
-    let tasks = kind.tasks(quick);
-    let clients = workers * CLIENTS_PER_WORKER;
+    let tasks = setup.kind.tasks(quick);
     let args = [
-        kind.name().to_string(),
-        workers.to_string(),
+        setup.kind.name().to_string(),
+        setup.workers.to_string(),
         tasks.to_string(),
-        clients.to_string(),
+        setup.clients().to_string(),
         FIB.to_string(),
+        setup.depth.to_string(),
     ];
     match peer {
         Peer::RustWorkers | Peer::NodeWorkers => {
             let script = env.scripts.join("pool.js");
-            rt.block_on(async move {
-                tokio::spawn(childproc_pool(peer, kind, workers, tasks, script)).await?
-            })
+            rt.block_on(
+                async move { tokio::spawn(childproc_pool(peer, setup, tasks, script)).await? },
+            )
         }
         Peer::NodeDispatcher => {
             let node = env.node.as_ref().ok_or("no node")?;
@@ -190,7 +227,10 @@ fn once(
         Peer::Python => {
             let python = python.ok_or("no python")?;
             let script = env.scripts.join("pool.py");
-            let out = StdCommand::new(python).arg(&script).args(args).output()?;
+            let out = StdCommand::new(python)
+                .arg(&script)
+                .args(&args[..5])
+                .output()?;
             if !out.status.success() {
                 return Err(format!(
                     "{} failed: {}",
@@ -220,11 +260,11 @@ fn parse(out: &str, script: &str) -> Result<Run, BoxError> {
 
 async fn childproc_pool(
     peer: Peer,
-    kind: Kind,
-    workers: usize,
+    setup: Setup,
     tasks: usize,
     script: std::path::PathBuf,
 ) -> Result<Run, BoxError> {
+    let Setup { kind, .. } = setup;
     let exe = peer == Peer::RustWorkers;
     let pool = Pool::builder(move || {
         if exe {
@@ -233,10 +273,11 @@ async fn childproc_pool(
             fork(&script, ["worker"])
         }
     })
-    .size(workers)
+    .size(setup.workers)
+    .concurrency(setup.depth)
     .build()?;
     let pool = Arc::new(pool);
-    let clients = workers * CLIENTS_PER_WORKER;
+    let clients = setup.clients();
     let check = move |answer: &Value| match kind {
         Kind::Tiny => answer.get("s") == Some(&Value::from("hello")),
         Kind::Cpu => answer.as_f64() == Some(fib(FIB) as f64),
@@ -306,6 +347,47 @@ fn fib(n: u32) -> u64 {
     }
 }
 
+/// `xtask bench-worker pool-run tiny|cpu WORKERS DEPTH TASKS [current-thread]`: one run of
+/// the "childproc Pool, Rust workers" row alone (on a current-thread runtime if asked),
+/// printed, to profile under `perf` or `strace`.
+pub(crate) fn run_alone(args: &[String]) -> Result<(), BoxError> {
+    let usage = "usage: xtask bench-worker pool-run tiny|cpu WORKERS DEPTH TASKS [current-thread]";
+    let kind = match args.get(1).map(String::as_str) {
+        Some("tiny") => Kind::Tiny,
+        Some("cpu") => Kind::Cpu,
+        _ => return Err(usage.into()),
+    };
+    let number = |i: usize| -> Result<usize, BoxError> {
+        Ok(args.get(i).ok_or(usage)?.parse().map_err(|_| usage)?)
+    };
+    let setup = Setup::new(kind, number(2)?, number(3)?);
+    let tasks = number(4)?;
+    let rt = if args.get(5).map(String::as_str) == Some("current-thread") {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?
+    };
+    let script = std::path::PathBuf::new();
+    let run = rt.block_on(async move {
+        tokio::spawn(childproc_pool(Peer::RustWorkers, setup, tasks, script)).await?
+    })?;
+    println!(
+        "{} ×{} depth {}: {:.0} tasks/s, p50 {:?}, p99 {:?}",
+        kind.name(),
+        setup.workers,
+        setup.depth,
+        run.per_sec,
+        run.p50,
+        run.p99
+    );
+    Ok(())
+}
+
 /// `xtask bench-worker pool-worker`: the Rust worker of the childproc pool rows.
 pub(crate) fn worker() -> Result<(), BoxError> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -329,14 +411,15 @@ pub(crate) fn worker() -> Result<(), BoxError> {
     })
 }
 
-type Row = (Kind, usize, Vec<Vec<Run>>);
+type Row = (Setup, Vec<Peer>, Vec<Vec<Run>>);
 
-fn section(peers: &[Peer], rows: &[Row], quick: bool) -> Section {
+fn section(rows: &[Row], quick: bool) -> Section {
     let mut table = Table {
         header: [
             "peer",
             "task",
             "workers",
+            "in flight per worker",
             "tasks/s",
             "p50",
             "p99",
@@ -347,7 +430,7 @@ fn section(peers: &[Peer], rows: &[Row], quick: bool) -> Section {
         rows: Vec::new(),
     };
     let ms = |d: f64| format!("{:.3} ms", d * 1e3);
-    for (kind, workers, runs) in rows {
+    for (setup, peers, runs) in rows {
         let med =
             |i: usize, f: fn(&Run) -> f64| median_f64(&runs[i].iter().map(f).collect::<Vec<_>>());
         let ours = med(0, |r| r.per_sec);
@@ -358,13 +441,22 @@ fn section(peers: &[Peer], rows: &[Row], quick: bool) -> Section {
                 Peer::Python => "python",
                 _ => "",
             };
-            if *kind == Kind::Tiny && !gauge.is_empty() {
-                super::record(format!("pool.tiny{workers}_vs_{gauge}"), Some(ours / rate));
+            if setup.kind == Kind::Tiny && !gauge.is_empty() {
+                let depth = if setup.depth > 1 { "_pipelined" } else { "" };
+                super::record(
+                    format!("pool.tiny{}{depth}_vs_{gauge}", setup.workers),
+                    Some(ours / rate),
+                );
             }
             table.rows.push(vec![
                 peer.label().into(),
-                kind.name().into(),
-                workers.to_string(),
+                setup.kind.name().into(),
+                setup.workers.to_string(),
+                if *peer == Peer::Python {
+                    "(one queue)".into()
+                } else {
+                    setup.depth.to_string()
+                },
                 format!("{rate:.0}"),
                 ms(med(i, |r| r.p50.as_secs_f64())),
                 ms(med(i, |r| r.p99.as_secs_f64())),
@@ -382,11 +474,14 @@ fn section(peers: &[Peer], rows: &[Row], quick: bool) -> Section {
         "## Pools: tasks through worker processes\n\n\
          tiny: echo `{{i, s: \"hello\"}}` ({tiny} tasks a run); cpu: a naive `fib({FIB})` in \
          the worker's language ({cpu} tasks). A closed loop of {CLIENTS_PER_WORKER} clients per \
-         worker, each sending its next task when the last is answered; one task in flight per \
-         worker. Latency is from a client's send to its answer. Median of the rounds; each \
-         round runs every peer once, in a rotating order. Goals (tiny tasks): the childproc \
-         pool at least 3× the Node.js dispatcher and at least Python's throughput, with p99 \
-         within 3× p50.\n\n{}",
+         worker, each sending its next task when the last is answered. In flight per worker: \
+         1 is a worker that gets its next task only after answering (the parent's round trip \
+         between tasks); 4 is pipelined: the next tasks wait in the worker's socket while it \
+         answers one (childproc `Pool::concurrency(4)`, the Node.js dispatcher sending up to 4; \
+         Python's `multiprocessing.Pool` always works so, from one shared queue). Latency is \
+         from a client's send to its answer. Median of the rounds; each round runs every peer \
+         once, in a rotating order. Goals (tiny tasks): the childproc pool at least 3× the \
+         Node.js dispatcher and at least Python's throughput, with p99 within 3× p50.\n\n{}",
         table.render()
     );
     Section { name: "pool", body }
