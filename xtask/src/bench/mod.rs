@@ -6,8 +6,8 @@
 //! interleaved rounds, the rotating order of peers, timing a batch or async operations from
 //! several tasks, the numbers a Node.js script prints); `doc.rs` writes the tables and the
 //! sections of docs/benchmarks.md; `env.rs` finds Node.js and describes the machine. Each
-//! section is only what it measures: `spawn/`, `exec/`, `engine/`, `ipc/`, `pipeline.rs`,
-//! `pool.rs`, `clone.rs`, `typed.rs`, `build.rs`; `cpu.rs` is the parent's CPU clock.
+//! section is only what it measures: `spawn/`, `exec/`, `engine/`, `ipc/`, `scale.rs`,
+//! `pipeline.rs`, `pool.rs`, `clone.rs`, `typed.rs`, `build.rs`; `cpu.rs` is the parent's CPU clock.
 //!
 //! Each section returns a [`doc::Section`]; the run prints each table and rewrites only those
 //! sections of docs/benchmarks.md, between `<!-- bench:NAME -->` markers, keeping the rest of
@@ -28,6 +28,7 @@ mod harness;
 mod ipc;
 mod pipeline;
 mod pool;
+mod scale;
 mod spawn;
 mod typed;
 
@@ -40,8 +41,8 @@ pub(crate) use harness::{
 use crate::{workspace_root, BoxError};
 
 /// The sections, in the order a full run measures them.
-pub(crate) const SECTIONS: [&str; 9] = [
-    "spawn", "exec", "engine", "ipc", "pipeline", "pool", "clone", "typed", "build",
+pub(crate) const SECTIONS: [&str; 10] = [
+    "spawn", "exec", "engine", "scale", "ipc", "pipeline", "pool", "clone", "typed", "build",
 ];
 
 /// What `cargo xtask bench` was asked to do.
@@ -126,6 +127,7 @@ pub(crate) fn run(opts: &Options) -> Result<(), BoxError> {
             "exec" => exec::run(opts, &env)?,
             "engine" => engine::run(opts, &env)?,
             "ipc" => ipc::run(opts, &env)?,
+            "scale" => scale::run(opts, &env)?,
             "pipeline" => pipeline::run(opts, &env)?,
             "pool" => pool::run(opts, &env)?,
             "clone" => clone::run(opts.quick, &env)?,
@@ -149,7 +151,7 @@ pub(crate) fn run(opts: &Options) -> Result<(), BoxError> {
 /// or `strace`; `spawn-paired`: the spawn section's paired run alone; `spawn-phases`: where
 /// the time of a spawn-and-wait goes; `ipc-child`, `ipc-raw`, `ipc-tokio`: the IPC section's
 /// children; `pool-worker`: the pool section's Rust worker; `pool-run`: its
-/// childproc row alone, to profile).
+/// childproc row alone, to profile; `scale`: one peer's run of the scale section).
 pub(crate) fn worker(args: &[String]) -> Result<(), BoxError> {
     match args.first().map(String::as_str) {
         Some("engine") => engine::worker(args),
@@ -160,8 +162,9 @@ pub(crate) fn worker(args: &[String]) -> Result<(), BoxError> {
         Some("ipc-child" | "ipc-raw" | "ipc-tokio" | "ipc-memory") => ipc::worker(args),
         Some("pool-worker") => pool::worker(),
         Some("pool-run") => pool::run_alone(args),
+        Some("scale") => scale::worker(args),
         _ => Err(
-            "usage: xtask bench-worker engine|engine-paired|spawn-loop|spawn-paired|spawn-phases|ipc-child|ipc-raw|ipc-tokio|pool-worker|pool-run ..".into(),
+            "usage: xtask bench-worker engine|engine-paired|spawn-loop|spawn-paired|spawn-phases|ipc-child|ipc-raw|ipc-tokio|pool-worker|pool-run|scale ..".into(),
         ),
     }
 }
