@@ -2,10 +2,11 @@
 //! concurrency 1 and 8, with childproc, tokio::process, std::process and Node.js.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use super::cpu::with_cpu;
 use super::doc::{Section, Table};
-use super::{json_u64, median, rotation, spread, time_async, Env, Options, Rate};
+use super::{json_u64, median, median_f64, rotation, spread, time_async, Env, Options, Rate};
 use crate::BoxError;
 
 mod paired;
@@ -67,6 +68,8 @@ struct Row {
     rates: [Option<Rate>; 4],
     /// The slowest and fastest round of each peer, in [`Peer::ALL`] order.
     spreads: [Option<(Rate, Rate)>; 4],
+    /// The parent's CPU time per spawn (µs), median of the rounds, in [`Peer::ALL`] order.
+    cpu: [Option<f64>; 4],
 }
 
 /// Measures every peer at every concurrency and returns the section for the docs.
@@ -88,32 +91,41 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
 
     let mut rows = Vec::new();
     for concurrency in CONCURRENCY {
-        let measure = |peer: Peer, n: u64, warmup: bool| -> Result<Rate, BoxError> {
-            match peer {
-                Peer::Childproc => time_async(&rt, n, concurrency, childproc_once),
-                Peer::Tokio => time_async(&rt, n, concurrency, tokio_once),
-                Peer::Std => time_threads(n, concurrency),
+        // Each round's rate and the parent's CPU time over it (this process's, every
+        // thread; Node's from `process.cpuUsage()` in the script).
+        let measure = |peer: Peer, n: u64, warmup: bool| -> Result<(Rate, Duration), BoxError> {
+            let (rate, cpu) = match peer {
+                Peer::Childproc => with_cpu(|| time_async(&rt, n, concurrency, childproc_once)),
+                Peer::Tokio => with_cpu(|| time_async(&rt, n, concurrency, tokio_once)),
+                Peer::Std => with_cpu(|| time_threads(n, concurrency)),
                 // A fresh `node` each time: the script warms itself up, untimed.
-                Peer::Node if warmup => Ok(Rate::default()),
-                Peer::Node => time_node(env, n, concurrency),
-            }
+                Peer::Node if warmup => return Ok((Rate::default(), Duration::ZERO)),
+                Peer::Node => return time_node(env, n, concurrency),
+            };
+            Ok((rate?, cpu))
         };
         for &peer in &peers {
             measure(peer, WARMUP, true)?;
         }
         let mut rounds: Vec<Vec<Rate>> = vec![Vec::new(); Peer::ALL.len()];
+        let mut cpus: Vec<Vec<f64>> = vec![Vec::new(); Peer::ALL.len()];
         for round in 0..ROUNDS {
             for peer in rotation(&peers, usize::try_from(round).unwrap_or(0)) {
-                let rate = measure(peer, per_round, false)?;
+                let (rate, cpu) = measure(peer, per_round, false)?;
                 let idx = Peer::ALL.iter().position(|p| *p == peer).unwrap_or(0);
                 rounds[idx].push(rate);
+                // Spawn counts are far below 2^52: exact.
+                #[allow(clippy::cast_precision_loss)]
+                cpus[idx].push(cpu.as_secs_f64() * 1e6 / rate.count.max(1) as f64);
             }
         }
         let mut rates = [None; 4];
         let mut spreads = [None; 4];
+        let mut cpu = [None; 4];
         for (i, peer) in Peer::ALL.into_iter().enumerate() {
             rates[i] = median(&rounds[i]);
             spreads[i] = spread(&rounds[i]);
+            cpu[i] = (!cpus[i].is_empty()).then(|| median_f64(&cpus[i]));
             if let Some(rate) = rates[i] {
                 let all: Vec<String> = rounds[i]
                     .iter()
@@ -127,16 +139,29 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
                 );
             }
         }
+        if let [Some(ours), Some(tokio), ..] = cpu {
+            super::record(
+                format!("spawn.cpu_vs_tokio_c{concurrency}"),
+                Some(tokio / ours),
+            );
+        }
         rows.push(Row {
             concurrency,
             rates,
             spreads,
+            cpu,
         });
     }
 
     let table = table(&rows);
     let spread = spread_table(&rows);
-    println!("\n{}\n{}", table.render(), spread.render());
+    let cpu = cpu_table(&rows);
+    println!(
+        "\n{}\n{}\n{}",
+        table.render(),
+        spread.render(),
+        cpu.render()
+    );
     let passes = if opts.quick {
         PAIRED_PASSES / 10
     } else {
@@ -183,6 +208,10 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
          - std::process: the same with `std::process::Command` and a blocking `.status()`\n\
          - Node.js: `child_process.spawn('{PROGRAM}', [], {{ stdio: 'ignore' }})` until `'exit'`\n\n\
          Spawns per second; a ratio is childproc's rate divided by the peer's.\n\n{}\n\
+         The parent's own CPU time per spawn (user + system of the spawning process, every\n\
+         thread, the children's not counted; µs, median of the rounds): for the Rust peers\n\
+         this process's clock around each round, for Node.js `process.cpuUsage()` around its\n\
+         timed spawns.\n\n{}\n\
          The spread of the rounds (slowest–fastest spawns/s): whole rounds, seconds apart,\n\
          drift this much on this machine, so a median ratio near 1 is no result by itself.\n\
          The two paired measurements below are what decides childproc against\n\
@@ -207,6 +236,7 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
          that.) `cargo xtask bench-worker spawn-phases 4000 1` splits the same comparison\n\
          into `spawn()`, the wait and the drop.\n\n{}",
         table.render(),
+        cpu.render(),
         spread.render(),
         bursts_table.render(),
         paired_table.render()
@@ -252,6 +282,29 @@ fn table(rows: &[Row]) -> Table {
                     ratio(ours, std),
                     ratio(ours, node),
                 ]
+            })
+            .collect(),
+    }
+}
+
+/// The parent's CPU time per spawn as a table: one row per concurrency.
+fn cpu_table(rows: &[Row]) -> Table {
+    let cell = |c: Option<f64>| c.map_or_else(|| "—".to_string(), |c| format!("{c:.0} µs"));
+    let mut header = vec!["Concurrency".to_string()];
+    header.extend(Peer::ALL.map(|p| format!("{} CPU per spawn", p.name())));
+    header.push("tokio ÷ childproc".into());
+    Table {
+        header,
+        rows: rows
+            .iter()
+            .map(|r| {
+                let mut row = vec![r.concurrency.to_string()];
+                row.extend(r.cpu.map(cell));
+                row.push(match (r.cpu[0], r.cpu[1]) {
+                    (Some(ours), Some(tokio)) => format!("{:.2}×", tokio / ours),
+                    _ => "—".into(),
+                });
+                row
             })
             .collect(),
     }
@@ -326,12 +379,14 @@ fn time_threads(n: u64, concurrency: usize) -> Result<Rate, BoxError> {
     })
 }
 
-/// Runs `xtask/bench/spawn.js` for `n` timed spawns (after its own warm-up).
-fn time_node(env: &Env, n: u64, concurrency: usize) -> Result<Rate, BoxError> {
+/// Runs `xtask/bench/spawn.js` for `n` timed spawns (after its own warm-up): the rate and
+/// Node's CPU time over them.
+fn time_node(env: &Env, n: u64, concurrency: usize) -> Result<(Rate, Duration), BoxError> {
     let node = env.node.as_ref().ok_or("node was not found")?;
     let args = [n, concurrency as u64, WARMUP].map(|v| v.to_string());
     let out = node.run(&env.scripts.join("spawn.js"), &args)?;
-    parse_node(&out, n)
+    let cpu = Duration::from_micros(json_u64(&out, "cpu_us", "spawn.js")?);
+    Ok((parse_node(&out, n)?, cpu))
 }
 
 /// Reads the JSON line `xtask/bench/spawn.js` prints: `{"spawns":N,...,"elapsed_ns":T}`.
