@@ -2,7 +2,8 @@
 // The Node.js column of `cargo xtask bench`'s spawn section (xtask/src/bench/spawn.rs):
 // spawn /bin/true with stdio 'ignore' and wait for 'exit', N times with at most
 // CONCURRENCY children in flight, after WARMUP untimed spawns. Timed here, so Node's own
-// startup is not counted. Prints one JSON line.
+// startup is not counted. Prints one JSON line (cpu_us: this process's user + system time
+// over the timed spawns).
 //
 // usage: node spawn.js N CONCURRENCY WARMUP
 
@@ -39,15 +40,18 @@ function run(total, inFlight) {
 
 (async () => {
   await run(warmup, concurrency);
+  const cpu = process.cpuUsage();
   const start = process.hrtime.bigint();
   await run(n, concurrency);
   const elapsed = process.hrtime.bigint() - start;
+  const used = process.cpuUsage(cpu);
   const perSec = n / (Number(elapsed) / 1e9);
   console.log(JSON.stringify({
     spawns: n,
     concurrency,
     elapsed_ns: Number(elapsed),
     per_sec: Math.round(perSec),
+    cpu_us: used.user + used.system,
   }));
 })().catch((err) => {
   console.error(err);

@@ -3,7 +3,7 @@
 //! - `cargo xtask ci`: the checks CI runs, in order, stopping at the first failure.
 //! - `cargo xtask bench [--quick] [SECTION..]`: childproc side by side with tokio::process,
 //!   std::process and Node.js; prints the tables and rewrites their sections of
-//!   docs/benchmarks.md.
+//!   docs/benchmarks.md. `--check`: the ratio gate against `xtask/bench/floors.txt`.
 //! - `cargo xtask fuzz [SECONDS]`: every cargo-fuzz target in `fuzz/`, SECONDS each.
 //! - `cargo xtask stress [N]`: the whole test suite N times with every CPU kept busy; lists
 //!   the tests that failed at least once.
@@ -27,10 +27,13 @@ usage: cargo xtask <task>
 tasks:
   ci                 cargo fmt --check, cargo clippy -D warnings (also for macOS and FreeBSD,
                      adding their targets with rustup), cargo test (stops at the first failure)
-  bench [--quick] [SECTION..]
-                     benchmarks vs tokio::process, std::process and Node.js;
+  bench [--quick] [--check] [SECTION..]
+                     benchmarks vs tokio::process, std::process, Node.js (and C, Python);
                      writes docs/benchmarks.md (--quick: 10x fewer iterations;
-                     SECTION: spawn, exec, engine, ipc, clone, typed, build; default: all)
+                     SECTION: spawn, exec, engine, ipc, pipeline, pool, clone, typed, build;
+                     default: all). --check: a quick pass of the gated rows, each ratio
+                     against its floor in xtask/bench/floors.txt; writes nothing, fails
+                     naming every row below its floor
   fuzz [SECONDS]     every cargo-fuzz target in fuzz/ for SECONDS each (default 10);
                      needs cargo-fuzz, fails on a crash
   stress [N] [--hog K] [--test NAME].. [--filter PATTERN].. [--timeout SECS]

@@ -24,7 +24,10 @@ The absolute numbers depend on the machine and on how busy it was.
 ```sh
 cargo xtask bench           # full run; rewrites the measured sections of this file
 cargo xtask bench --quick   # a smoke run: a tenth of the iterations, 64 MiB instead of 1 GiB
-cargo xtask bench exec      # only the named sections (spawn, exec, engine, ipc); --quick works too
+cargo xtask bench exec      # only the named sections (spawn, exec, engine, ipc, pipeline, pool,
+                            # clone, typed, build); --quick works too
+cargo xtask bench --check   # the ratio gate: a quick pass of the gated rows against
+                            # xtask/bench/floors.txt; writes nothing, fails naming the row
 ```
 
 The Node.js scripts live in `xtask/bench/`; they time themselves, so Node's startup is not

@@ -467,18 +467,23 @@ fn parse_lines(out: &str, expected: &[(Peer, Kind, u64)]) -> Result<Vec<Sample>,
 
 /// Compiles `rawspawn.c` into `target/rawspawn` with `cc -O2`.
 pub(super) fn compile_rawspawn(scripts: &Path) -> Result<PathBuf, BoxError> {
+    compile_c(scripts, "rawspawn")
+}
+
+/// Compiles `NAME.c` of the bench scripts into `target/NAME` with `cc -O2`.
+pub(super) fn compile_c(scripts: &Path, name: &str) -> Result<PathBuf, BoxError> {
     let target = workspace_root().join("target");
     std::fs::create_dir_all(&target)?;
-    let exe = target.join("rawspawn");
+    let exe = target.join(name);
     let out = StdCommand::new("cc")
         .args(["-O2", "-Wall", "-pthread", "-o"])
         .arg(&exe)
-        .arg(scripts.join("rawspawn.c"))
+        .arg(scripts.join(format!("{name}.c")))
         .output()
         .map_err(|e| format!("cannot run cc: {e}"))?;
     if !out.status.success() {
         return Err(format!(
-            "cc rawspawn.c failed: {}",
+            "cc {name}.c failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         )
         .into());

@@ -14,6 +14,10 @@ pub(crate) struct Env {
     pub(crate) scripts: PathBuf,
     /// Node.js, if `node` runs.
     pub(crate) node: Option<Node>,
+    /// Bun, if `bun` is on PATH: it runs the Node.js scripts unchanged.
+    pub(crate) bun: Option<Node>,
+    /// Deno, if `deno` is on PATH: it runs the Node.js scripts unchanged (as CommonJS).
+    pub(crate) deno: Option<Node>,
     /// The facts printed above the tables.
     pub(crate) machine: Machine,
 }
@@ -22,40 +26,63 @@ impl Env {
     /// Looks at the machine and for `node`.
     pub(super) fn probe() -> Result<Env, BoxError> {
         let node = Node::find();
-        let machine = Machine::probe(node.as_ref());
+        let bun = Node::find_runtime("bun", &[]);
+        let deno = Node::find_runtime("deno", &["run", "-A", "--unstable-detect-cjs"]);
+        let machine = Machine::probe(node.as_ref(), bun.as_ref(), deno.as_ref());
         Ok(Env {
             scripts: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench"),
             node,
+            bun,
+            deno,
             machine,
         })
     }
 }
 
-/// A Node.js found on PATH.
+/// A JavaScript runtime found on PATH: Node.js, or Bun or Deno running the same scripts.
 pub(crate) struct Node {
-    /// `node --version`, e.g. `v20.11.1`.
+    /// `node --version`, e.g. `v20.11.1` (the first line of `--version` for the others).
     pub(crate) version: String,
+    /// The program: `node`, `bun` or `deno`.
+    program: &'static str,
+    /// What goes before the script: `run -A --unstable-detect-cjs` for Deno.
+    pre: &'static [&'static str],
 }
 
 impl Node {
     /// `node --version`, or `None` if `node` does not run.
     pub(super) fn find() -> Option<Node> {
-        let version = command_output("node", &["--version"])?;
-        Some(Node { version })
+        Node::find_runtime("node", &[])
     }
 
-    /// Runs `node script args..` and returns its stdout; a non-zero exit is an error
-    /// carrying stderr.
+    /// `program --version`, or `None` if it does not run.
+    pub(super) fn find_runtime(
+        program: &'static str,
+        pre: &'static [&'static str],
+    ) -> Option<Node> {
+        let version = command_output(program, &["--version"])?;
+        let version = version.lines().next().unwrap_or("").to_string();
+        Some(Node {
+            version,
+            program,
+            pre,
+        })
+    }
+
+    /// Runs `node script args..` (or the runtime's equivalent) and returns its stdout; a
+    /// non-zero exit is an error carrying stderr.
     pub(crate) fn run(&self, script: &Path, args: &[String]) -> Result<String, BoxError> {
-        let out = Command::new("node")
+        let out = Command::new(self.program)
+            .args(self.pre)
             .arg(script)
             .args(args)
             .stdin(Stdio::null())
             .output()
-            .map_err(|e| format!("cannot run node {}: {e}", script.display()))?;
+            .map_err(|e| format!("cannot run {} {}: {e}", self.program, script.display()))?;
         if !out.status.success() {
             return Err(format!(
-                "node {} {} failed ({}): {}",
+                "{} {} {} failed ({}): {}",
+                self.program,
                 script.display(),
                 args.join(" "),
                 out.status,
@@ -75,7 +102,7 @@ pub(crate) struct Machine {
 
 impl Machine {
     /// Collects the facts; anything that cannot be read shows as `unknown`.
-    pub(super) fn probe(node: Option<&Node>) -> Machine {
+    pub(super) fn probe(node: Option<&Node>, bun: Option<&Node>, deno: Option<&Node>) -> Machine {
         let unknown = || "unknown".to_string();
         let cpus = std::thread::available_parallelism()
             .map(|n| n.to_string())
@@ -95,6 +122,12 @@ impl Machine {
             || "not found (column skipped)".to_string(),
             |n| n.version.clone(),
         );
+        let runtime = |r: Option<&Node>| {
+            r.map_or_else(
+                || "not on PATH (its rows skipped)".to_string(),
+                |r| r.version.clone(),
+            )
+        };
         let commit = match command_output("git", &["rev-parse", "--short", "HEAD"]) {
             // Uncommitted changes to the crates mean the numbers are not those of the commit.
             Some(c) => match command_output("git", &["status", "--porcelain", "--", "crates"]) {
@@ -109,6 +142,8 @@ impl Machine {
                 ("CPU", cpu_model),
                 ("Kernel (uname -r)", kernel),
                 ("Node.js (node --version)", node),
+                ("Bun (bun --version)", runtime(bun)),
+                ("Deno (deno --version)", runtime(deno)),
                 ("rustc", rustc),
                 ("childproc commit", commit),
                 ("Date (UTC)", today_utc()),

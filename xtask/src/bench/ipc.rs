@@ -268,6 +268,17 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
         .join()
         .map_err(|_| "the one-CPU measuring thread panicked")?
     })?;
+    if let Some(one) = &one_cpu {
+        let vs = |ours: Pair| {
+            let (o, t) = (
+                one.median(ours, Metric::RoundTrips)?,
+                one.median(Pair::NodeJson, Metric::RoundTrips)?,
+            );
+            (t.per_sec() > 0.0).then(|| o.per_sec() / t.per_sec())
+        };
+        super::record("ipc.json_vs_node_one_cpu", vs(Pair::RustJson));
+        super::record("ipc.advanced_vs_node_one_cpu", vs(Pair::RustAdvanced));
+    }
     println!(
         "ipc: measured in {:.0} s\n",
         started.elapsed().as_secs_f64()

@@ -6,8 +6,8 @@
 //! interleaved rounds, the rotating order of peers, timing a batch or async operations from
 //! several tasks, the numbers a Node.js script prints); `doc.rs` writes the tables and the
 //! sections of docs/benchmarks.md; `env.rs` finds Node.js and describes the machine. Each
-//! section is only what it measures: `spawn/`, `exec/`, `engine/`, `ipc/`, `clone.rs`,
-//! `typed.rs`, `build.rs`.
+//! section is only what it measures: `spawn/`, `exec/`, `engine/`, `ipc/`, `scale.rs`,
+//! `pipeline.rs`, `pool.rs`, `clone.rs`, `typed.rs`, `build.rs`; `cpu.rs` is the parent's CPU clock.
 //!
 //! Each section returns a [`doc::Section`]; the run prints each table and rewrites only those
 //! sections of docs/benchmarks.md, between `<!-- bench:NAME -->` markers, keeping the rest of
@@ -18,16 +18,22 @@
 
 mod build;
 mod clone;
+mod cpu;
 mod doc;
 mod engine;
 mod env;
 mod exec;
+mod gate;
 mod harness;
 mod ipc;
+mod pipeline;
+mod pool;
+mod scale;
 mod spawn;
 mod typed;
 
 pub(crate) use env::{today_utc, Env, Node};
+pub(crate) use gate::record;
 pub(crate) use harness::{
     batch, json_u64, median, median_duration, median_f64, rotation, spread, time_async, Rate,
 };
@@ -35,14 +41,18 @@ pub(crate) use harness::{
 use crate::{workspace_root, BoxError};
 
 /// The sections, in the order a full run measures them.
-pub(crate) const SECTIONS: [&str; 7] =
-    ["spawn", "exec", "engine", "ipc", "clone", "typed", "build"];
+pub(crate) const SECTIONS: [&str; 10] = [
+    "spawn", "exec", "engine", "scale", "ipc", "pipeline", "pool", "clone", "typed", "build",
+];
 
 /// What `cargo xtask bench` was asked to do.
 #[derive(Debug, Clone)]
 pub(crate) struct Options {
     /// `--quick`: a tenth of the iterations (and smaller payloads), for a smoke run.
     pub(crate) quick: bool,
+    /// `--check`: the ratio gate: a quick pass of the sections with gated rows, each ratio
+    /// against its floor in `xtask/bench/floors.txt`, docs/benchmarks.md left alone.
+    pub(crate) check: bool,
     /// The sections named on the command line, in [`SECTIONS`] order; empty means all.
     pub(crate) only: Vec<&'static str>,
 }
@@ -52,11 +62,16 @@ impl Options {
     pub(crate) fn parse(args: &[String]) -> Result<Options, BoxError> {
         let mut opts = Options {
             quick: false,
+            check: false,
             only: Vec::new(),
         };
         for arg in args {
             match arg.as_str() {
                 "--quick" => opts.quick = true,
+                "--check" => {
+                    opts.check = true;
+                    opts.quick = true;
+                }
                 name => match SECTIONS.iter().find(|s| **s == name) {
                     Some(section) => opts.only.push(section),
                     None => {
@@ -87,6 +102,8 @@ impl Options {
 
 /// Runs the requested benchmark sections, prints the tables, and updates
 /// docs/benchmarks.md after each section, so a failure later keeps what was measured.
+/// With `--check`, runs the sections that have gated rows (or the named ones), writes
+/// nothing, and fails naming every ratio below its floor.
 pub(crate) fn run(opts: &Options) -> Result<(), BoxError> {
     let env = Env::probe()?;
     println!("{}", env.machine.render());
@@ -95,20 +112,36 @@ pub(crate) fn run(opts: &Options) -> Result<(), BoxError> {
     }
 
     let path = workspace_root().join("docs").join("benchmarks.md");
-    doc::update_file(&path, &[env.machine.section()])?;
-    for name in opts.sections() {
+    let mut sections = opts.sections();
+    let mut floors = Vec::new();
+    if opts.check {
+        floors = gate::floors()?;
+        floors.retain(|f| opts.only.is_empty() || opts.only.contains(&f.section()));
+        sections.retain(|s| floors.iter().any(|f| f.section() == *s));
+    } else {
+        doc::update_file(&path, &[env.machine.section()])?;
+    }
+    for name in sections {
         let section = match name {
             "spawn" => spawn::run(opts, &env)?,
             "exec" => exec::run(opts, &env)?,
             "engine" => engine::run(opts, &env)?,
             "ipc" => ipc::run(opts, &env)?,
+            "scale" => scale::run(opts, &env)?,
+            "pipeline" => pipeline::run(opts, &env)?,
+            "pool" => pool::run(opts, &env)?,
             "clone" => clone::run(opts.quick, &env)?,
             "typed" => typed::run(opts.quick)?,
             "build" => build::run(opts.quick)?,
             other => return Err(format!("bench: no section `{other}`").into()),
         };
-        doc::update_file(&path, &[section])?;
-        println!("wrote the {name} section of {}\n", path.display());
+        if !opts.check {
+            doc::update_file(&path, &[section])?;
+            println!("wrote the {name} section of {}\n", path.display());
+        }
+    }
+    if opts.check {
+        gate::judge(&floors)?;
     }
     Ok(())
 }
@@ -117,7 +150,8 @@ pub(crate) fn run(opts: &Options) -> Result<(), BoxError> {
 /// (`engine`: the Rust spawners; `spawn-loop`: one peer's spawn loop, to profile under `perf`
 /// or `strace`; `spawn-paired`: the spawn section's paired run alone; `spawn-phases`: where
 /// the time of a spawn-and-wait goes; `ipc-child`, `ipc-raw`, `ipc-tokio`: the IPC section's
-/// children).
+/// children; `pool-worker`: the pool section's Rust worker; `pool-run`: its
+/// childproc row alone, to profile; `scale`: one peer's run of the scale section).
 pub(crate) fn worker(args: &[String]) -> Result<(), BoxError> {
     match args.first().map(String::as_str) {
         Some("engine") => engine::worker(args),
@@ -126,8 +160,11 @@ pub(crate) fn worker(args: &[String]) -> Result<(), BoxError> {
         Some("spawn-paired") => spawn::paired_worker(args),
         Some("spawn-phases") => spawn::phases_worker(args),
         Some("ipc-child" | "ipc-raw" | "ipc-tokio" | "ipc-memory") => ipc::worker(args),
+        Some("pool-worker") => pool::worker(),
+        Some("pool-run") => pool::run_alone(args),
+        Some("scale") => scale::worker(args),
         _ => Err(
-            "usage: xtask bench-worker engine|engine-paired|spawn-loop|spawn-paired|spawn-phases|ipc-child|ipc-raw|ipc-tokio ..".into(),
+            "usage: xtask bench-worker engine|engine-paired|spawn-loop|spawn-paired|spawn-phases|ipc-child|ipc-raw|ipc-tokio|pool-worker|pool-run|scale ..".into(),
         ),
     }
 }
@@ -143,6 +180,8 @@ mod tests {
         assert_eq!(all.sections(), SECTIONS);
         assert!(Options::parse(&["--quick".into()]).unwrap().quick);
         assert!(Options::parse(&["--nope".into()]).is_err());
+        let check = Options::parse(&["--check".into()]).unwrap();
+        assert!(check.check && check.quick);
         let some = Options::parse(&["exec".into(), "--quick".into(), "spawn".into()]).unwrap();
         assert!(some.quick);
         assert_eq!(some.sections(), ["spawn", "exec"]);

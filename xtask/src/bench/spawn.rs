@@ -2,10 +2,11 @@
 //! concurrency 1 and 8, with childproc, tokio::process, std::process and Node.js.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use super::cpu::with_cpu;
 use super::doc::{Section, Table};
-use super::{json_u64, median, rotation, spread, time_async, Env, Options, Rate};
+use super::{json_u64, median, median_f64, rotation, spread, time_async, Env, Options, Rate};
 use crate::BoxError;
 
 mod paired;
@@ -42,11 +43,28 @@ enum Peer {
     Std,
     /// Node.js `child_process.spawn` + `'exit'`, in `xtask/bench/spawn.js`.
     Node,
+    /// Bun running the same `spawn.js` (its child_process).
+    Bun,
+    /// Bun's own `Bun.spawn` + `exited`, in `xtask/bench/spawn-bun.js`.
+    BunSpawn,
+    /// Deno running the same `spawn.js` (its `node:child_process`).
+    Deno,
 }
+
+/// The number of peers.
+const PEERS: usize = 7;
 
 impl Peer {
     /// Every peer, childproc first.
-    const ALL: [Peer; 4] = [Peer::Childproc, Peer::Tokio, Peer::Std, Peer::Node];
+    const ALL: [Peer; PEERS] = [
+        Peer::Childproc,
+        Peer::Tokio,
+        Peer::Std,
+        Peer::Node,
+        Peer::Bun,
+        Peer::BunSpawn,
+        Peer::Deno,
+    ];
 
     /// The name shown in output.
     fn name(self) -> &'static str {
@@ -55,7 +73,25 @@ impl Peer {
             Peer::Tokio => "tokio::process",
             Peer::Std => "std::process",
             Peer::Node => "Node.js",
+            Peer::Bun => "Bun (child_process)",
+            Peer::BunSpawn => "Bun.spawn",
+            Peer::Deno => "Deno (node:child_process)",
         }
+    }
+
+    /// The JavaScript runtime and script that measure this peer, if it is one.
+    fn script(self, env: &Env) -> Option<(&super::Node, &'static str)> {
+        match self {
+            Peer::Node => Some((env.node.as_ref()?, "spawn.js")),
+            Peer::Bun => Some((env.bun.as_ref()?, "spawn.js")),
+            Peer::BunSpawn => Some((env.bun.as_ref()?, "spawn-bun.js")),
+            Peer::Deno => Some((env.deno.as_ref()?, "spawn.js")),
+            _ => None,
+        }
+    }
+
+    fn is_js(self) -> bool {
+        matches!(self, Peer::Node | Peer::Bun | Peer::BunSpawn | Peer::Deno)
     }
 }
 
@@ -64,9 +100,11 @@ struct Row {
     /// Spawn-and-wait loops running at once.
     concurrency: usize,
     /// The median round of each peer, in [`Peer::ALL`] order.
-    rates: [Option<Rate>; 4],
+    rates: [Option<Rate>; PEERS],
     /// The slowest and fastest round of each peer, in [`Peer::ALL`] order.
-    spreads: [Option<(Rate, Rate)>; 4],
+    spreads: [Option<(Rate, Rate)>; PEERS],
+    /// The parent's CPU time per spawn (µs), median of the rounds, in [`Peer::ALL`] order.
+    cpu: [Option<f64>; PEERS],
 }
 
 /// Measures every peer at every concurrency and returns the section for the docs.
@@ -79,7 +117,7 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
     let workers = rt.metrics().num_workers();
     let peers: Vec<Peer> = Peer::ALL
         .into_iter()
-        .filter(|p| *p != Peer::Node || env.node.is_some())
+        .filter(|p| !p.is_js() || p.script(env).is_some())
         .collect();
     println!(
         "spawn: {PROGRAM}, {ROUNDS} rounds of {per_round} spawns per peer and concurrency \
@@ -88,32 +126,41 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
 
     let mut rows = Vec::new();
     for concurrency in CONCURRENCY {
-        let measure = |peer: Peer, n: u64, warmup: bool| -> Result<Rate, BoxError> {
-            match peer {
-                Peer::Childproc => time_async(&rt, n, concurrency, childproc_once),
-                Peer::Tokio => time_async(&rt, n, concurrency, tokio_once),
-                Peer::Std => time_threads(n, concurrency),
-                // A fresh `node` each time: the script warms itself up, untimed.
-                Peer::Node if warmup => Ok(Rate::default()),
-                Peer::Node => time_node(env, n, concurrency),
-            }
+        // Each round's rate and the parent's CPU time over it (this process's, every
+        // thread; Node's from `process.cpuUsage()` in the script).
+        let measure = |peer: Peer, n: u64, warmup: bool| -> Result<(Rate, Duration), BoxError> {
+            let (rate, cpu) = match peer {
+                Peer::Childproc => with_cpu(|| time_async(&rt, n, concurrency, childproc_once)),
+                Peer::Tokio => with_cpu(|| time_async(&rt, n, concurrency, tokio_once)),
+                Peer::Std => with_cpu(|| time_threads(n, concurrency)),
+                // A fresh runtime each time: the script warms itself up, untimed.
+                _ if warmup => return Ok((Rate::default(), Duration::ZERO)),
+                js => return time_node(env, js, n, concurrency),
+            };
+            Ok((rate?, cpu))
         };
         for &peer in &peers {
             measure(peer, WARMUP, true)?;
         }
         let mut rounds: Vec<Vec<Rate>> = vec![Vec::new(); Peer::ALL.len()];
+        let mut cpus: Vec<Vec<f64>> = vec![Vec::new(); Peer::ALL.len()];
         for round in 0..ROUNDS {
             for peer in rotation(&peers, usize::try_from(round).unwrap_or(0)) {
-                let rate = measure(peer, per_round, false)?;
+                let (rate, cpu) = measure(peer, per_round, false)?;
                 let idx = Peer::ALL.iter().position(|p| *p == peer).unwrap_or(0);
                 rounds[idx].push(rate);
+                // Spawn counts are far below 2^52: exact.
+                #[allow(clippy::cast_precision_loss)]
+                cpus[idx].push(cpu.as_secs_f64() * 1e6 / rate.count.max(1) as f64);
             }
         }
-        let mut rates = [None; 4];
-        let mut spreads = [None; 4];
+        let mut rates = [None; PEERS];
+        let mut spreads = [None; PEERS];
+        let mut cpu = [None; PEERS];
         for (i, peer) in Peer::ALL.into_iter().enumerate() {
             rates[i] = median(&rounds[i]);
             spreads[i] = spread(&rounds[i]);
+            cpu[i] = (!cpus[i].is_empty()).then(|| median_f64(&cpus[i]));
             if let Some(rate) = rates[i] {
                 let all: Vec<String> = rounds[i]
                     .iter()
@@ -127,10 +174,17 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
                 );
             }
         }
+        if let [Some(ours), Some(tokio), ..] = cpu {
+            super::record(
+                format!("spawn.cpu_vs_tokio_c{concurrency}"),
+                Some(tokio / ours),
+            );
+        }
         rows.push(Row {
             concurrency,
             rates,
             spreads,
+            cpu,
         });
     }
 
@@ -152,19 +206,24 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
         .into_iter()
         .map(|c| Ok((c, bursts(&rt, burst_pairs, c)?)))
         .collect::<Result<_, BoxError>>()?;
+    for (c, (mean, _, _)) in &burst_rows {
+        super::record(format!("spawn.bursts_c{c}"), Some(*mean));
+    }
     let bursts_table = bursts_table(&burst_rows, burst_pairs);
     println!("{}", bursts_table.render());
     let paired_table = paired_table(&pairs);
     println!("{}", paired_table.render());
-    let node_note = match &env.node {
-        Some(n) => format!(
-            "and\n\
-             8 children in flight for Node.js {} (timed inside `xtask/bench/spawn.js`, which\n\
-             does its own {WARMUP} warm-up spawns before each round)",
-            n.version
-        ),
-        None => "and Node.js was not found, so its columns are empty".to_string(),
-    };
+    let version =
+        |r: Option<&super::Node>| r.map_or_else(|| "not found".to_string(), |r| r.version.clone());
+    let node_note = format!(
+        "and\n\
+         8 children in flight for the JavaScript runtimes (Node.js {}, Bun {}, Deno {}; timed\n\
+         inside `xtask/bench/spawn.js`, or `spawn-bun.js` for `Bun.spawn`, which do their own\n\
+         {WARMUP} warm-up spawns before each round; a runtime not on PATH has no row)",
+        version(env.node.as_ref()),
+        version(env.bun.as_ref()),
+        version(env.deno.as_ref()),
+    );
     let body = format!(
         "## Spawn\n\n\
          Spawn `{PROGRAM}` with stdin, stdout and stderr ignored (`/dev/null`) and wait for it\n\
@@ -178,8 +237,14 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
          - childproc: `Command::new(\"{PROGRAM}\").stdio_all(StdioShorthand::Ignore).spawn()?.wait().await`\n\
          - tokio::process: `Command::new(\"{PROGRAM}\")`, `Stdio::null()` for all three, `.status().await`\n\
          - std::process: the same with `std::process::Command` and a blocking `.status()`\n\
-         - Node.js: `child_process.spawn('{PROGRAM}', [], {{ stdio: 'ignore' }})` until `'exit'`\n\n\
-         Spawns per second; a ratio is childproc's rate divided by the peer's.\n\n{}\n\
+         - Node.js: `child_process.spawn('{PROGRAM}', [], {{ stdio: 'ignore' }})` until `'exit'`;\n  \
+           Bun and Deno run the same script; Bun.spawn: `Bun.spawn(['{PROGRAM}'], {{ stdio: \n  \
+           ['ignore', 'ignore', 'ignore'] }})` until `exited`\n\n\
+         Spawns per second; a ratio is childproc's rate divided by the peer's. The parent's\n\
+         own CPU time per spawn is user + system of the spawning process, every thread, the\n\
+         children's not counted (µs, median of the rounds): for the Rust peers this\n\
+         process's clock around each round, for the JavaScript runtimes `process.cpuUsage()`\n\
+         around their timed spawns.\n\n{}\n\
          The spread of the rounds (slowest–fastest spawns/s): whole rounds, seconds apart,\n\
          drift this much on this machine, so a median ratio near 1 is no result by itself.\n\
          The two paired measurements below are what decides childproc against\n\
@@ -214,7 +279,8 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
     })
 }
 
-/// The results as a table: one row per concurrency.
+/// The results as a table: one row per peer, both concurrencies, with childproc's rate over
+/// the peer's and the parent's CPU per spawn.
 fn table(rows: &[Row]) -> Table {
     let rate =
         |r: Option<Rate>| r.map_or_else(|| "—".to_string(), |r| format!("{:.0}", r.per_sec()));
@@ -222,33 +288,26 @@ fn table(rows: &[Row]) -> Table {
         (Some(o), Some(t)) => format!("{:.2}×", o.per_sec() / t.per_sec()),
         _ => "—".to_string(),
     };
+    let cpu = |c: Option<f64>| c.map_or_else(|| "—".to_string(), |c| format!("{c:.0} µs"));
+    let mut header = vec!["Peer".to_string()];
+    for what in ["spawns/s", "childproc ÷ this", "parent CPU per spawn"] {
+        header.extend(
+            rows.iter()
+                .map(|r| format!("{what}, concurrency {}", r.concurrency)),
+        );
+    }
     Table {
-        header: [
-            "Concurrency",
-            "childproc (spawns/s)",
-            "tokio::process",
-            "std::process",
-            "Node.js",
-            "childproc ÷ tokio",
-            "childproc ÷ std",
-            "childproc ÷ node",
-        ]
-        .map(String::from)
-        .to_vec(),
-        rows: rows
+        header,
+        rows: Peer::ALL
             .iter()
-            .map(|r| {
-                let [ours, tokio, std, node] = r.rates;
-                vec![
-                    r.concurrency.to_string(),
-                    rate(ours),
-                    rate(tokio),
-                    rate(std),
-                    rate(node),
-                    ratio(ours, tokio),
-                    ratio(ours, std),
-                    ratio(ours, node),
-                ]
+            .enumerate()
+            .filter(|(i, _)| rows.iter().any(|r| r.rates[*i].is_some()))
+            .map(|(i, peer)| {
+                let mut row = vec![peer.name().to_string()];
+                row.extend(rows.iter().map(|r| rate(r.rates[i])));
+                row.extend(rows.iter().map(|r| ratio(r.rates[0], r.rates[i])));
+                row.extend(rows.iter().map(|r| cpu(r.cpu[i])));
+                row
             })
             .collect(),
     }
@@ -323,12 +382,19 @@ fn time_threads(n: u64, concurrency: usize) -> Result<Rate, BoxError> {
     })
 }
 
-/// Runs `xtask/bench/spawn.js` for `n` timed spawns (after its own warm-up).
-fn time_node(env: &Env, n: u64, concurrency: usize) -> Result<Rate, BoxError> {
-    let node = env.node.as_ref().ok_or("node was not found")?;
+/// Runs the JavaScript peer's script for `n` timed spawns (after its own warm-up): the rate
+/// and the runtime's CPU time over them.
+fn time_node(
+    env: &Env,
+    peer: Peer,
+    n: u64,
+    concurrency: usize,
+) -> Result<(Rate, Duration), BoxError> {
+    let (runtime, script) = peer.script(env).ok_or("the runtime was not found")?;
     let args = [n, concurrency as u64, WARMUP].map(|v| v.to_string());
-    let out = node.run(&env.scripts.join("spawn.js"), &args)?;
-    parse_node(&out, n)
+    let out = runtime.run(&env.scripts.join(script), &args)?;
+    let cpu = Duration::from_micros(json_u64(&out, "cpu_us", "spawn.js")?);
+    Ok((parse_node(&out, n)?, cpu))
 }
 
 /// Reads the JSON line `xtask/bench/spawn.js` prints: `{"spawns":N,...,"elapsed_ns":T}`.

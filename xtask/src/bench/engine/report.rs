@@ -76,6 +76,9 @@ impl Tables {
                         let ours = res.rate(false, c, Peer::Childproc, kind);
                         let vs_posix = ratio(ours, res.rate(false, c, Peer::PosixSpawn, kind));
                         let vs_tokio = ratio(ours, res.rate(false, c, Peer::Tokio, kind));
+                        if c == 1 && kind == Kind::Plain {
+                            super::super::record("engine.small_vs_posix_spawn", vs_posix);
+                        }
                         if c == 1 {
                             check(
                                 format!(
@@ -114,6 +117,9 @@ impl Tables {
                 let own = ratio(ours, res.rate(false, 1, Peer::Childproc, kind));
                 let vs_tokio = ratio(ours, res.rate(true, 1, Peer::Tokio, kind));
                 let vs_node = ratio(ours, res.rate(true, 1, Peer::Node, kind));
+                if kind == Kind::Plain {
+                    super::super::record("engine.big_parent_vs_node", vs_node);
+                }
                 if kind != Kind::Plain {
                     let label = kind.label();
                     check(

@@ -1,0 +1,499 @@
+//! The "pool" section: a pool of worker processes answering tasks, two kinds of task (tiny:
+//! echo a small object; cpu: a naive `fib(FIB)`), 2 and 8 workers, four ways:
+//! - a childproc [`Pool`] of Rust workers (this binary as `bench-worker pool-worker`,
+//!   answering with `childproc_ipc::serve`);
+//! - a childproc [`Pool`] of Node.js workers (`xtask/bench/pool.js worker`);
+//! - a Node.js parent dispatching to the same number of forked Node.js workers
+//!   (`xtask/bench/pool.js dispatch`), one task in flight per worker as the pool does;
+//! - Python's `multiprocessing.Pool` (`xtask/bench/pool.py`), one `apply_async` per task.
+//!
+//! Every peer is driven the same way: a closed loop of `4 × workers` clients, each sending
+//! its next task when the last is answered, so the latency of a task is its time in the
+//! queue and at the worker. Tasks/s and the p50 and p99 latency, median over the rounds.
+//! Workers are started (and warmed with a few tasks) before timing.
+
+use std::process::Command as StdCommand;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use childproc::ipc::{serve, Value};
+use childproc::{fork, fork_current_exe, Pool};
+use tokio::runtime::Runtime;
+
+use super::doc::{Section, Table};
+use super::{json_u64, median_f64, rotation, Env, Options};
+use crate::BoxError;
+
+/// Rounds (`--quick`: 1).
+const ROUNDS: usize = 3;
+/// What is measured: each kind of task with 2 and 8 workers; tiny tasks also pipelined.
+const SETUPS: [Setup; 6] = [
+    Setup::new(Kind::Tiny, 2, 1),
+    Setup::new(Kind::Tiny, 2, 4),
+    Setup::new(Kind::Tiny, 8, 1),
+    Setup::new(Kind::Tiny, 8, 4),
+    Setup::new(Kind::Cpu, 2, 1),
+    Setup::new(Kind::Cpu, 8, 1),
+];
+/// Clients per worker in the closed loop.
+const CLIENTS_PER_WORKER: usize = 4;
+/// The `n` of a cpu task's `fib(n)`.
+const FIB: u32 = 24;
+/// Untimed tasks per client before timing.
+const WARMUP: usize = 5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Tiny,
+    Cpu,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Tiny => "tiny",
+            Kind::Cpu => "cpu",
+        }
+    }
+
+    /// Tasks timed per run (`--quick`: a tenth).
+    fn tasks(self, quick: bool) -> usize {
+        let n = match self {
+            Kind::Tiny => 20_000,
+            Kind::Cpu => 800,
+        };
+        if quick {
+            n / 10
+        } else {
+            n
+        }
+    }
+
+    fn task(self, i: usize) -> Value {
+        // Task numbers are far below 2^52: exact.
+        #[allow(clippy::cast_precision_loss)]
+        match self {
+            Kind::Tiny => Value::object([(
+                "echo",
+                Value::object([("i", Value::from(i as f64)), ("s", Value::from("hello"))]),
+            )]),
+            Kind::Cpu => Value::object([("fib", Value::from(f64::from(FIB)))]),
+        }
+    }
+}
+
+/// One configuration of the pools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Setup {
+    kind: Kind,
+    workers: usize,
+    /// Tasks one worker may have at once: 1, or pipelined (the next ones wait in its socket
+    /// while it answers one: childproc's `Pool::concurrency`).
+    depth: usize,
+}
+
+impl Setup {
+    const fn new(kind: Kind, workers: usize, depth: usize) -> Setup {
+        Setup {
+            kind,
+            workers,
+            depth,
+        }
+    }
+
+    fn clients(self) -> usize {
+        self.workers * CLIENTS_PER_WORKER
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Peer {
+    RustWorkers,
+    NodeWorkers,
+    NodeDispatcher,
+    Python,
+}
+
+impl Peer {
+    fn label(self) -> &'static str {
+        match self {
+            Peer::RustWorkers => "childproc Pool, Rust workers",
+            Peer::NodeWorkers => "childproc Pool, Node.js workers",
+            Peer::NodeDispatcher => "Node.js parent, forked Node.js workers",
+            Peer::Python => "Python multiprocessing.Pool",
+        }
+    }
+}
+
+/// One timed run.
+#[derive(Debug, Clone, Copy, Default)]
+struct Run {
+    per_sec: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
+    let rounds = if opts.check {
+        3
+    } else if opts.quick {
+        1
+    } else {
+        ROUNDS
+    };
+    let mut peers = vec![Peer::RustWorkers];
+    if env.node.is_some() {
+        peers.extend([Peer::NodeWorkers, Peer::NodeDispatcher]);
+    }
+    let python = python();
+    if python.is_some() {
+        peers.push(Peer::Python);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let mut rows = Vec::new();
+    for setup in SETUPS {
+        // Python's pool has one task queue that every worker pulls from: its workers always
+        // have the next task at hand, so it belongs with the pipelined rows only.
+        let peers: Vec<Peer> = peers
+            .iter()
+            .copied()
+            .filter(|p| *p != Peer::Python || setup.depth > 1)
+            .collect();
+        let mut runs: Vec<Vec<Run>> = vec![Vec::new(); peers.len()];
+        for round in 0..rounds {
+            for peer in rotation(&peers, round) {
+                let run = once(peer, setup, opts.quick, &rt, env, python)?;
+                println!(
+                    "  pool {} ×{} depth {} round {round}: {:<40} {:>8.0} tasks/s, p50 {:?}, p99 {:?}",
+                    setup.kind.name(),
+                    setup.workers,
+                    setup.depth,
+                    peer.label(),
+                    run.per_sec,
+                    run.p50,
+                    run.p99
+                );
+                let at = peers.iter().position(|p| *p == peer).unwrap_or(0);
+                runs[at].push(run);
+            }
+        }
+        rows.push((setup, peers, runs));
+    }
+    Ok(section(&rows, opts.quick))
+}
+
+/// `python3` if it runs.
+fn python() -> Option<&'static str> {
+    let ok = StdCommand::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    ok.then_some("python3")
+}
+
+fn once(
+    peer: Peer,
+    setup: Setup,
+    quick: bool,
+    rt: &Runtime,
+    env: &Env,
+    python: Option<&str>,
+) -> Result<Run, BoxError> {
+    let tasks = setup.kind.tasks(quick);
+    let args = [
+        setup.kind.name().to_string(),
+        setup.workers.to_string(),
+        tasks.to_string(),
+        setup.clients().to_string(),
+        FIB.to_string(),
+        setup.depth.to_string(),
+    ];
+    match peer {
+        Peer::RustWorkers | Peer::NodeWorkers => {
+            let script = env.scripts.join("pool.js");
+            rt.block_on(
+                async move { tokio::spawn(childproc_pool(peer, setup, tasks, script)).await? },
+            )
+        }
+        Peer::NodeDispatcher => {
+            let node = env.node.as_ref().ok_or("no node")?;
+            let mut all = vec!["dispatch".to_string()];
+            all.extend(args);
+            parse(&node.run(&env.scripts.join("pool.js"), &all)?, "pool.js")
+        }
+        Peer::Python => {
+            let python = python.ok_or("no python")?;
+            let script = env.scripts.join("pool.py");
+            let out = StdCommand::new(python)
+                .arg(&script)
+                .args(&args[..5])
+                .output()?;
+            if !out.status.success() {
+                return Err(format!(
+                    "{} failed: {}",
+                    script.display(),
+                    String::from_utf8_lossy(&out.stderr)
+                )
+                .into());
+            }
+            parse(&String::from_utf8_lossy(&out.stdout), "pool.py")
+        }
+    }
+}
+
+/// A script's `{"tasks":..,"elapsed_ns":..,"p50_ns":..,"p99_ns":..}`.
+fn parse(out: &str, script: &str) -> Result<Run, BoxError> {
+    let tasks = json_u64(out, "tasks", script)?;
+    let elapsed = Duration::from_nanos(json_u64(out, "elapsed_ns", script)?);
+    // Task counts are far below 2^52: exact.
+    #[allow(clippy::cast_precision_loss)]
+    let per_sec = tasks as f64 / elapsed.as_secs_f64().max(1e-9);
+    Ok(Run {
+        per_sec,
+        p50: Duration::from_nanos(json_u64(out, "p50_ns", script)?),
+        p99: Duration::from_nanos(json_u64(out, "p99_ns", script)?),
+    })
+}
+
+async fn childproc_pool(
+    peer: Peer,
+    setup: Setup,
+    tasks: usize,
+    script: std::path::PathBuf,
+) -> Result<Run, BoxError> {
+    let Setup { kind, .. } = setup;
+    let exe = peer == Peer::RustWorkers;
+    let pool = Pool::builder(move || {
+        if exe {
+            fork_current_exe(["bench-worker", "pool-worker"]).expect("this program's path")
+        } else {
+            fork(&script, ["worker"])
+        }
+    })
+    .size(setup.workers)
+    .concurrency(setup.depth)
+    .build()?;
+    let pool = Arc::new(pool);
+    let clients = setup.clients();
+    let check = move |answer: &Value| match kind {
+        Kind::Tiny => answer.get("s") == Some(&Value::from("hello")),
+        Kind::Cpu => answer.as_f64() == Some(fib(FIB) as f64),
+    };
+    // Warm up: every worker started and answering.
+    let mut warm = Vec::new();
+    for c in 0..clients {
+        let pool = Arc::clone(&pool);
+        warm.push(tokio::spawn(async move {
+            for i in 0..WARMUP {
+                pool.run(kind.task(c * WARMUP + i)).await?;
+            }
+            Ok::<(), BoxError>(())
+        }));
+    }
+    for w in warm {
+        w.await??;
+    }
+    let start = Instant::now();
+    let mut handles = Vec::new();
+    for c in 0..clients {
+        let pool = Arc::clone(&pool);
+        let share = tasks / clients + usize::from(c < tasks % clients);
+        handles.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(share);
+            for i in 0..share {
+                let t = Instant::now();
+                let answer = pool.run(kind.task(i)).await?;
+                latencies.push(t.elapsed());
+                if !check(&answer) {
+                    return Err(format!("a wrong answer: {answer:?}").into());
+                }
+            }
+            Ok::<_, BoxError>(latencies)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(tasks);
+    for h in handles {
+        latencies.extend(h.await??);
+    }
+    let elapsed = start.elapsed();
+    if let Ok(pool) = Arc::try_unwrap(pool) {
+        pool.close().await;
+    }
+    latencies.sort_unstable();
+    let at = |q: f64| {
+        // Indexes are far below 2^52: exact.
+        #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+        let i = ((latencies.len() as f64 - 1.0) * q).round() as usize;
+        latencies.get(i).copied().unwrap_or_default()
+    };
+    #[allow(clippy::cast_precision_loss)]
+    let per_sec = latencies.len() as f64 / elapsed.as_secs_f64().max(1e-9);
+    Ok(Run {
+        per_sec,
+        p50: at(0.5),
+        p99: at(0.99),
+    })
+}
+
+/// The naive Fibonacci every peer's cpu task computes.
+fn fib(n: u32) -> u64 {
+    if n < 2 {
+        u64::from(n)
+    } else {
+        fib(n - 1) + fib(n - 2)
+    }
+}
+
+/// `xtask bench-worker pool-run tiny|cpu WORKERS DEPTH TASKS [current-thread]`: one run of
+/// the "childproc Pool, Rust workers" row alone (on a current-thread runtime if asked),
+/// printed, to profile under `perf` or `strace`.
+pub(crate) fn run_alone(args: &[String]) -> Result<(), BoxError> {
+    let usage = "usage: xtask bench-worker pool-run tiny|cpu WORKERS DEPTH TASKS [current-thread]";
+    let kind = match args.get(1).map(String::as_str) {
+        Some("tiny") => Kind::Tiny,
+        Some("cpu") => Kind::Cpu,
+        _ => return Err(usage.into()),
+    };
+    let number = |i: usize| -> Result<usize, BoxError> {
+        Ok(args.get(i).ok_or(usage)?.parse().map_err(|_| usage)?)
+    };
+    let setup = Setup::new(kind, number(2)?, number(3)?);
+    let tasks = number(4)?;
+    let rt = if args.get(5).map(String::as_str) == Some("current-thread") {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?
+    };
+    let script = std::path::PathBuf::new();
+    let run = rt.block_on(async move {
+        tokio::spawn(childproc_pool(Peer::RustWorkers, setup, tasks, script)).await?
+    })?;
+    println!(
+        "{} ×{} depth {}: {:.0} tasks/s, p50 {:?}, p99 {:?}",
+        kind.name(),
+        setup.workers,
+        setup.depth,
+        run.per_sec,
+        run.p50,
+        run.p99
+    );
+    Ok(())
+}
+
+/// `xtask bench-worker pool-worker`: the Rust worker of the childproc pool rows.
+pub(crate) fn worker() -> Result<(), BoxError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let channel = childproc::ipc::from_env().ok_or("not started with a channel")??;
+        serve(channel, |task: Value| async move {
+            if let Some(echo) = task.get("echo") {
+                return Ok(echo.clone());
+            }
+            match task.get("fib").and_then(Value::as_f64) {
+                // The task's n is a small whole number.
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                Some(n) => Ok(Value::from(fib(n as u32) as f64)),
+                None => Err(format!("unknown task {task:?}")),
+            }
+        })
+        .await?;
+        Ok(())
+    })
+}
+
+type Row = (Setup, Vec<Peer>, Vec<Vec<Run>>);
+
+fn section(rows: &[Row], quick: bool) -> Section {
+    let mut table = Table {
+        header: [
+            "peer",
+            "task",
+            "workers",
+            "in flight per worker",
+            "tasks/s",
+            "p50",
+            "p99",
+            "childproc (Rust) ÷ this",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows: Vec::new(),
+    };
+    let ms = |d: f64| format!("{:.3} ms", d * 1e3);
+    for (setup, peers, runs) in rows {
+        let med =
+            |i: usize, f: fn(&Run) -> f64| median_f64(&runs[i].iter().map(f).collect::<Vec<_>>());
+        let ours = med(0, |r| r.per_sec);
+        for (i, peer) in peers.iter().enumerate() {
+            let rate = med(i, |r| r.per_sec);
+            let gauge = match peer {
+                Peer::NodeDispatcher => "node",
+                Peer::Python => "python",
+                _ => "",
+            };
+            if setup.kind == Kind::Tiny && !gauge.is_empty() {
+                let depth = if setup.depth > 1 { "_pipelined" } else { "" };
+                super::record(
+                    format!("pool.tiny{}{depth}_vs_{gauge}", setup.workers),
+                    Some(ours / rate),
+                );
+            }
+            table.rows.push(vec![
+                peer.label().into(),
+                setup.kind.name().into(),
+                setup.workers.to_string(),
+                if *peer == Peer::Python {
+                    "(one queue)".into()
+                } else {
+                    setup.depth.to_string()
+                },
+                format!("{rate:.0}"),
+                ms(med(i, |r| r.p50.as_secs_f64())),
+                ms(med(i, |r| r.p99.as_secs_f64())),
+                if i == 0 {
+                    "–".into()
+                } else {
+                    format!("{:.2}×", ours / rate)
+                },
+            ]);
+        }
+    }
+    let tiny = Kind::Tiny.tasks(quick);
+    let cpu = Kind::Cpu.tasks(quick);
+    let body = format!(
+        "## Pools: tasks through worker processes\n\n\
+         tiny: echo `{{i, s: \"hello\"}}` ({tiny} tasks a run); cpu: a naive `fib({FIB})` in \
+         the worker's language ({cpu} tasks). A closed loop of {CLIENTS_PER_WORKER} clients per \
+         worker, each sending its next task when the last is answered. In flight per worker: \
+         1 is a worker that gets its next task only after answering (the parent's round trip \
+         between tasks); 4 is pipelined: the next tasks wait in the worker's socket while it \
+         answers one (childproc `Pool::concurrency(4)`, the Node.js dispatcher sending up to 4; \
+         Python's `multiprocessing.Pool` always works so, from one shared queue). Latency is \
+         from a client's send to its answer. Median of the rounds; each round runs every peer \
+         once, in a rotating order. Goals (tiny tasks): the childproc pool at least 3× the \
+         Node.js dispatcher and at least Python's throughput, with p99 within 3× p50.\n\n{}",
+        table.render()
+    );
+    Section { name: "pool", body }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fib_is_fib() {
+        assert_eq!(fib(10), 55);
+        assert_eq!(fib(24), 46_368);
+    }
+}
