@@ -389,6 +389,19 @@ fn line(
     )
 }
 
+/// Runs `once` `n` times, one after another: how long that took.
+async fn repeat<F, Fut>(n: u64, once: &F) -> Result<Duration, BoxError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), BoxError>>,
+{
+    let start = Instant::now();
+    for _ in 0..n {
+        once().await?;
+    }
+    Ok(start.elapsed())
+}
+
 async fn childproc_scale(live: u64, spawns: u64, stdio: Stdio) -> Result<String, BoxError> {
     use childproc::{Command, Signal, StdioShorthand};
     let once = || async {
@@ -402,9 +415,7 @@ async fn childproc_scale(live: u64, spawns: u64, stdio: Stdio) -> Result<String,
         }
         Ok(())
     };
-    for _ in 0..20 {
-        once().await?;
-    }
+    repeat(20, &once).await?;
     let before = rss_and_fds()?;
     let mut children = Vec::with_capacity(usize::try_from(live)?);
     for _ in 0..live {
@@ -416,11 +427,7 @@ async fn childproc_scale(live: u64, spawns: u64, stdio: Stdio) -> Result<String,
         children.push(command.spawn()?);
     }
     let after = rss_and_fds()?;
-    let start = Instant::now();
-    for _ in 0..spawns {
-        once().await?;
-    }
-    let spawn = start.elapsed();
+    let spawn = repeat(spawns, &once).await?;
     let start = Instant::now();
     for child in &children {
         child.kill(Signal::SIGKILL);
@@ -450,9 +457,7 @@ async fn tokio_scale(live: u64, spawns: u64, stdio: Stdio) -> Result<String, Box
         }
         Ok(())
     };
-    for _ in 0..20 {
-        once().await?;
-    }
+    repeat(20, &once).await?;
     let before = rss_and_fds()?;
     let mut children = Vec::with_capacity(usize::try_from(live)?);
     for _ in 0..live {
@@ -466,11 +471,7 @@ async fn tokio_scale(live: u64, spawns: u64, stdio: Stdio) -> Result<String, Box
         );
     }
     let after = rss_and_fds()?;
-    let start = Instant::now();
-    for _ in 0..spawns {
-        once().await?;
-    }
-    let spawn = start.elapsed();
+    let spawn = repeat(spawns, &once).await?;
     let start = Instant::now();
     for child in &mut children {
         child.start_kill()?;
