@@ -272,6 +272,44 @@ fn add_target(target: &str, root: &std::path::Path) -> Result<(), BoxError> {
 mod tests {
     use super::*;
 
+    /// The minimum Rust version holds for what we depend on: every locked package declares
+    /// a `rust-version` no newer than ours. (Our own code is held to it by clippy's
+    /// `incompatible_msrv`, which the clippy steps run with warnings denied.)
+    #[test]
+    fn msrv_holds_for_every_locked_dependency() {
+        let out = std::process::Command::new(env!("CARGO"))
+            .args(["metadata", "--format-version", "1", "--locked"])
+            .current_dir(workspace_root())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let minor = |v: &str| -> (u32, u32) {
+            let mut parts = v.split('.').map(|p| p.parse().unwrap_or(0));
+            (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+        };
+        let manifest = std::fs::read_to_string(workspace_root().join("Cargo.toml")).unwrap();
+        let ours = manifest
+            .lines()
+            .find_map(|l| l.strip_prefix("rust-version = "))
+            .map(|v| minor(v.trim_matches('"')))
+            .expect("the workspace manifest declares rust-version");
+        let packages = meta["packages"].as_array().unwrap();
+        assert!(packages.len() > 10, "{} packages", packages.len());
+        let newer: Vec<String> = packages
+            .iter()
+            .filter_map(|p| {
+                let v = p["rust_version"].as_str()?;
+                (minor(v) > ours).then(|| format!("{} {} needs {v}", p["name"], p["version"]))
+            })
+            .collect();
+        assert!(newer.is_empty(), "newer than our MSRV {ours:?}: {newer:?}");
+    }
+
     #[test]
     fn ci_run_runs_every_step_in_the_same_order() {
         let script = std::fs::read_to_string(workspace_root().join(".ci/run")).unwrap();
