@@ -173,7 +173,8 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
     };
     let workers = rts.multi.metrics().num_workers();
     let started = Instant::now();
-    let bulk = throughput(opts, env, &rts)?;
+    let bulk = throughput(opts, env, &rts, false)?;
+    let loaded = throughput(opts, env, &rts, true)?;
     let rate = rate(opts, env, &rts.multi)?;
     println!(
         "exec: measured in {:.0} s\n",
@@ -191,9 +192,10 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
          Node.js {node} (timed inside `xtask/bench/exec.js`, so Node's startup is not\n\
          counted). childproc and tokio run on one multi-thread runtime ({workers} worker\n\
          threads) unless a row says current-thread. A ratio above 1 means childproc is faster.\n\n\
-         ### Throughput\n\n{}\n\
+         ### Throughput\n\n{}\n{}\n\
          ### Rate\n\n{}",
         bulk.render(),
+        loaded.render_loaded(),
         rate.render()
     );
     Ok(Section { name: "exec", body })

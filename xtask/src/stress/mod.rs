@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use crate::{workspace_root, BoxError};
 
-pub(crate) use hog::{spin as hog_main, SUBCOMMAND as HOG_SUBCOMMAND};
+pub(crate) use hog::{spin as hog_main, Hogs, SUBCOMMAND as HOG_SUBCOMMAND};
 
 /// Runs when no N is given.
 const DEFAULT_RUNS: u32 = 30;

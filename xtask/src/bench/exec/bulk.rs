@@ -55,6 +55,24 @@ impl Throughput {
         }
     }
 
+    /// The Markdown of the loaded run: its table and the ratios that matter, the method
+    /// being the quiet run's.
+    pub(super) fn render_loaded(&self) -> String {
+        let vs = |ours: Bulk, theirs: Bulk| ratio(self.median(ours), self.median(theirs), mib);
+        format!(
+            "The same, with one more process spinning on a CPU beside the bench (the stress \
+             run's hog, at the bench's own priority), as on a busy machine:\n\n{}\n\
+             Loaded, childproc exec ÷ tokio output(): **{}** (multi-thread), {} \
+             (current-thread); ÷ raw pipe into a preallocated Vec: **{}**, {} \
+             (current-thread).\n",
+            self.table().render(),
+            vs(Bulk::Exec, Bulk::Tokio),
+            vs(Bulk::ExecCurrent, Bulk::TokioCurrent),
+            vs(Bulk::Exec, Bulk::RawVec),
+            vs(Bulk::ExecCurrent, Bulk::RawVec),
+        )
+    }
+
     /// The Markdown of the throughput part.
     pub(super) fn render(&self) -> String {
         let bytes = self.bytes;
@@ -124,12 +142,19 @@ pub(super) struct Runtimes {
     pub(super) current: Runtime,
 }
 
-/// Runs the throughput part.
+/// Runs the throughput part; with `loaded`, while one process spins on a CPU beside it (the
+/// stress run's hog), as on a busy machine.
 pub(super) fn throughput(
     opts: &Options,
     env: &Env,
     rts: &Runtimes,
+    loaded: bool,
 ) -> Result<Throughput, BoxError> {
+    let _hog = if loaded {
+        Some(crate::stress::Hogs::start(1)?)
+    } else {
+        None
+    };
     let bytes = if opts.quick {
         QUICK_BULK_BYTES
     } else {
@@ -148,8 +173,9 @@ pub(super) fn throughput(
         .filter(|p| *p != Bulk::Node || env.node.is_some())
         .collect();
     println!(
-        "exec throughput: `{BULK_PROGRAM} -c {bytes} /dev/zero`, {rounds} rounds, one run per \
-         peer per round\n"
+        "exec throughput{}: `{BULK_PROGRAM} -c {bytes} /dev/zero`, {rounds} rounds, one run \
+         per peer per round\n",
+        if loaded { " with a CPU hog" } else { "" }
     );
     let warmup = BULK_WARMUP_BYTES.min(bytes);
     for &peer in &peers {
@@ -188,8 +214,15 @@ pub(super) fn throughput(
         let (o, t) = (result.median(ours)?, result.median(theirs)?);
         (t.per_sec() > 0.0).then(|| o.per_sec() / t.per_sec())
     };
-    super::super::record("exec.exec_file_vs_tokio", vs(Bulk::Exec, Bulk::Tokio));
-    super::super::record("exec.exec_file_vs_raw_vec", vs(Bulk::Exec, Bulk::RawVec));
+    let load = if loaded { "_loaded" } else { "" };
+    super::super::record(
+        format!("exec.exec_file_vs_tokio{load}"),
+        vs(Bulk::Exec, Bulk::Tokio),
+    );
+    super::super::record(
+        format!("exec.exec_file_vs_raw_vec{load}"),
+        vs(Bulk::Exec, Bulk::RawVec),
+    );
     Ok(result)
 }
 
