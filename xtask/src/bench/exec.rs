@@ -77,11 +77,15 @@ enum Bulk {
     RawCount,
     /// Node.js `execFile(.., { encoding: 'buffer', maxBuffer: 2 ** 31 })`.
     Node,
+    /// Bun running the same script.
+    Bun,
+    /// Deno running the same script.
+    Deno,
 }
 
 impl Bulk {
     /// Every throughput peer, in table order.
-    const ALL: [Bulk; 8] = [
+    const ALL: [Bulk; 10] = [
         Bulk::Exec,
         Bulk::ExecCurrent,
         Bulk::Pipe,
@@ -90,6 +94,8 @@ impl Bulk {
         Bulk::RawVec,
         Bulk::RawCount,
         Bulk::Node,
+        Bulk::Bun,
+        Bulk::Deno,
     ];
 
     /// The name shown in output.
@@ -103,7 +109,23 @@ impl Bulk {
             Bulk::RawVec => "raw pipe → preallocated Vec",
             Bulk::RawCount => "raw pipe → reused 1 MiB buffer",
             Bulk::Node => "Node.js execFile (buffer)",
+            Bulk::Bun => "Bun execFile (buffer)",
+            Bulk::Deno => "Deno execFile (buffer)",
         }
+    }
+
+    /// The JavaScript runtime that runs this peer's script, if it is one and is present.
+    fn runtime(self, env: &Env) -> Option<&super::Node> {
+        match self {
+            Bulk::Node => env.node.as_ref(),
+            Bulk::Bun => env.bun.as_ref(),
+            Bulk::Deno => env.deno.as_ref(),
+            _ => None,
+        }
+    }
+
+    fn is_js(self) -> bool {
+        matches!(self, Bulk::Node | Bulk::Bun | Bulk::Deno)
     }
 
     fn index(self) -> usize {
@@ -124,6 +146,10 @@ enum Execs {
     NodeExecFile,
     /// Node.js `exec('/bin/true')`, through `/bin/sh -c`.
     NodeExec,
+    /// Bun running the same `execFile('/bin/true')` script.
+    BunExecFile,
+    /// Deno running the same `execFile('/bin/true')` script.
+    DenoExecFile,
     /// C `posix_spawn` of `/bin/sh -c /bin/true` and `waitpid` (xtask/bench/rawspawn.c), no
     /// pipes: the shell's own cost, which bounds every `exec`.
     RawSh,
@@ -131,12 +157,14 @@ enum Execs {
 
 impl Execs {
     /// Every rate peer, in table order.
-    const ALL: [Execs; 6] = [
+    const ALL: [Execs; 8] = [
         Execs::ExecFile,
         Execs::Exec,
         Execs::Tokio,
         Execs::NodeExecFile,
         Execs::NodeExec,
+        Execs::BunExecFile,
+        Execs::DenoExecFile,
         Execs::RawSh,
     ];
 
@@ -148,12 +176,28 @@ impl Execs {
             Execs::Tokio => "tokio output()",
             Execs::NodeExecFile => "Node.js execFile",
             Execs::NodeExec => "Node.js exec",
+            Execs::BunExecFile => "Bun execFile",
+            Execs::DenoExecFile => "Deno execFile",
             Execs::RawSh => "C posix_spawn sh -c",
         }
     }
 
-    fn is_node(self) -> bool {
-        matches!(self, Execs::NodeExecFile | Execs::NodeExec)
+    /// The JavaScript runtime that measures this peer, and the function it times.
+    fn runtime(self, env: &Env) -> Option<(&super::Node, &'static str)> {
+        match self {
+            Execs::NodeExecFile => Some((env.node.as_ref()?, "execFile")),
+            Execs::NodeExec => Some((env.node.as_ref()?, "exec")),
+            Execs::BunExecFile => Some((env.bun.as_ref()?, "execFile")),
+            Execs::DenoExecFile => Some((env.deno.as_ref()?, "execFile")),
+            _ => None,
+        }
+    }
+
+    fn is_js(self) -> bool {
+        matches!(
+            self,
+            Execs::NodeExecFile | Execs::NodeExec | Execs::BunExecFile | Execs::DenoExecFile
+        )
     }
 
     fn index(self) -> usize {

@@ -7,10 +7,11 @@ use super::*;
 pub(super) struct Throughput {
     /// The bytes each Rust peer collected per run.
     pub(super) bytes: u64,
-    /// The bytes Node.js collected per run (less than `bytes` only after a fallback).
-    pub(super) node_bytes: u64,
-    /// Why Node.js fell back to a smaller size, if it did.
-    pub(super) node_fallback: Option<String>,
+    /// The bytes each peer collected per run, in [`Bulk::ALL`] order (less than `bytes` only
+    /// for a JavaScript runtime that fell back).
+    pub(super) peer_bytes: Vec<u64>,
+    /// Why each peer fell back to a smaller size, if it did.
+    pub(super) fallbacks: Vec<Option<String>>,
     /// The rounds in which it ran.
     pub(super) rounds: usize,
     /// Each peer's runs, in [`Bulk::ALL`] order (empty: not measured).
@@ -38,8 +39,9 @@ impl Throughput {
                 .into_iter()
                 .map(|peer| {
                     let runs = &self.runs[peer.index()];
-                    let name = if peer == Bulk::Node && self.node_bytes != self.bytes {
-                        format!("{} ({})", peer.name(), size(self.node_bytes))
+                    let got = self.peer_bytes[peer.index()];
+                    let name = if got != self.bytes {
+                        format!("{} ({})", peer.name(), size(got))
                     } else {
                         peer.name().to_string()
                     };
@@ -77,14 +79,18 @@ impl Throughput {
     pub(super) fn render(&self) -> String {
         let bytes = self.bytes;
         let vs = |ours: Bulk, theirs: Bulk| ratio(self.median(ours), self.median(theirs), mib);
-        let node_note = match &self.node_fallback {
-            Some(why) => format!(
-                "\nNode.js could not collect {}: {why}; its row is measured at {}.\n",
-                size(bytes),
-                size(self.node_bytes)
-            ),
-            None => String::new(),
-        };
+        let node_note: String = Bulk::ALL
+            .iter()
+            .filter_map(|p| {
+                let why = self.fallbacks[p.index()].as_ref()?;
+                Some(format!(
+                    "\n{} could not collect {}: {why}; its row is measured at {}.\n",
+                    p.name(),
+                    size(bytes),
+                    size(self.peer_bytes[p.index()])
+                ))
+            })
+            .collect();
         format!(
             "`{BULK_PROGRAM} -c {bytes} /dev/zero` writes {} to stdout and each peer collects\n\
              all of it; the time runs from before the spawn until the output is in hand and the\n\
@@ -109,6 +115,7 @@ impl Throughput {
                bytes — the pipe alone, no memory to fill\n\
              - Node.js: `execFile('{BULK_PROGRAM}', ['-c', '{}', '/dev/zero'], \
              {{ encoding: 'buffer', maxBuffer: 2 ** 31 }})`\n\
+             - Bun, Deno: the same script under `bun` and `deno`, when they are on PATH\n\
              {node_note}\n{}\n\
              childproc exec ÷ raw pipe into a preallocated Vec (target ≥ 0.90×): **{}** on the\n\
              multi-thread runtime, **{}** on a current-thread runtime. childproc exec ÷ tokio\n\
@@ -120,7 +127,7 @@ impl Throughput {
             size(bytes),
             size(BULK_WARMUP_BYTES.min(bytes)),
             self.rounds,
-            self.node_bytes,
+            self.peer_bytes[Bulk::Node.index()],
             self.table().render(),
             vs(Bulk::Exec, Bulk::RawVec),
             vs(Bulk::ExecCurrent, Bulk::RawVec),
@@ -170,7 +177,7 @@ pub(super) fn throughput(
     };
     let peers: Vec<Bulk> = Bulk::ALL
         .into_iter()
-        .filter(|p| *p != Bulk::Node || env.node.is_some())
+        .filter(|p| !p.is_js() || p.runtime(env).is_some())
         .collect();
     println!(
         "exec throughput{}: `{BULK_PROGRAM} -c {bytes} /dev/zero`, {rounds} rounds, one run \
@@ -179,17 +186,18 @@ pub(super) fn throughput(
     );
     let warmup = BULK_WARMUP_BYTES.min(bytes);
     for &peer in &peers {
-        if peer != Bulk::Node {
+        if !peer.is_js() {
             bulk_once(peer, warmup, rts)?;
         }
     }
-    let mut node_bytes = bytes;
-    let mut node_fallback = None;
+    let mut peer_bytes = vec![bytes; Bulk::ALL.len()];
+    let mut fallbacks = vec![None; Bulk::ALL.len()];
     let mut runs = vec![Vec::new(); Bulk::ALL.len()];
     for round in 0..rounds {
         for peer in rotation(&peers, round) {
-            let rate = if peer == Bulk::Node {
-                node_bulk(env, &mut node_bytes, &mut node_fallback)?
+            let rate = if let Some(runtime) = peer.runtime(env) {
+                let i = peer.index();
+                node_bulk(env, runtime, &mut peer_bytes[i], &mut fallbacks[i])?
             } else {
                 bulk_once(peer, bytes, rts)?
             };
@@ -204,8 +212,8 @@ pub(super) fn throughput(
     }
     let result = Throughput {
         bytes,
-        node_bytes,
-        node_fallback,
+        peer_bytes,
+        fallbacks,
         rounds,
         runs,
     };
@@ -269,7 +277,9 @@ pub(super) fn bulk_once(peer: Bulk, bytes: u64, rts: &Runtimes) -> Result<Rate, 
                 }
             }
         })?,
-        Bulk::Node => return Err("Node.js runs through node_bulk".into()),
+        Bulk::Node | Bulk::Bun | Bulk::Deno => {
+            return Err("the JavaScript runtimes run through node_bulk".into())
+        }
     };
     let elapsed = start.elapsed();
     drop(collected);
@@ -360,14 +370,15 @@ pub(super) fn raw_pipe(
     Ok(got)
 }
 
-/// One timed Node.js run; if Node fails on `bytes`, halves it (down to [`NODE_MIN_BYTES`]),
-/// records why in `fallback` and keeps the smaller size for the later rounds.
+/// One timed run of `exec.js` under `node` (or Bun, or Deno); if it fails on `bytes`, halves
+/// it (down to [`NODE_MIN_BYTES`]), records why in `fallback` and keeps the smaller size for
+/// the later rounds.
 pub(super) fn node_bulk(
     env: &Env,
+    node: &super::super::Node,
     bytes: &mut u64,
     fallback: &mut Option<String>,
 ) -> Result<Rate, BoxError> {
-    let node = env.node.as_ref().ok_or("node was not found")?;
     let script = env.scripts.join("exec.js");
     loop {
         let args = [
@@ -399,7 +410,8 @@ pub(super) fn node_bulk(
                     .map_or(why, |(_, msg)| msg)
                     .to_string();
                 println!(
-                    "  Node.js failed on {}: {why}; trying {}",
+                    "  {} failed on {}: {why}; trying {}",
+                    node.version,
                     size(*bytes),
                     size(*bytes / 2)
                 );

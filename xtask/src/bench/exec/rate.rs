@@ -23,39 +23,62 @@ pub(super) struct RateResults {
 }
 
 impl RateResults {
-    /// Execs per second of every peer, and the ratios.
+    /// Execs per second of every peer at each concurrency, one row per peer, then the
+    /// ratios, one row each.
     pub(super) fn table(&self) -> Table {
-        /// The ratio columns: name, numerator, denominator.
-        const RATIOS: [(&str, Execs, Execs); 4] = [
+        /// The ratio rows: name, numerator, denominator.
+        const RATIOS: [(&str, Execs, Execs); 6] = [
             (
-                "exec_file ÷ Node execFile",
+                "childproc exec_file ÷ Node execFile",
                 Execs::ExecFile,
                 Execs::NodeExecFile,
             ),
-            ("exec ÷ Node exec", Execs::Exec, Execs::NodeExec),
+            ("childproc exec ÷ Node exec", Execs::Exec, Execs::NodeExec),
             ("C sh ÷ Node exec", Execs::RawSh, Execs::NodeExec),
-            ("exec_file ÷ tokio", Execs::ExecFile, Execs::Tokio),
+            ("childproc exec_file ÷ tokio", Execs::ExecFile, Execs::Tokio),
+            (
+                "childproc exec_file ÷ Bun execFile",
+                Execs::ExecFile,
+                Execs::BunExecFile,
+            ),
+            (
+                "childproc exec_file ÷ Deno execFile",
+                Execs::ExecFile,
+                Execs::DenoExecFile,
+            ),
         ];
         let rate = |r: Option<Rate>| r.map_or_else(dash, |r| format!("{:.0}", r.per_sec()));
-        let mut header = vec!["Concurrency".to_string()];
-        header.extend(Execs::ALL.map(|p| p.name().to_string()));
-        header.extend(RATIOS.map(|(name, _, _)| name.to_string()));
-        header[1] = "childproc exec_file (execs/s)".to_string();
-        Table {
-            header,
-            rows: self
-                .rows
+        let mut header = vec!["Peer (execs/s), or ratio".to_string()];
+        header.extend(
+            self.rows
                 .iter()
-                .map(|r| {
-                    let mut row = vec![r.concurrency.to_string()];
-                    row.extend(Execs::ALL.map(|p| rate(r.median(p))));
+                .map(|r| format!("concurrency {}", r.concurrency)),
+        );
+        let measured = |p: Execs| self.rows.iter().any(|r| r.median(p).is_some());
+        let mut rows: Vec<Vec<String>> = Execs::ALL
+            .into_iter()
+            .filter(|p| measured(*p))
+            .map(|p| {
+                let mut row = vec![p.name().to_string()];
+                row.extend(self.rows.iter().map(|r| rate(r.median(p))));
+                row
+            })
+            .collect();
+        rows.extend(
+            RATIOS
+                .iter()
+                .filter(|(_, a, b)| measured(*a) && measured(*b))
+                .map(|(name, a, b)| {
+                    let mut row = vec![(*name).to_string()];
                     row.extend(
-                        RATIOS.map(|(_, a, b)| ratio(r.median(a), r.median(b), Rate::per_sec)),
+                        self.rows
+                            .iter()
+                            .map(|r| ratio(r.median(*a), r.median(*b), Rate::per_sec)),
                     );
                     row
-                })
-                .collect(),
-        }
+                }),
+        );
+        Table { header, rows }
     }
 
     /// The spread of the rounds.
@@ -95,7 +118,8 @@ impl RateResults {
              - childproc exec: `exec(\"{RATE_PROGRAM}\").await` (through `/bin/sh -c`)\n\
              - tokio output(): `tokio::process::Command::new(\"{RATE_PROGRAM}\").output().await`\n\
              - Node.js execFile: `execFile('{RATE_PROGRAM}', cb)`; Node.js exec: \
-             `exec('{RATE_PROGRAM}', cb)` (through `/bin/sh -c`)\n\
+             `exec('{RATE_PROGRAM}', cb)` (through `/bin/sh -c`); Bun and Deno execFile: the \
+             same script under `bun` and `deno` when they are on PATH\n\
              - C posix_spawn sh -c: `posix_spawn` of `/bin/sh -c {RATE_PROGRAM}` with stdio on\n\
              `/dev/null`, then `waitpid`, from C on as many threads as the concurrency\n\
              (`xtask/bench/rawspawn.c`, kind `sh`): no runtime, no pipes, nothing collected.\n\
@@ -123,7 +147,7 @@ pub(super) fn rate(opts: &Options, env: &Env, rt: &Runtime) -> Result<RateResult
     };
     let peers: Vec<Execs> = Execs::ALL
         .into_iter()
-        .filter(|p| !p.is_node() || env.node.is_some())
+        .filter(|p| !p.is_js() || p.runtime(env).is_some())
         .filter(|p| *p != Execs::RawSh || rawspawn.is_some())
         .collect();
     println!(
@@ -137,12 +161,12 @@ pub(super) fn rate(opts: &Options, env: &Env, rt: &Runtime) -> Result<RateResult
                 Execs::ExecFile => time_async(rt, n, concurrency, exec_file_once),
                 Execs::Exec => time_async(rt, n, concurrency, exec_once),
                 Execs::Tokio => time_async(rt, n, concurrency, tokio_once),
-                // A fresh `node` each time: the script warms itself up, untimed.
-                Execs::NodeExecFile | Execs::NodeExec if warmup => Ok(Rate::default()),
-                Execs::NodeExecFile => node_rate(env, "execFile", n, concurrency),
-                Execs::NodeExec => node_rate(env, "exec", n, concurrency),
+                // A fresh runtime each time: the script warms itself up, untimed.
+                js if js.is_js() && warmup => Ok(Rate::default()),
+                js if js.is_js() => node_rate(env, js, n, concurrency),
                 Execs::RawSh if warmup => Ok(Rate::default()),
                 Execs::RawSh => raw_sh_rate(rawspawn.as_deref(), n, concurrency),
+                _ => Err(format!("{} has no runner", peer.name()).into()),
             }
         };
         for &peer in &peers {
@@ -229,14 +253,15 @@ pub(super) fn raw_sh_rate(
     })
 }
 
-/// Runs `xtask/bench/exec.js rate FN ..` for `n` timed execs (after its own warm-up).
+/// Runs `xtask/bench/exec.js rate FN ..` under the peer's JavaScript runtime for `n` timed
+/// execs (after its own warm-up).
 pub(super) fn node_rate(
     env: &Env,
-    function: &str,
+    peer: Execs,
     n: u64,
     concurrency: usize,
 ) -> Result<Rate, BoxError> {
-    let node = env.node.as_ref().ok_or("node was not found")?;
+    let (node, function) = peer.runtime(env).ok_or("the runtime was not found")?;
     let mut args = vec!["rate".to_string(), function.to_string()];
     args.extend([n, concurrency as u64, WARMUP].map(|v| v.to_string()));
     let out = node.run(&env.scripts.join("exec.js"), &args)?;
