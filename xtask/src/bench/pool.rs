@@ -2,6 +2,8 @@
 //! echo a small object; cpu: a naive `fib(FIB)`), 2 and 8 workers, four ways:
 //! - a childproc [`Pool`] of Rust workers (this binary as `bench-worker pool-worker`,
 //!   answering with `childproc_ipc::serve`);
+//! - the same Rust workers without a pool: one loop per worker on its channel, as a
+//!   hand-written dispatcher would (`pool/channels.rs`; one task in flight only);
 //! - a childproc [`Pool`] of Node.js workers (`xtask/bench/pool.js worker`);
 //! - a Node.js parent dispatching to the same number of forked Node.js workers
 //!   (`xtask/bench/pool.js dispatch`), one task in flight per worker as the pool does;
@@ -24,6 +26,9 @@ use super::doc::{Section, Table};
 use super::{json_u64, median_f64, rotation, Env, Options};
 use crate::BoxError;
 
+mod channels;
+use channels::channels;
+
 /// Rounds (`--quick`: 1).
 const ROUNDS: usize = 3;
 /// What is measured: each kind of task with 2 and 8 workers; tiny tasks also pipelined.
@@ -39,6 +44,8 @@ const SETUPS: [Setup; 6] = [
 const CLIENTS_PER_WORKER: usize = 4;
 /// The `n` of a cpu task's `fib(n)`.
 const FIB: u32 = 24;
+/// `fib(FIB)`, what a cpu task's answer must be (computed once, not by the parent per task).
+const FIB_VALUE: f64 = 46_368.0;
 /// Untimed tasks per client before timing.
 const WARMUP: usize = 5;
 
@@ -109,6 +116,9 @@ impl Setup {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Peer {
     RustWorkers,
+    /// No pool: one loop per Rust worker sending its next task on the worker's channel when
+    /// the last is answered, as a hand-written dispatcher would.
+    Channels,
     NodeWorkers,
     NodeDispatcher,
     Python,
@@ -118,6 +128,7 @@ impl Peer {
     fn label(self) -> &'static str {
         match self {
             Peer::RustWorkers => "childproc Pool, Rust workers",
+            Peer::Channels => "childproc channels, no pool",
             Peer::NodeWorkers => "childproc Pool, Node.js workers",
             Peer::NodeDispatcher => "Node.js parent, forked Node.js workers",
             Peer::Python => "Python multiprocessing.Pool",
@@ -141,7 +152,7 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
     } else {
         ROUNDS
     };
-    let mut peers = vec![Peer::RustWorkers];
+    let mut peers = vec![Peer::RustWorkers, Peer::Channels];
     if env.node.is_some() {
         peers.extend([Peer::NodeWorkers, Peer::NodeDispatcher]);
     }
@@ -161,6 +172,7 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
             .iter()
             .copied()
             .filter(|p| *p != Peer::Python || setup.depth > 1)
+            .filter(|p| *p != Peer::Channels || setup.depth == 1)
             .collect();
         let mut runs: Vec<Vec<Run>> = vec![Vec::new(); peers.len()];
         for round in 0..rounds {
@@ -212,6 +224,7 @@ fn once(
         setup.depth.to_string(),
     ];
     match peer {
+        Peer::Channels => rt.block_on(async move { tokio::spawn(channels(setup, tasks)).await? }),
         Peer::RustWorkers | Peer::NodeWorkers => {
             let script = env.scripts.join("pool.js");
             rt.block_on(
@@ -280,7 +293,7 @@ async fn childproc_pool(
     let clients = setup.clients();
     let check = move |answer: &Value| match kind {
         Kind::Tiny => answer.get("s") == Some(&Value::from("hello")),
-        Kind::Cpu => answer.as_f64() == Some(fib(FIB) as f64),
+        Kind::Cpu => answer.as_f64() == Some(FIB_VALUE),
     };
     // Warm up: every worker started and answering.
     let mut warm = Vec::new();
@@ -323,19 +336,24 @@ async fn childproc_pool(
         pool.close().await;
     }
     latencies.sort_unstable();
+    Ok(summary(&latencies, elapsed))
+}
+
+/// Tasks per second and the p50 and p99 of `sorted` latencies, over `elapsed`.
+fn summary(sorted: &[Duration], elapsed: Duration) -> Run {
     let at = |q: f64| {
         // Indexes are far below 2^52: exact.
         #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
-        let i = ((latencies.len() as f64 - 1.0) * q).round() as usize;
-        latencies.get(i).copied().unwrap_or_default()
+        let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+        sorted.get(i).copied().unwrap_or_default()
     };
     #[allow(clippy::cast_precision_loss)]
-    let per_sec = latencies.len() as f64 / elapsed.as_secs_f64().max(1e-9);
-    Ok(Run {
+    let per_sec = sorted.len() as f64 / elapsed.as_secs_f64().max(1e-9);
+    Run {
         per_sec,
         p50: at(0.5),
         p99: at(0.99),
-    })
+    }
 }
 
 /// The naive Fibonacci every peer's cpu task computes.
@@ -478,7 +496,9 @@ fn section(rows: &[Row], quick: bool) -> Section {
          1 is a worker that gets its next task only after answering (the parent's round trip \
          between tasks); 4 is pipelined: the next tasks wait in the worker's socket while it \
          answers one (childproc `Pool::concurrency(4)`, the Node.js dispatcher sending up to 4; \
-         Python's `multiprocessing.Pool` always works so, from one shared queue). Latency is \
+         Python's `multiprocessing.Pool` always works so, from one shared queue). \
+         \"childproc channels, no pool\" drives the same Rust workers with one loop per worker \
+         sending on its channel (its latency is one round trip, no queue). Latency is \
          from a client's send to its answer. Median of the rounds; each round runs every peer \
          once, in a rotating order. Goals (tiny tasks): the childproc pool at least 3× the \
          Node.js dispatcher and at least Python's throughput, with p99 within 3× p50.\n\n{}",
@@ -495,5 +515,8 @@ mod tests {
     fn fib_is_fib() {
         assert_eq!(fib(10), 55);
         assert_eq!(fib(24), 46_368);
+        #[allow(clippy::cast_precision_loss)]
+        let value = fib(FIB) as f64;
+        assert_eq!(value, FIB_VALUE);
     }
 }

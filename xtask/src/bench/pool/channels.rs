@@ -1,0 +1,99 @@
+//! The pool section's "childproc channels, no pool" rows: the same Rust workers, each driven
+//! by one loop that sends a task in the pool's protocol on the worker's channel and waits for
+//! its answer, as a hand-written dispatcher would.
+
+use std::time::{Duration, Instant};
+
+use childproc::fork_current_exe;
+use childproc::ipc::Value;
+
+use super::{summary, Kind, Run, Setup, FIB_VALUE, WARMUP};
+use crate::BoxError;
+
+/// [`Peer::Channels`]: `setup.workers` Rust workers, each driven by one loop that sends a
+/// task in the pool's protocol on the worker's channel and waits for its answer, `tasks` in
+/// all. Latency is one round trip (no queue).
+pub(super) async fn channels(setup: Setup, tasks: usize) -> Result<Run, BoxError> {
+    let mut workers = Vec::new();
+    for _ in 0..setup.workers {
+        let child = fork_current_exe(["bench-worker", "pool-worker"])?.spawn()?;
+        let events = child.events();
+        workers.push((child, events));
+    }
+    let kind = setup.kind;
+    for (child, events) in &mut workers {
+        for i in 0..WARMUP {
+            round_trip(child, events, kind, i).await?;
+        }
+    }
+    let start = Instant::now();
+    let loops = workers.iter_mut().enumerate().map(|(w, (child, events))| {
+        let share = tasks / setup.workers + usize::from(w < tasks % setup.workers);
+        async move {
+            let mut latencies = Vec::with_capacity(share);
+            for i in 0..share {
+                let t = Instant::now();
+                round_trip(child, events, kind, i).await?;
+                latencies.push(t.elapsed());
+            }
+            Ok::<_, BoxError>(latencies)
+        }
+    });
+    let mut latencies: Vec<Duration> = futures_util::future::try_join_all(loops)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    let elapsed = start.elapsed();
+    for (child, _) in &workers {
+        child.disconnect();
+    }
+    for (child, _) in &workers {
+        child.wait().await?;
+    }
+    latencies.sort_unstable();
+    Ok(summary(&latencies, elapsed))
+}
+
+/// One task of `kind` with number `id` sent on `child`'s channel in the pool's protocol, and
+/// its answer read from `events` and checked.
+async fn round_trip(
+    child: &childproc::ChildProcess,
+    events: &mut childproc::Events,
+    kind: Kind,
+    id: usize,
+) -> Result<(), BoxError> {
+    use childproc::Event;
+    use futures_util::StreamExt;
+    // Task numbers are far below 2^52: exact.
+    #[allow(clippy::cast_precision_loss)]
+    let number = Value::from(id as f64);
+    child
+        .send(Value::object([
+            ("id", number.clone()),
+            ("task", kind.task(id)),
+        ]))
+        .await?;
+    loop {
+        match events.next().await {
+            Some(Event::Message(answer)) => {
+                let result = answer.get("result");
+                let ok = answer.get("id") == Some(&number)
+                    && match kind {
+                        Kind::Tiny => result
+                            .and_then(|r| r.get("s"))
+                            .is_some_and(|s| *s == Value::from("hello")),
+                        Kind::Cpu => result
+                            .and_then(Value::as_f64)
+                            .is_some_and(|v| v == FIB_VALUE),
+                    };
+                if !ok {
+                    return Err(format!("a wrong answer: {answer:?}").into());
+                }
+                return Ok(());
+            }
+            Some(Event::Spawn) => {}
+            other => return Err(format!("expected an answer, got {other:?}").into()),
+        }
+    }
+}
