@@ -38,6 +38,8 @@ enum Peer {
     Shell,
     TokioCopy,
     Node,
+    Bun,
+    Deno,
 }
 
 impl Peer {
@@ -47,6 +49,18 @@ impl Peer {
             Peer::Shell => "sh -c 'head | cat | cat | cat' (OS floor)",
             Peer::TokioCopy => "tokio::process, copied through the parent",
             Peer::Node => "Node.js stream.pipeline over child stdio",
+            Peer::Bun => "Bun, the same script",
+            Peer::Deno => "Deno, the same script",
+        }
+    }
+
+    /// The JavaScript runtime that runs `pipeline.js` for this peer, if it is one.
+    fn runtime(self, env: &Env) -> Option<&super::Node> {
+        match self {
+            Peer::Node => env.node.as_ref(),
+            Peer::Bun => env.bun.as_ref(),
+            Peer::Deno => env.deno.as_ref(),
+            _ => None,
         }
     }
 }
@@ -69,8 +83,10 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
         ROUNDS
     };
     let mut peers = vec![Peer::Childproc, Peer::Shell, Peer::TokioCopy];
-    if env.node.is_some() {
-        peers.push(Peer::Node);
+    for js in [Peer::Node, Peer::Bun, Peer::Deno] {
+        if js.runtime(env).is_some() {
+            peers.push(js);
+        }
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -98,8 +114,7 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
 }
 
 fn once(peer: Peer, bytes: u64, rt: &Runtime, env: &Env) -> Result<Run, BoxError> {
-    if peer == Peer::Node {
-        let node = env.node.as_ref().ok_or("no node")?;
+    if let Some(node) = peer.runtime(env) {
         let out = node.run(&env.scripts.join("pipeline.js"), &[bytes.to_string()])?;
         let got = json_u64(&out, "bytes", "pipeline.js")?;
         if got != bytes {
@@ -285,7 +300,8 @@ fn section(peers: &[Peer], runs: &[Vec<Run>], bytes: u64) -> Section {
          The parent reads the last stage's stdout ({} KiB reads) and counts it. Median of the \
          rounds; each round runs every peer once, in a rotating order. Parent CPU is this \
          process's own (user + system, every thread; the children's is not counted), per GiB \
-         moved; Node's is `process.cpuUsage()` in the script. Goals: the childproc Pipeline at \
+         moved; Node's (and Bun's and Deno's, running the same script, when on PATH) is \
+         `process.cpuUsage()` in the script. Goals: the childproc Pipeline at \
          least 0.95× the shell's pipeline (the OS floor) and at least 2× copying through the \
          parent.\n\n{}",
         bytes >> 20,

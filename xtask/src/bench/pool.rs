@@ -7,6 +7,7 @@
 //! - a childproc [`Pool`] of Node.js workers (`xtask/bench/pool.js worker`);
 //! - a Node.js parent dispatching to the same number of forked Node.js workers
 //!   (`xtask/bench/pool.js dispatch`), one task in flight per worker as the pool does;
+//! - Bun and Deno running that dispatcher's script unchanged, when they are on PATH;
 //! - Python's `multiprocessing.Pool` (`xtask/bench/pool.py`), one `apply_async` per task.
 //!
 //! Every peer is driven the same way: a closed loop of `4 × workers` clients, each sending
@@ -121,6 +122,8 @@ enum Peer {
     Channels,
     NodeWorkers,
     NodeDispatcher,
+    BunDispatcher,
+    DenoDispatcher,
     Python,
 }
 
@@ -131,6 +134,8 @@ impl Peer {
             Peer::Channels => "childproc channels, no pool",
             Peer::NodeWorkers => "childproc Pool, Node.js workers",
             Peer::NodeDispatcher => "Node.js parent, forked Node.js workers",
+            Peer::BunDispatcher => "Bun parent, forked Bun workers (the same script)",
+            Peer::DenoDispatcher => "Deno parent, forked Deno workers (the same script)",
             Peer::Python => "Python multiprocessing.Pool",
         }
     }
@@ -155,6 +160,12 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
     let mut peers = vec![Peer::RustWorkers, Peer::Channels];
     if env.node.is_some() {
         peers.extend([Peer::NodeWorkers, Peer::NodeDispatcher]);
+    }
+    if env.bun.is_some() {
+        peers.push(Peer::BunDispatcher);
+    }
+    if env.deno.is_some() {
+        peers.push(Peer::DenoDispatcher);
     }
     let python = python();
     if python.is_some() {
@@ -231,8 +242,13 @@ fn once(
                 async move { tokio::spawn(childproc_pool(peer, setup, tasks, script)).await? },
             )
         }
-        Peer::NodeDispatcher => {
-            let node = env.node.as_ref().ok_or("no node")?;
+        Peer::NodeDispatcher | Peer::BunDispatcher | Peer::DenoDispatcher => {
+            let node = match peer {
+                Peer::BunDispatcher => env.bun.as_ref(),
+                Peer::DenoDispatcher => env.deno.as_ref(),
+                _ => env.node.as_ref(),
+            }
+            .ok_or("the runtime was not found")?;
             let mut all = vec!["dispatch".to_string()];
             all.extend(args);
             parse(&node.run(&env.scripts.join("pool.js"), &all)?, "pool.js")
@@ -495,7 +511,8 @@ fn section(rows: &[Row], quick: bool) -> Section {
          worker, each sending its next task when the last is answered. In flight per worker: \
          1 is a worker that gets its next task only after answering (the parent's round trip \
          between tasks); 4 is pipelined: the next tasks wait in the worker's socket while it \
-         answers one (childproc `Pool::concurrency(4)`, the Node.js dispatcher sending up to 4; \
+         answers one (childproc `Pool::concurrency(4)`, the JavaScript dispatchers sending up \
+         to 4; Bun and Deno run the Node.js dispatcher's script unchanged, when on PATH; \
          Python's `multiprocessing.Pool` always works so, from one shared queue). \
          \"childproc channels, no pool\" drives the same Rust workers with one loop per worker \
          sending on its channel (its latency is one round trip, no queue). Latency is \
