@@ -61,7 +61,10 @@ impl Node {
         pre: &'static [&'static str],
     ) -> Option<Node> {
         let version = command_output(program, &["--version"])?;
-        let version = version.lines().next().unwrap_or("").to_string();
+        // Deno's first line is `deno 2.9.6 (stable, release, ..)`: keep `2.9.6`.
+        let first = version.lines().next().unwrap_or("");
+        let first = first.strip_prefix(program).map_or(first, str::trim_start);
+        let version = first.split(" (").next().unwrap_or(first).to_string();
         Some(Node {
             version,
             program,

@@ -105,6 +105,14 @@ enum Pair {
     NodeJson,
     /// Node.js `fork()`, Node.js child, 'advanced'.
     NodeAdvanced,
+    /// Bun running `ipc.js` on both sides, 'json'.
+    BunJson,
+    /// Bun on both sides, 'advanced'.
+    BunAdvanced,
+    /// Deno running `ipc.js` on both sides, 'json'.
+    DenoJson,
+    /// Deno on both sides, 'advanced'.
+    DenoAdvanced,
     /// Blocking `read`/`write` of 16 bytes on a socketpair.
     Raw,
     /// The same 16 bytes through tokio's `UnixStream` on both sides: no framing, no tasks.
@@ -113,7 +121,7 @@ enum Pair {
 
 impl Pair {
     /// Every pair, in table order.
-    const ALL: [Pair; 10] = [
+    const ALL: [Pair; 14] = [
         Pair::RustJson,
         Pair::RustLengthJson,
         Pair::RustMsgPack,
@@ -122,6 +130,10 @@ impl Pair {
         Pair::RustNodeAdvanced,
         Pair::NodeJson,
         Pair::NodeAdvanced,
+        Pair::BunJson,
+        Pair::BunAdvanced,
+        Pair::DenoJson,
+        Pair::DenoAdvanced,
         Pair::Raw,
         Pair::TokioRaw,
     ];
@@ -137,6 +149,10 @@ impl Pair {
             Pair::RustNodeAdvanced => "Rust parent ↔ Node child, advanced",
             Pair::NodeJson => "Node ↔ Node, json",
             Pair::NodeAdvanced => "Node ↔ Node, advanced",
+            Pair::BunJson => "Bun ↔ Bun, json",
+            Pair::BunAdvanced => "Bun ↔ Bun, advanced",
+            Pair::DenoJson => "Deno ↔ Deno, json",
+            Pair::DenoAdvanced => "Deno ↔ Deno, advanced",
             Pair::Raw => "raw socketpair, blocking read/write",
             Pair::TokioRaw => "raw socketpair, tokio UnixStream",
         }
@@ -146,12 +162,16 @@ impl Pair {
         Pair::ALL.iter().position(|p| *p == self).unwrap_or(0)
     }
 
-    /// Whether Node.js runs on either side.
-    fn needs_node(self) -> bool {
-        matches!(
-            self,
-            Pair::RustNode | Pair::RustNodeAdvanced | Pair::NodeJson | Pair::NodeAdvanced
-        )
+    /// The JavaScript runtime this pair needs on PATH, if any.
+    fn runtime(self, env: &Env) -> Option<Option<&super::Node>> {
+        match self {
+            Pair::RustNode | Pair::RustNodeAdvanced | Pair::NodeJson | Pair::NodeAdvanced => {
+                Some(env.node.as_ref())
+            }
+            Pair::BunJson | Pair::BunAdvanced => Some(env.bun.as_ref()),
+            Pair::DenoJson | Pair::DenoAdvanced => Some(env.deno.as_ref()),
+            _ => None,
+        }
     }
 }
 
@@ -226,7 +246,7 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
     };
     let pairs: Vec<Pair> = Pair::ALL
         .into_iter()
-        .filter(|p| !p.needs_node() || env.node.is_some())
+        .filter(|p| p.runtime(env).is_none_or(|r| r.is_some()))
         .collect();
     println!(
         "ipc: {} rounds; per pair and round {} round trips ({} untimed first), {} messages of \
@@ -348,7 +368,11 @@ fn measure(ctx: &Ctx<'_>, pair: Pair, plan: Plan, rt: &Runtime) -> Result<Sample
     let serialization = match pair {
         Pair::RustLengthJson => Serialization::LengthJson,
         Pair::RustMsgPack => Serialization::MsgPack,
-        Pair::RustAdvanced | Pair::RustNodeAdvanced => Serialization::Advanced,
+        Pair::RustAdvanced
+        | Pair::RustNodeAdvanced
+        | Pair::NodeAdvanced
+        | Pair::BunAdvanced
+        | Pair::DenoAdvanced => Serialization::Advanced,
         _ => Serialization::Json,
     };
     match pair {
@@ -372,12 +396,20 @@ fn measure(ctx: &Ctx<'_>, pair: Pair, plan: Plan, rt: &Runtime) -> Result<Sample
                     .map_err(|_| format!("{}: timed out", pair.name()))??
             })
         }
-        Pair::NodeJson | Pair::NodeAdvanced => {
-            let node = ctx.env.node.as_ref().ok_or("node was not found")?;
-            let mode = if pair == Pair::NodeJson {
-                "json"
-            } else {
+        Pair::NodeJson
+        | Pair::NodeAdvanced
+        | Pair::BunJson
+        | Pair::BunAdvanced
+        | Pair::DenoJson
+        | Pair::DenoAdvanced => {
+            let node = pair
+                .runtime(ctx.env)
+                .flatten()
+                .ok_or_else(|| format!("{}: its runtime was not found", pair.name()))?;
+            let mode = if serialization == Serialization::Advanced {
                 "advanced"
+            } else {
+                "json"
             };
             let mut args = vec!["parent".to_string(), mode.to_string()];
             args.extend(

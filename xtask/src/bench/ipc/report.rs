@@ -195,6 +195,15 @@ pub(super) fn body(
         .node
         .as_ref()
         .map_or("not found", |n| n.version.as_str());
+    let version = |r: Option<&super::super::Node>, name: &str| {
+        r.map_or(format!("{name} (not found)"), |r| {
+            format!("{name} {}", r.version)
+        })
+    };
+    let (bun, deno) = (
+        version(ctx.env.bun.as_ref(), "Bun"),
+        version(ctx.env.deno.as_ref(), "Deno"),
+    );
     let rust = [
         Pair::RustJson,
         Pair::RustLengthJson,
@@ -263,6 +272,8 @@ pub(super) fn body(
            .serialization(..)`, json or advanced\n\
          - Node ↔ Node: `xtask/bench/ipc.js parent json|advanced` forks itself with\n  \
            `{{ serialization }}` and times itself (its startup is not counted)\n\
+         - Bun ↔ Bun, Deno ↔ Deno: the same script under {bun} and {deno} (`run -A\n  \
+           --unstable-detect-cjs`), unchanged; a runtime not on PATH has no rows\n\
          - raw socketpair, blocking read/write: `UnixStream::pair()`, the child's end as the\n  \
            stdin of `xtask bench-worker ipc-raw`; both sides `write` 16 bytes and block in\n  \
            `read` for 16 — no framing, no runtime: the physical limit of a round trip\n\
