@@ -407,17 +407,21 @@ pub(crate) fn run_alone(args: &[String]) -> Result<(), BoxError> {
             .build()?
     };
     let script = std::path::PathBuf::new();
-    let run = rt.block_on(async move {
-        tokio::spawn(childproc_pool(Peer::RustWorkers, setup, tasks, script)).await?
-    })?;
+    let (run, cpu) = super::cpu::with_cpu(|| {
+        rt.block_on(async move {
+            tokio::spawn(childproc_pool(Peer::RustWorkers, setup, tasks, script)).await?
+        })
+    });
+    let run = run?;
     println!(
-        "{} ×{} depth {}: {:.0} tasks/s, p50 {:?}, p99 {:?}",
+        "{} ×{} depth {}: {:.0} tasks/s, p50 {:?}, p99 {:?}, parent CPU {:.2} µs per task",
         kind.name(),
         setup.workers,
         setup.depth,
         run.per_sec,
         run.p50,
-        run.p99
+        run.p99,
+        cpu.as_secs_f64() * 1e6 / tasks as f64
     );
     Ok(())
 }
