@@ -409,6 +409,31 @@ async fn a_task_that_meets_a_dying_worker_fails_with_its_exit_status() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_answers_with_a_broken_frame_is_replaced() {
+    guard(async {
+        // The worker's second answer is not JSON: its channel is closed, its task fails
+        // with the exit status it then ends with (3, at the end of its channel), and the
+        // next worker answers the next task.
+        let pool = Pool::builder(|| fork_exe(FIXTURE, ["pool-worker-garbage"]))
+            .size(1)
+            .build()
+            .unwrap();
+        assert_eq!(pool.run(echo(1)).await.unwrap(), Value::from("first"));
+        let broken = pool.run(echo(2)).await;
+        assert!(exited_with(&broken, 3), "{broken:?}");
+        assert_eq!(pool.run(echo(3)).await.unwrap(), Value::from("first"));
+        let stats = pool.stats();
+        assert_eq!(
+            (stats.crashed, stats.started, stats.answered),
+            (1, 2, 2),
+            "{stats:?}"
+        );
+        pool.close().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_the_channel_cannot_carry_fails_alone() {
     guard(async {
         let pool = rust_pool().size(1).build().unwrap();

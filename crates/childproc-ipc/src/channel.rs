@@ -56,7 +56,7 @@ use crate::error::IpcError;
 use crate::handle::{Handle, Incoming};
 use crate::value::Value;
 use sender::TxShared;
-pub use sender::{Sender, BACKLOG_LIMIT};
+pub use sender::{Cork, Sender, BACKLOG_LIMIT};
 pub(crate) use socket::MAX_QUEUED_FDS;
 use socket::{Reader, Socket};
 

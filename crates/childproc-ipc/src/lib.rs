@@ -48,7 +48,9 @@ mod test_support;
 pub mod typed;
 mod value;
 
-pub use channel::{is_internal, wait_referenced, Channel, HangupProbe, Sender, BACKLOG_LIMIT};
+pub use channel::{
+    is_internal, wait_referenced, Channel, Cork, HangupProbe, Sender, BACKLOG_LIMIT,
+};
 pub use codec::{AdvancedCodec, LengthJsonCodec, MsgPackCodec, NodeJsonCodec};
 pub use error::{IpcError, Result};
 pub use handle::{Handle, Incoming};

@@ -71,6 +71,12 @@ where
 /// returns `Ok` at once and the handlers still running are dropped: their answers could not
 /// be delivered anyway. A failed send of an answer ends serving with that error.
 ///
+/// Answers that are ready one after the other (the tasks of one read, handled without
+/// waiting) go out in one write ([`Sender::cork`](crate::Sender::cork)), which wakes the
+/// parent once for all of them; nothing is held back while the worker waits for anything.
+/// As in Node, an answer is queued without waiting for the parent to read it, unless more
+/// than [`BACKLOG_LIMIT`](crate::BACKLOG_LIMIT) bytes are queued already: then it waits.
+///
 /// ```no_run
 /// # async fn demo() -> childproc_ipc::Result<()> {
 /// let channel = childproc_ipc::from_env().expect("started by a pool")?;
@@ -95,12 +101,18 @@ where
     let limit = limit.max(1);
     let tx = channel.sender();
     let mut running = FuturesUnordered::new();
+    // Held while answers are ready one after the other, so those that follow the tasks of one
+    // read go out in one write; dropped before the task sleeps, whatever it then waits for.
+    let mut cork = None;
+    // The last answer found more than `BACKLOG_LIMIT` queued: the next one waits for the
+    // parent to read (Node's flow control), so the queue stays bounded.
+    let mut behind = false;
     loop {
         // Finished handlers first (each frees a place), then a new task if there is room.
         let step = poll_fn(|cx| {
             if !running.is_empty() {
-                if let Poll::Ready(Some(sent)) = running.poll_next_unpin(cx) {
-                    return Poll::Ready(Step::Answered(sent));
+                if let Poll::Ready(Some(answer)) = running.poll_next_unpin(cx) {
+                    return Poll::Ready(Step::Answered(answer));
                 }
             }
             if running.len() < limit {
@@ -108,31 +120,39 @@ where
                     return Poll::Ready(Step::Received(next));
                 }
             }
+            cork = None;
             Poll::Pending
         })
         .await;
+        if let Some(e) = tx.take_error() {
+            return Err(e); // an answer's write failed
+        }
         match step {
-            Step::Answered(sent) => sent?,
+            Step::Answered(answer) if behind => {
+                drop(cork.take());
+                tx.send(answer).await?;
+                behind = false;
+            }
+            Step::Answered(answer) => {
+                cork.get_or_insert_with(|| tx.cork());
+                // False also on a closed channel: the next answer's send then says so.
+                behind = !tx.send_nowait(answer)?;
+            }
             Step::Received(None) => return Ok(()),
             Step::Received(Some(message)) => {
                 let Some((id, task)) = split_task(message?) else {
                     continue;
                 };
                 let work = handler(task);
-                let tx = tx.clone();
-                running.push(async move {
-                    let answer = answer_of(work.await);
-                    tx.send(Value::object([("id", id), answer])).await
-                });
+                running.push(async move { Value::object([("id", id), answer_of(work.await)]) });
             }
         }
     }
 }
 
-/// What [`serve_concurrent`] waited for.
 enum Step {
-    /// A handler finished and its answer was sent (or the send failed).
-    Answered(Result<()>),
+    /// A handler finished: its answer, to send.
+    Answered(Value),
     /// The next message, or the end of the channel.
     Received(Option<Result<Value>>),
 }

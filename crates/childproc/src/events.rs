@@ -76,6 +76,23 @@ impl ReceivedHandle {
 pub(crate) struct EventHub {
     inner: Mutex<HubInner>,
     flow: Arc<Flow>,
+    /// Takes the channel's messages before they become events (see
+    /// [`EventHub::intercept`]); set once, by the crate's own users (a pool worker).
+    #[cfg(feature = "ipc")]
+    interceptor: std::sync::OnceLock<Interceptor>,
+}
+
+/// A function the IPC reader hands each message to, in its own task, before the message
+/// becomes an [`Event::Message`]: it returns the message to emit it, or `None` when it took
+/// it. It must not block.
+#[cfg(feature = "ipc")]
+pub(crate) struct Interceptor(pub(crate) Box<dyn Fn(Value) -> Option<Value> + Send + Sync>);
+
+#[cfg(feature = "ipc")]
+impl std::fmt::Debug for Interceptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Interceptor")
+    }
 }
 
 #[derive(Debug, Default)]
@@ -110,6 +127,28 @@ impl EventHub {
     #[cfg(feature = "ipc")]
     pub(crate) fn set_limits(&self, limits: Limits) {
         self.lock().limits = limits;
+    }
+
+    /// Installs the interceptor of the messages read from now on; false if one was already.
+    #[cfg(feature = "ipc")]
+    pub(crate) fn set_interceptor(&self, interceptor: Interceptor) -> bool {
+        self.interceptor.set(interceptor).is_ok()
+    }
+
+    /// Whether an interceptor is set.
+    #[cfg(feature = "ipc")]
+    pub(crate) fn intercepts(&self) -> bool {
+        self.interceptor.get().is_some()
+    }
+
+    /// A message read from the channel, through the interceptor if there is one: `None` when
+    /// it took the message.
+    #[cfg(feature = "ipc")]
+    pub(crate) fn intercept(&self, message: Value) -> Option<Value> {
+        match self.interceptor.get() {
+            Some(Interceptor(take)) => take(message),
+            None => Some(message),
+        }
     }
 
     /// Emits an event. Lifecycle events weigh nothing and never wait.

@@ -194,6 +194,7 @@ fn main() {
         }
         "spawn-as-root-from-nobody" => spawn_as_root_from_nobody(),
         "pool-worker-once" => pool_roles::pool_worker_once(),
+        "pool-worker-garbage" => pool_roles::pool_worker_garbage(),
         "pool-worker-concurrent" => pool_roles::pool_worker_concurrent(&rest[0], rest.get(1)),
         "ipc-flood" => ipc_flood(rest[0].parse().unwrap(), rest[1].parse().unwrap()),
         "ipc-hold" => ipc_hold(),

@@ -8,7 +8,9 @@
 //! - a Node.js parent dispatching to the same number of forked Node.js workers
 //!   (`xtask/bench/pool.js dispatch`), one task in flight per worker as the pool does;
 //! - Bun and Deno running that dispatcher's script unchanged, when they are on PATH;
-//! - Python's `multiprocessing.Pool` (`xtask/bench/pool.py`), one `apply_async` per task.
+//! - Python's `multiprocessing.Pool` (`xtask/bench/pool.py`), one `apply_async` per task;
+//! - for tiny tasks, the floor: one thread in `epoll_wait` over raw echo children, 16 bytes
+//!   a task, no framing and no runtime (`pool/raw.rs`).
 //!
 //! Every peer is driven the same way: a closed loop of `4 × workers` clients, each sending
 //! its next task when the last is answered, so the latency of a task is its time in the
@@ -28,6 +30,7 @@ use super::{json_u64, median_f64, rotation, Env, Options};
 use crate::BoxError;
 
 mod channels;
+mod raw;
 use channels::channels;
 
 /// Rounds (`--quick`: 1).
@@ -125,6 +128,8 @@ enum Peer {
     BunDispatcher,
     DenoDispatcher,
     Python,
+    /// The floor: raw echo children and an epoll loop, nothing else (`pool/raw.rs`).
+    RawFloor,
 }
 
 impl Peer {
@@ -137,6 +142,7 @@ impl Peer {
             Peer::BunDispatcher => "Bun parent, forked Bun workers (the same script)",
             Peer::DenoDispatcher => "Deno parent, forked Deno workers (the same script)",
             Peer::Python => "Python multiprocessing.Pool",
+            Peer::RawFloor => "floor: epoll loop, raw echo children",
         }
     }
 }
@@ -157,7 +163,7 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
     } else {
         ROUNDS
     };
-    let mut peers = vec![Peer::RustWorkers, Peer::Channels];
+    let mut peers = vec![Peer::RustWorkers, Peer::Channels, Peer::RawFloor];
     if env.node.is_some() {
         peers.extend([Peer::NodeWorkers, Peer::NodeDispatcher]);
     }
@@ -184,6 +190,7 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
             .copied()
             .filter(|p| *p != Peer::Python || setup.depth > 1)
             .filter(|p| *p != Peer::Channels || setup.depth == 1)
+            .filter(|p| *p != Peer::RawFloor || setup.kind == Kind::Tiny)
             .collect();
         let mut runs: Vec<Vec<Run>> = vec![Vec::new(); peers.len()];
         for round in 0..rounds {
@@ -236,6 +243,7 @@ fn once(
     ];
     match peer {
         Peer::Channels => rt.block_on(async move { tokio::spawn(channels(setup, tasks)).await? }),
+        Peer::RawFloor => raw::raw_floor(setup, tasks),
         Peer::RustWorkers | Peer::NodeWorkers => {
             let script = env.scripts.join("pool.js");
             rt.block_on(
@@ -381,11 +389,12 @@ fn fib(n: u32) -> u64 {
     }
 }
 
-/// `xtask bench-worker pool-run tiny|cpu WORKERS DEPTH TASKS [current-thread]`: one run of
-/// the "childproc Pool, Rust workers" row alone (on a current-thread runtime if asked),
-/// printed, to profile under `perf` or `strace`.
+/// `xtask bench-worker pool-run tiny|cpu WORKERS DEPTH TASKS [current-thread|floor]`: one
+/// run of the "childproc Pool, Rust workers" row alone (on a current-thread runtime if
+/// asked), or of the floor row, printed, to profile under `perf` or `strace`.
 pub(crate) fn run_alone(args: &[String]) -> Result<(), BoxError> {
-    let usage = "usage: xtask bench-worker pool-run tiny|cpu WORKERS DEPTH TASKS [current-thread]";
+    let usage =
+        "usage: xtask bench-worker pool-run tiny|cpu WORKERS DEPTH TASKS [current-thread|floor]";
     let kind = match args.get(1).map(String::as_str) {
         Some("tiny") => Kind::Tiny,
         Some("cpu") => Kind::Cpu,
@@ -396,6 +405,20 @@ pub(crate) fn run_alone(args: &[String]) -> Result<(), BoxError> {
     };
     let setup = Setup::new(kind, number(2)?, number(3)?);
     let tasks = number(4)?;
+    if args.get(5).map(String::as_str) == Some("floor") {
+        let (run, cpu) = super::cpu::with_cpu(|| raw::raw_floor(setup, tasks));
+        let run = run?;
+        println!(
+            "floor ×{} depth {}: {:.0} tasks/s, p50 {:?}, p99 {:?}, parent CPU {:.2} µs per task",
+            setup.workers,
+            setup.depth,
+            run.per_sec,
+            run.p50,
+            run.p99,
+            cpu.as_secs_f64() * 1e6 / tasks as f64
+        );
+        return Ok(());
+    }
     let rt = if args.get(5).map(String::as_str) == Some("current-thread") {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -468,10 +491,28 @@ fn section(rows: &[Row], quick: bool) -> Section {
         rows: Vec::new(),
     };
     let ms = |d: f64| format!("{:.3} ms", d * 1e3);
+    // Per tiny setup: what the floor allows against Node's dispatcher, and where we are.
+    let mut ceilings = Vec::new();
     for (setup, peers, runs) in rows {
         let med =
             |i: usize, f: fn(&Run) -> f64| median_f64(&runs[i].iter().map(f).collect::<Vec<_>>());
         let ours = med(0, |r| r.per_sec);
+        let rate_of = |peer: Peer| {
+            let i = peers.iter().position(|p| *p == peer)?;
+            Some(med(i, |r| r.per_sec))
+        };
+        if let (Some(floor), Some(node)) = (rate_of(Peer::RawFloor), rate_of(Peer::NodeDispatcher))
+        {
+            ceilings.push(format!(
+                "- tiny ×{} with {} in flight: the floor is {:.2}× the Node.js dispatcher; the \
+                 childproc pool is {:.2}× Node.js and {:.2}× the floor",
+                setup.workers,
+                setup.depth,
+                floor / node,
+                ours / node,
+                ours / floor
+            ));
+        }
         for (i, peer) in peers.iter().enumerate() {
             let rate = med(i, |r| r.per_sec);
             let gauge = match peer {
@@ -522,7 +563,14 @@ fn section(rows: &[Row], quick: bool) -> Section {
          sending on its channel (its latency is one round trip, no queue). Latency is \
          from a client's send to its answer. Median of the rounds; each round runs every peer \
          once, in a rotating order. Goals (tiny tasks): the childproc pool at least 3× the \
-         Node.js dispatcher and at least Python's throughput, with p99 within 3× p50.\n\n{}",
+         Node.js dispatcher and at least Python's throughput, with p99 within 3× p50.\n\n\
+         \"floor\" is the dispatcher with nothing in it but the OS (tiny tasks only): one thread \
+         blocking in `epoll_wait` over socketpairs to `xtask bench-worker ipc-raw` children, \
+         which block in `read` for 16 bytes and write them back; each task is those 16 bytes, \
+         no framing, no encoding, no runtime; what a turn frees is refilled with one `write` \
+         per worker. No pool can beat it on this machine, so it bounds every ratio to \
+         Node.js:\n\n{}\n\n{}",
+        ceilings.join("\n"),
         table.render()
     );
     Section { name: "pool", body }

@@ -112,7 +112,7 @@ where
             st.awaiting_answer = true;
         }
         let (mut wake, mut stalled) = (false, false);
-        if !st.flushing && (awaited || !st.burst) {
+        if !st.flushing && st.corked == 0 && (awaited || !st.burst) {
             match st.flush() {
                 Flushed::All if !awaited => {
                     st.burst = true;
@@ -305,6 +305,19 @@ where
 }
 
 impl<C> Sender<C> {
+    /// Holds writes back until the returned [`Cork`] is dropped, as Node's
+    /// `writable.cork()`: sends made meanwhile (from any clone) only queue, and then go out
+    /// together, in one `write` where the socket takes them. For a burst of sends made in
+    /// one go, such as answers to several messages read at once: one wake-up of the peer
+    /// instead of one per message. An awaited [`send`](Self::send) resolves once its frame
+    /// is written, so it waits for the cork to go; corks nest.
+    pub fn cork(&self) -> Cork<C> {
+        self.shared.lock().corked += 1;
+        Cork {
+            shared: self.shared.clone(),
+        }
+    }
+
     /// Node's `channel.ref()`: the channel counts again for
     /// [`wait_referenced`](super::wait_referenced) while it is open.
     pub fn ref_(&self) {
@@ -343,5 +356,42 @@ impl<C> Sender<C> {
             }
             notified.await;
         }
+    }
+}
+
+/// Writes held back by [`Sender::cork`]; dropping it writes them (once no other cork is
+/// open). A write the socket does not take at once is finished by the writer task.
+#[must_use = "the writes are held back only while the Cork lives"]
+pub struct Cork<C> {
+    shared: Arc<TxShared<C>>,
+}
+
+impl<C> Drop for Cork<C> {
+    fn drop(&mut self) {
+        let shared = &*self.shared;
+        let mut st = shared.lock();
+        st.corked = st.corked.saturating_sub(1);
+        if st.corked > 0 || st.flushing || st.queue.is_empty() {
+            return;
+        }
+        match st.flush() {
+            Flushed::All => {}
+            Flushed::Blocked => {
+                st.flushing = true;
+                drop(st);
+                shared.wake.notify_one();
+                shared.stall.notify_waiters();
+            }
+            Flushed::Failed(failures) => {
+                drop(st);
+                shared.report(failures);
+            }
+        }
+    }
+}
+
+impl<C> std::fmt::Debug for Cork<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Cork")
     }
 }

@@ -99,12 +99,30 @@ pub(crate) fn start_ipc(
         // The child's exit was seen while waiting for room; `unbounded` once its end of the
         // channel was closed too.
         let (mut exit_seen, mut unbounded) = (false, false);
+        // Held while the interceptor takes the messages already read: what it sends in
+        // answer goes out together once the socket has no more for now.
+        let mut cork = None;
         loop {
+            let next = std::future::poll_fn(|cx| {
+                let next = channel.poll_recv(cx);
+                if next.is_pending() {
+                    cork = None;
+                }
+                next
+            });
             let event = tokio::select! {
                 biased;
                 () = &mut stopped => break,
-                next = channel.recv() => match next {
-                    Some(Ok(Incoming { message, handle: None, .. })) => Event::Message(message),
+                next = next => match next {
+                    Some(Ok(Incoming { message, handle: None, .. })) => {
+                        if cork.is_none() && shared.hub.intercepts() {
+                            cork = Some(sender.cork());
+                        }
+                        match shared.hub.intercept(message) {
+                            Some(message) => Event::Message(message),
+                            None => continue, // taken: nothing to emit or to wait for
+                        }
+                    }
                     Some(Ok(Incoming { message, handle: Some(handle), .. })) => {
                         Event::MessageWithHandle(message, ReceivedHandle::new(handle))
                     }
@@ -118,6 +136,7 @@ pub(crate) fn start_ipc(
             if !shared.hub.emit_message(event) || unbounded {
                 continue;
             }
+            cork = None; // nothing waits behind it while the reader waits for room
             let exited = async {
                 if exit_seen {
                     std::future::pending::<()>().await;
@@ -138,6 +157,7 @@ pub(crate) fn start_ipc(
                 }
             }
         }
+        drop(cork);
         channel.disconnect();
         shared.hub.emit(Event::Disconnect);
         task_done.cancel();

@@ -207,6 +207,13 @@ impl ChildProcess {
         self.ipc.as_ref().map(|ipc| &ipc.sender)
     }
 
+    /// Hands every message read from now on (without a handle) to `interceptor` in the
+    /// channel's reader task, before it becomes an event; false if one is already set.
+    #[cfg(feature = "ipc")]
+    pub(crate) fn intercept_messages(&self, interceptor: crate::events::Interceptor) -> bool {
+        self.shared.hub.set_interceptor(interceptor)
+    }
+
     /// Whether a wait delay ([`Command::wait_delay`](crate::Command::wait_delay)) expired: the
     /// child had exited but something (a grandchild) kept its stdout, stderr or an extra pipe
     /// open that long, so those pipes were cut (they read end-of-file from then on) and

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
@@ -240,12 +240,11 @@ impl PoolBuilder {
         for _ in 0..self.size {
             first.push(worker::start(&self.factory)?);
         }
-        let queue = self.queue.unwrap_or(64 * self.size);
-        let (jobs_tx, jobs_rx) = mpsc::channel(queue);
+        let bound = self.queue.unwrap_or(64 * self.size);
         let closing = CancellationToken::new();
         let shared = Arc::new(Shared {
             factory: self.factory,
-            queue: queue::Queue::new(jobs_rx),
+            queue: queue::Queue::new(bound, closing.clone()),
             size: self.size,
             concurrency: self.concurrency,
             retries: self.retries,
@@ -263,7 +262,6 @@ impl PoolBuilder {
             .map(|worker| tokio::spawn(slot::supervise(shared.clone(), worker)))
             .collect();
         Ok(Pool {
-            jobs: jobs_tx,
             shared,
             supervisors: std::sync::Mutex::new(supervisors),
             _closing: closing.drop_guard(),
@@ -306,7 +304,6 @@ impl PoolBuilder {
 /// disconnects every worker; workers still running when their supervisor is dropped (the
 /// runtime shutting down) are killed. Share the pool behind an `Arc`.
 pub struct Pool {
-    jobs: mpsc::Sender<Job>,
     shared: Arc<Shared>,
     supervisors: std::sync::Mutex<Vec<JoinHandle<()>>>,
     /// Tells the slots the pool is closing, when the pool is closed or dropped.
@@ -407,10 +404,7 @@ impl Pool {
         task: impl IntoMessage,
     ) -> Result<impl std::future::Future<Output = Result<Value, PoolError>>, PoolError> {
         let (job, rx) = job(task, None)?;
-        self.jobs.try_send(job).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => PoolError::Full,
-            mpsc::error::TrySendError::Closed(_) => PoolError::Closed,
-        })?;
+        self.shared.queue.try_push(job)?;
         Ok(async move { rx.await.unwrap_or(Err(PoolError::Closed)) })
     }
 
@@ -420,7 +414,7 @@ impl Pool {
         timeout: Option<Duration>,
     ) -> Result<Value, PoolError> {
         let (job, rx) = job(task, timeout)?;
-        self.jobs.send(job).await.map_err(|_| PoolError::Closed)?;
+        self.shared.queue.push(job).await?;
         rx.await.unwrap_or(Err(PoolError::Closed))
     }
 
@@ -442,12 +436,10 @@ impl Pool {
     /// then, so each is in [`PoolSummary::worker_usage`], up to the last 32).
     pub async fn close(self) -> PoolSummary {
         let Pool {
-            jobs,
             supervisors,
             _closing,
             shared,
         } = self;
-        drop(jobs);
         drop(_closing);
         let supervisors =
             std::mem::take(&mut *supervisors.lock().unwrap_or_else(|e| e.into_inner()));

@@ -1,46 +1,57 @@
 //! One worker's life in the pool: the tasks it has in flight, its answers, and how they are
 //! settled when it dies.
 //!
-//! A worker's events are read all the time, whatever else it waits for (a send, a task's
-//! deadline, the queue), including while it is being reaped: its answers are never left
-//! unread in a buffer, and a worker that answers and exits at once still has its answers
-//! delivered.
+//! Two tasks share a worker's tasks (its [`Desk`]). The channel's reader settles each answer
+//! as it reads it and, in the same turn, gives the worker its next task from the queue: a
+//! busy pool moves a task with one wake-up in the parent, the reader's, besides the
+//! caller's. The reader holds the channel's writes back while it takes the answers already
+//! read ([`Sender::cork`]), so the next tasks for all of them go out in one write: one
+//! wake-up of the worker. The slot's task ([`serve`]) does the rest: it waits on the queue
+//! while the worker has room the reader could not fill, keeps the tasks' deadlines, and
+//! notices the worker's end. The reader runs until
+//! the channel's end, whatever the slot waits for (including while the worker is being
+//! reaped): answers are never left unread in a buffer, and a worker that answers and exits
+//! at once still has its answers delivered.
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use futures_util::future::OptionFuture;
 use futures_util::StreamExt;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use childproc_ipc::{IpcError, Value};
+use childproc_ipc::{AnyCodec, Sender, Value};
 
+use super::queue::Next;
 use super::{answer, Counters, Factory, Job, PoolError, Shared, Status, Usage};
 use crate::child::ChildProcess;
 use crate::error::Error;
-use crate::events::{Event, Events};
+use crate::events::{Event, Events, Interceptor};
 use crate::signal::Signal;
 
-/// A running worker and its event stream.
+/// A running worker, its channel's sender and its event stream.
 pub(super) struct Worker {
     child: ChildProcess,
+    sender: Sender<AnyCodec>,
     events: Events,
 }
 
 /// Spawns a worker from the factory; it must have an IPC channel.
 pub(super) fn start(factory: &Factory) -> crate::Result<Worker> {
     let child = factory().kill_on_drop(true).spawn()?;
-    if child.sender().is_none() {
+    let Some(sender) = child.sender().cloned() else {
         return Err(Error::InvalidOption {
             option: "stdio",
             reason: "a pool worker needs an IPC channel".into(),
         });
-    }
+    };
     let events = child.events();
-    Ok(Worker { child, events })
+    Ok(Worker {
+        child,
+        sender,
+        events,
+    })
 }
 
 /// Why [`serve`] gave its worker up.
@@ -61,9 +72,6 @@ pub(super) struct Served {
     pub(super) answered: u64,
 }
 
-/// A write of one task to the worker: its id and how the write went.
-type Sending = Pin<Box<dyn Future<Output = (u64, Result<(), IpcError>)> + Send>>;
-
 /// A task the worker has.
 struct Flight {
     job: Job,
@@ -71,36 +79,144 @@ struct Flight {
     deadline: Option<(Duration, Instant)>,
 }
 
-/// The tasks a worker has, by id (ids grow, so this is also the order they were given).
-struct Tasks<'a> {
-    shared: &'a Shared,
-    in_flight: BTreeMap<u64, Flight>,
-    answered: u64,
+/// What a worker's channel reader and its slot share.
+struct Desk {
+    state: Mutex<DeskState>,
+    /// Wakes the slot when it has something to do: room the reader could not fill from the
+    /// queue, a task with a deadline, the last answer of a worker that takes no more tasks.
+    changed: Notify,
+    shared: Arc<Shared>,
+    sender: Sender<AnyCodec>,
 }
 
-impl Tasks<'_> {
-    /// Settles the task `message` answers, if it is an answer to one of ours.
-    fn answer(&mut self, message: Value) {
-        let Some((id, answer)) = answer::parse(message) else {
-            return; // not an answer: a worker may log through its channel
-        };
-        if let Some(flight) = self.in_flight.remove(&id) {
-            self.answered += 1;
-            Counters::add(&self.shared.counters.answered, 1);
-            flight.job.finish(answer.map_err(PoolError::Task));
-        }
-    }
+struct DeskState {
+    /// The tasks the worker has, by id (ids grow, so this is also the order they were given).
+    in_flight: BTreeMap<u64, Flight>,
+    answered: u64,
+    given: u64,
+    /// Whether the worker is given more tasks: false once it was given `max_tasks`, the
+    /// queue is closed, or the slot gave it up.
+    taking: bool,
+    /// The queue said it is closed and empty.
+    closed: bool,
+}
 
+impl DeskState {
     fn next_deadline(&self) -> Option<Instant> {
         self.in_flight
             .values()
             .filter_map(|f| f.deadline.map(|(_, at)| at))
             .min()
     }
+}
 
-    /// Fails every task whose deadline has passed with [`PoolError::Timeout`]; how many.
-    fn time_out(&mut self, now: Instant) -> u64 {
-        let late: Vec<u64> = self
+impl Desk {
+    fn new(shared: &Arc<Shared>, sender: Sender<AnyCodec>) -> Self {
+        Desk {
+            state: Mutex::new(DeskState {
+                in_flight: BTreeMap::new(),
+                answered: 0,
+                given: 0,
+                taking: true,
+                closed: false,
+            }),
+            changed: Notify::new(),
+            shared: shared.clone(),
+            sender,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, DeskState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Settles the task `message` answers, if it is an answer to one of ours, then gives
+    /// the worker what it has room for. Run by the channel's reader for every message.
+    fn answer(&self, message: Value) {
+        let Some((id, answer)) = answer::parse(message) else {
+            return; // not an answer: a worker may log through its channel
+        };
+        let mut st = self.lock();
+        let Some(flight) = st.in_flight.remove(&id) else {
+            return; // timed out meanwhile, or not ours
+        };
+        st.answered += 1;
+        Counters::add(&self.shared.counters.answered, 1);
+        // The worker's next task goes out before this one's caller is woken.
+        let mut wake = self.feed(&mut st);
+        wake |= !st.taking && st.in_flight.is_empty();
+        drop(st);
+        flight.job.finish(answer.map_err(PoolError::Task));
+        if wake {
+            self.changed.notify_one();
+        }
+    }
+
+    /// Gives the worker tasks from the queue while it has room; whether the slot must look
+    /// (room left that the queue could not fill, a deadline, an end). Call it corked (see
+    /// [`Sender::cork`]): the tasks then go out in one write.
+    fn feed(&self, st: &mut DeskState) -> bool {
+        let shared = &*self.shared;
+        let mut wake = false;
+        while st.taking && st.in_flight.len() < shared.concurrency {
+            if shared.max_tasks.is_some_and(|max| st.given >= max) {
+                st.taking = false;
+                return true;
+            }
+            match shared.queue.try_next() {
+                Next::Job(job) => wake |= self.give(st, job),
+                Next::Empty => return true,
+                Next::Closed => {
+                    (st.taking, st.closed) = (false, true);
+                    return true;
+                }
+            }
+        }
+        wake
+    }
+
+    /// Gives `job` to the worker: registers it in flight and queues its write (the writer
+    /// task finishes a write the socket does not take at once; a failed write comes as an
+    /// [`Event::Error`]). Whether the slot must look.
+    fn give(&self, st: &mut DeskState, mut job: Job) -> bool {
+        let shared = &*self.shared;
+        if job.reply.is_closed() {
+            return false; // its caller gave up before a worker took it
+        }
+        let id = shared
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // A task that may be tried again keeps its value.
+        let task = if job.retried < shared.retries {
+            job.task.clone()
+        } else {
+            std::mem::replace(&mut job.task, Value::Undefined)
+        };
+        let request = Value::object([("id", Value::Number(id as f64)), ("task", task)]);
+        let deadline = job
+            .timeout
+            .or(shared.task_timeout)
+            .and_then(|limit| Some((limit, Instant::now().checked_add(limit)?)));
+        // Its backlog is bounded by the concurrency: `send_nowait`'s answer is not needed.
+        // A closed channel takes nothing; the worker's end then settles the task.
+        match self.sender.send_nowait(request) {
+            Ok(_) => {
+                st.in_flight.insert(id, Flight { job, deadline });
+                st.given += 1;
+                deadline.is_some()
+            }
+            // Nothing was written: the task's fault, not the worker's.
+            Err(e) => {
+                job.finish(Err(PoolError::Worker(Arc::new(Error::Ipc(e)))));
+                false
+            }
+        }
+    }
+
+    /// Fails every task whose deadline has passed with [`PoolError::Timeout`].
+    fn time_out(&self, now: Instant) {
+        let mut st = self.lock();
+        let late: Vec<u64> = st
             .in_flight
             .iter()
             .filter(|(_, f)| f.deadline.is_some_and(|(_, at)| at <= now))
@@ -110,20 +226,20 @@ impl Tasks<'_> {
             if let Some(Flight {
                 job,
                 deadline: Some((limit, _)),
-            }) = self.in_flight.remove(id)
+            }) = st.in_flight.remove(id)
             {
                 job.finish(Err(PoolError::Timeout(limit)));
             }
         }
         Counters::add(&self.shared.counters.timed_out, late.len() as u64);
-        late.len() as u64
     }
 
     /// The worker is dead (`status`): every task it still had is retried if allowed, else
     /// fails with [`PoolError::WorkerExited`], in the order they were given.
-    fn settle_dead(&mut self, status: Status) {
-        let shared = self.shared;
-        for (_, Flight { mut job, .. }) in std::mem::take(&mut self.in_flight) {
+    fn settle_dead(&self, status: Status) {
+        let shared = &*self.shared;
+        let in_flight = std::mem::take(&mut self.lock().in_flight);
+        for (_, Flight { mut job, .. }) in in_flight {
             if job.retried < shared.retries && !job.reply.is_closed() {
                 job.retried += 1;
                 Counters::add(&shared.counters.retried, 1);
@@ -138,14 +254,14 @@ impl Tasks<'_> {
 /// What [`serve`] waited for.
 enum Step {
     Event(Option<Event>),
-    Sent(u64, Result<(), IpcError>),
+    Changed,
     Deadline,
-    Job(Option<Job>),
+    Queued,
 }
 
 /// Why the worker must go.
 enum End {
-    /// It exited, closed its channel, or could not be written to.
+    /// It exited, closed its channel, could not be written to, or sent a malformed frame.
     Crashed,
     /// A task's deadline passed: it is killed.
     TimedOut,
@@ -154,175 +270,135 @@ enum End {
 /// Feeds `worker` tasks, `first` before any from the queue, up to the pool's concurrency at
 /// once, until it must be left. When it dies, it is reaped before its tasks are settled, so
 /// they fail with its real exit status.
-pub(super) async fn serve(shared: &Shared, worker: &mut Worker, first: Option<Job>) -> Served {
-    let mut tasks = Tasks {
-        shared,
-        in_flight: BTreeMap::new(),
-        answered: 0,
-    };
-    let mut sending: Option<Sending> = None;
-    let (mut given, mut taking, mut closed) = (0u64, true, false);
+pub(super) async fn serve(shared: &Arc<Shared>, worker: &mut Worker, first: Option<Job>) -> Served {
+    let desk = Arc::new(Desk::new(shared, worker.sender.clone()));
+    let reader = desk.clone();
+    // A worker is served once, so this is its first interceptor.
+    worker
+        .child
+        .intercept_messages(Interceptor(Box::new(move |message| {
+            reader.answer(message);
+            None
+        })));
     if let Some(job) = first {
-        sending = give(shared, worker, &mut tasks, job, &mut given);
+        let _cork = desk.sender.cork();
+        desk.give(&mut desk.lock(), job);
     }
     let end = loop {
-        if shared.max_tasks.is_some_and(|max| given >= max) {
-            taking = false;
-        }
-        if !taking && tasks.in_flight.is_empty() && sending.is_none() {
-            let leave = if closed {
-                Leave::Closed
-            } else {
-                Leave::Recycle
-            };
-            return Served {
-                leave,
-                answered: tasks.answered,
-            };
-        }
-        let deadline = tasks.next_deadline();
+        let (deadline, room) = {
+            let st = desk.lock();
+            if !st.taking && st.in_flight.is_empty() {
+                let leave = if st.closed {
+                    Leave::Closed
+                } else {
+                    Leave::Recycle
+                };
+                return Served {
+                    leave,
+                    answered: st.answered,
+                };
+            }
+            let room = st.taking && st.in_flight.len() < shared.concurrency;
+            (st.next_deadline(), room)
+        };
         // Checked here too, not only by the timer below: a worker flooding its channel
         // keeps the (first, biased) event branch ready and must not escape its timeout.
         if deadline.is_some_and(|at| at <= Instant::now()) {
             break End::TimedOut;
         }
-        let room = taking && sending.is_none() && tasks.in_flight.len() < shared.concurrency;
         // Events first: a worker that died while idle is not given a task.
         let step = tokio::select! {
             biased;
             event = worker.events.next() => Step::Event(event),
-            Some((id, sent)) = OptionFuture::from(sending.as_mut()), if sending.is_some() => {
-                Step::Sent(id, sent)
-            }
+            () = desk.changed.notified() => Step::Changed,
             () = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)),
                 if deadline.is_some() => Step::Deadline,
-            job = shared.queue.next(), if room => Step::Job(job),
+            () = shared.queue.ready(), if room => Step::Queued,
         };
         match step {
-            Step::Event(Some(Event::Message(message))) => tasks.answer(message),
+            // Only what was read before the interceptor was set comes this way.
+            Step::Event(Some(Event::Message(message))) => desk.answer(message),
+            // A failed write, or a malformed frame (the channel then ends).
+            Step::Event(Some(Event::Error(e))) => {
+                tracing::debug!(error = %e, "childproc pool: a worker's channel failed");
+                break End::Crashed;
+            }
             Step::Event(Some(Event::Disconnect | Event::Exit(_) | Event::Close(_)) | None) => {
                 break End::Crashed;
             }
-            Step::Event(Some(_)) => {}
-            Step::Sent(id, sent) => {
-                sending = None;
-                match sent {
-                    Ok(()) => {}
-                    Err(e) if unencodable(&e) => {
-                        // Nothing was written: the task's fault, not the worker's.
-                        if let Some(flight) = tasks.in_flight.remove(&id) {
-                            let error = Arc::new(Error::Ipc(e));
-                            flight.job.finish(Err(PoolError::Worker(error)));
-                        }
-                    }
-                    Err(e) => {
-                        tracing::debug!(error = %e, "childproc pool: a send to a worker failed");
-                        break End::Crashed;
-                    }
-                }
-            }
+            Step::Event(Some(_)) | Step::Changed => {}
             Step::Deadline => break End::TimedOut,
-            Step::Job(Some(job)) => sending = give(shared, worker, &mut tasks, job, &mut given),
-            Step::Job(None) => (taking, closed) = (false, true),
+            Step::Queued => {
+                let _cork = desk.sender.cork();
+                desk.feed(&mut desk.lock());
+            }
         }
     };
-    // A write in progress is abandoned: its task is settled with the others.
-    drop(sending);
+    // The reader gives no more tasks, but settles answers until the channel's end.
+    desk.lock().taking = false;
     let crashed = match end {
         End::Crashed => {
             Counters::add(&shared.counters.crashed, 1);
             true
         }
         End::TimedOut => {
-            tasks.time_out(Instant::now());
+            desk.time_out(Instant::now());
             kill_now(&worker.child);
             false
         }
     };
-    let status = wind_down(worker, &mut tasks, shared.retire_grace).await;
+    let status = wind_down(worker, &desk, shared.retire_grace).await;
     tracing::debug!(?status, crashed, "childproc pool: a worker ended");
-    tasks.settle_dead(status);
+    desk.settle_dead(status);
+    let answered = desk.lock().answered;
     Served {
         leave: Leave::Ended { status, crashed },
-        answered: tasks.answered,
+        answered,
     }
 }
 
-/// Gives `job` to the worker: registers it in flight and starts writing it. `None` if its
-/// caller has already given up (nothing to do).
-fn give(
-    shared: &Shared,
-    worker: &Worker,
-    tasks: &mut Tasks<'_>,
-    mut job: Job,
-    given: &mut u64,
-) -> Option<Sending> {
-    if job.reply.is_closed() {
-        return None; // its caller gave up before a worker took it
-    }
-    let sender = worker.child.sender()?.clone();
-    let id = shared
-        .next_id
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    // A task that may be tried again keeps its value.
-    let task = if job.retried < shared.retries {
-        job.task.clone()
-    } else {
-        std::mem::replace(&mut job.task, Value::Undefined)
-    };
-    let request = Value::object([("id", Value::Number(id as f64)), ("task", task)]);
-    let deadline = job
-        .timeout
-        .or(shared.task_timeout)
-        .and_then(|limit| Some((limit, Instant::now().checked_add(limit)?)));
-    tasks.in_flight.insert(id, Flight { job, deadline });
-    *given += 1;
-    Some(Box::pin(async move { (id, sender.send(request).await) }))
-}
-
-/// Whether a failed send failed before writing anything, because the task cannot be
-/// encoded for this channel (the channel is still fine).
-fn unencodable(e: &IpcError) -> bool {
-    matches!(
-        e,
-        IpcError::Unsupported { .. } | IpcError::FrameTooLarge { .. }
-    )
-}
-
-/// Reaps a dying (or killed) worker while still reading its events, so answers it sent
-/// before it died settle their tasks; returns its exit status.
+/// Reaps a dying (or killed) worker while its channel's reader settles the answers it sent
+/// before it died; returns its exit status.
 ///
 /// It is given `grace` to exit, then killed (a worker that closed its channel but runs on).
-/// Once it has exited, if it still has tasks, its channel is read to its end (its last
+/// Once it has exited, if it still has tasks, the channel is read to its end (its last
 /// answers may still be in the socket), for at most `grace` more: a descendant holding the
 /// channel's socket open must not hold the pool up.
-async fn wind_down(worker: &mut Worker, tasks: &mut Tasks<'_>, grace: Duration) -> Status {
-    let Worker { child, events } = worker;
+async fn wind_down(worker: &mut Worker, desk: &Desk, grace: Duration) -> Status {
+    let Worker { child, events, .. } = worker;
     let mut channel_open = true;
-    let reaping = reap(child, grace, &tasks.shared.counters.usage);
+    let reaping = reap(child, grace, &desk.shared.counters.usage);
     tokio::pin!(reaping);
     let status = loop {
         tokio::select! {
             biased;
-            event = events.next(), if channel_open => {
-                channel_open = read_on(event, tasks);
-            }
+            event = events.next(), if channel_open => channel_open = read_on(event, desk),
             status = &mut reaping => break status,
         }
     };
-    if channel_open && !tasks.in_flight.is_empty() {
-        let rest =
-            async { while !tasks.in_flight.is_empty() && read_on(events.next().await, tasks) {} };
+    let waiting = || !desk.lock().in_flight.is_empty();
+    if channel_open && waiting() {
+        let rest = async {
+            loop {
+                tokio::select! {
+                    event = events.next() => if !read_on(event, desk) { break },
+                    () = desk.changed.notified() => {}
+                }
+                if !waiting() {
+                    break;
+                }
+            }
+        };
         let _ = tokio::time::timeout(grace, rest).await;
     }
     status
 }
 
 /// Handles one event of a dying worker; whether its channel may still bring answers.
-fn read_on(event: Option<Event>, tasks: &mut Tasks<'_>) -> bool {
+fn read_on(event: Option<Event>, desk: &Desk) -> bool {
     match event {
         Some(Event::Message(message)) => {
-            tasks.answer(message);
+            desk.answer(message);
             true
         }
         Some(Event::Disconnect | Event::Close(_)) | None => false,
@@ -339,7 +415,7 @@ fn kill_now(child: &ChildProcess) {
 
 /// Disconnects `worker`, gives it `grace` to exit, then kills it; returns once reaped.
 pub(super) async fn retire(worker: Worker, grace: Duration, usage: Usage) {
-    let Worker { child, events } = worker;
+    let Worker { child, events, .. } = worker;
     // Nobody reads its events any more: unsubscribe rather than let them pile up.
     drop(events);
     child.disconnect();

@@ -29,6 +29,8 @@ pub(super) struct TxState<C> {
     /// A `send_nowait` wrote straight away and woke the writer task; until the task has run,
     /// further `send_nowait`s only queue.
     pub(super) burst: bool,
+    /// Open [`Cork`](super::Cork)s: while any is, sends only queue.
+    pub(super) corked: usize,
     /// `close()` was called: drop `write` once `queue` is empty.
     pub(super) closing: bool,
     /// Fds to send with the frame that starts at each stream position, oldest first.

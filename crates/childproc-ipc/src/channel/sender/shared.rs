@@ -47,6 +47,7 @@ impl<C> TxShared<C> {
                 pending: VecDeque::new(),
                 flushing: false,
                 burst: false,
+                corked: 0,
                 closing: false,
                 fds: VecDeque::new(),
                 awaiting_answer: false,
