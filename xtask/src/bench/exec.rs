@@ -75,6 +75,9 @@ enum Bulk {
     RawVec,
     /// std::process, a blocking `read` loop into one reused 1 MiB buffer, counting bytes.
     RawCount,
+    /// [`Bulk::RawVec`] with the pipe non-blocking: `read` until it would block, then
+    /// `epoll_wait`, on one thread: the floor of any reactor's collector.
+    RawEpoll,
     /// Node.js `execFile(.., { encoding: 'buffer', maxBuffer: 2 ** 31 })`.
     Node,
     /// Bun running the same script.
@@ -85,13 +88,14 @@ enum Bulk {
 
 impl Bulk {
     /// Every throughput peer, in table order.
-    const ALL: [Bulk; 10] = [
+    const ALL: [Bulk; 11] = [
         Bulk::Exec,
         Bulk::ExecCurrent,
         Bulk::Pipe,
         Bulk::Tokio,
         Bulk::TokioCurrent,
         Bulk::RawVec,
+        Bulk::RawEpoll,
         Bulk::RawCount,
         Bulk::Node,
         Bulk::Bun,
@@ -108,6 +112,7 @@ impl Bulk {
             Bulk::TokioCurrent => "tokio output(), current-thread",
             Bulk::RawVec => "raw pipe → preallocated Vec",
             Bulk::RawCount => "raw pipe → reused 1 MiB buffer",
+            Bulk::RawEpoll => "raw pipe → preallocated Vec, epoll",
             Bulk::Node => "Node.js execFile (buffer)",
             Bulk::Bun => "Bun execFile (buffer)",
             Bulk::Deno => "Deno execFile (buffer)",

@@ -22,6 +22,7 @@ mod cpu;
 mod doc;
 mod engine;
 mod env;
+mod epoll;
 mod exec;
 mod gate;
 mod harness;

@@ -11,11 +11,12 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::super::epoll::Epoll;
 use super::{summary, Run, Setup, WARMUP};
 use crate::BoxError;
 
@@ -129,66 +130,4 @@ fn refill(w: &mut Worker, depth: usize, queue: &mut VecDeque<Instant>) -> io::Re
     w.in_flight.extend(queue.drain(..room));
     // At most `depth × 16` bytes: far below the socket's buffer, so it takes them at once.
     w.socket.write_all(&vec![b'x'; room * TASK])
-}
-
-/// An epoll instance over the workers' sockets.
-struct Epoll(OwnedFd);
-
-impl Epoll {
-    #[allow(unsafe_code)]
-    fn new() -> io::Result<Epoll> {
-        // SAFETY: epoll_create1 takes no pointers; a non-negative result is a new fd that
-        // nothing else owns.
-        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` was just created and is owned by nobody else.
-        Ok(Epoll(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }))
-    }
-
-    /// Watches `socket` for reading, reported as `token`.
-    #[allow(unsafe_code)]
-    fn add(&self, socket: &UnixStream, token: u64) -> io::Result<()> {
-        let mut event = libc::epoll_event {
-            events: libc::EPOLLIN as u32,
-            u64: token,
-        };
-        // SAFETY: both fds are open for the call, and `event` is a valid epoll_event that
-        // the kernel only reads.
-        let rc = unsafe {
-            libc::epoll_ctl(
-                self.0.as_raw_fd(),
-                libc::EPOLL_CTL_ADD,
-                socket.as_raw_fd(),
-                &mut event,
-            )
-        };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    }
-
-    /// Blocks until some sockets are readable; their tokens.
-    #[allow(unsafe_code)]
-    fn wait(&self) -> io::Result<Vec<usize>> {
-        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 64];
-        loop {
-            // SAFETY: `events` is valid for 64 entries, which is the count passed; the
-            // kernel writes at most that many.
-            let n = unsafe { libc::epoll_wait(self.0.as_raw_fd(), events.as_mut_ptr(), 64, -1) };
-            if n >= 0 {
-                let n = usize::try_from(n).unwrap_or(0);
-                return Ok(events[..n]
-                    .iter()
-                    .map(|e| usize::try_from(e.u64).unwrap_or(usize::MAX))
-                    .collect());
-            }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
-            }
-        }
-    }
 }
