@@ -4,7 +4,9 @@
 //
 // usage: rawspawn MODE KINDS N WARMUP CONCURRENCY BIG_GIB
 //
-//   MODE         posix_spawn | vfork
+//   MODE         posix_spawn | vfork | vfork-epoll (vfork, then the wait an event loop does:
+//                pidfd_open, epoll_wait until it is readable, then waitpid; one epoll per
+//                thread — the floor of any async spawn-and-wait)
 //   KINDS        comma-separated, each one of:
 //                  plain     stdin, stdout, stderr on /dev/null
 //                  detached  the same, in a new session (POSIX_SPAWN_SETSID / setsid())
@@ -16,8 +18,8 @@
 //   CONCURRENCY  threads, each spawning /bin/true and waiting for it, pulling from one counter
 //   BIG_GIB      first allocate this many GiB and write one byte per 4 KiB page (0: none)
 //
-// Prints one JSON line per kind:
-//   {"kind":"plain","spawns":N,"elapsed_ns":T,"vmhwm_kb":K}
+// Prints one JSON line per kind (cpu_ns: this process's user + system time while timed):
+//   {"kind":"plain","spawns":N,"elapsed_ns":T,"vmhwm_kb":K,"cpu_ns":C}
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -28,7 +30,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,6 +47,8 @@ static char *SH_ARGV[] = {"/bin/sh", "-c", "/bin/true", NULL};
 
 static char **argv_of(enum kind k) { return k == SH ? SH_ARGV : TRUE_ARGV; }
 static int use_vfork;
+static int use_epoll;
+static __thread int thread_epoll = -1;
 static int devnull;
 static enum kind current;
 static atomic_long next_spawn;
@@ -110,6 +117,19 @@ static void once(enum kind k) {
   make_extra(k, &extra, &keep);
   pid_t pid = use_vfork ? spawn_vfork(k, extra) : spawn_posix(k, extra);
   if (extra >= 0) close(extra);
+  if (use_epoll) {
+    if (thread_epoll < 0 && (thread_epoll = epoll_create1(EPOLL_CLOEXEC)) < 0) die("epoll_create1");
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pidfd < 0) die("pidfd_open");
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = pidfd};
+    if (epoll_ctl(thread_epoll, EPOLL_CTL_ADD, pidfd, &ev) != 0) die("epoll_ctl");
+    struct epoll_event got;
+    while (epoll_wait(thread_epoll, &got, 1, -1) < 0) {
+      if (errno != EINTR) die("epoll_wait");
+    }
+    if (epoll_ctl(thread_epoll, EPOLL_CTL_DEL, pidfd, NULL) != 0) die("epoll_ctl");
+    close(pidfd);
+  }
   int status;
   while (waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) die("waitpid");
@@ -152,6 +172,13 @@ static long vmhwm_kb(void) {
   return kb;
 }
 
+static int64_t cpu_ns(void) {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0) return -1;
+  return ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000 +
+         ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
+}
+
 static int64_t now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -160,10 +187,12 @@ static int64_t now_ns(void) {
 
 int main(int argc, char **argv) {
   if (argc != 7) {
-    fprintf(stderr, "usage: rawspawn posix_spawn|vfork KINDS N WARMUP CONCURRENCY BIG_GIB\n");
+    fprintf(stderr,
+            "usage: rawspawn posix_spawn|vfork|vfork-epoll KINDS N WARMUP CONCURRENCY BIG_GIB\n");
     return 2;
   }
   if (strcmp(argv[1], "vfork") == 0) use_vfork = 1;
+  else if (strcmp(argv[1], "vfork-epoll") == 0) use_vfork = use_epoll = 1;
   else if (strcmp(argv[1], "posix_spawn") != 0) {
     fprintf(stderr, "rawspawn: unknown mode %s\n", argv[1]);
     return 2;
@@ -204,11 +233,11 @@ int main(int argc, char **argv) {
       return 2;
     }
     if (warmup > 0) run(k, warmup, concurrency);
-    int64_t start = now_ns();
+    int64_t start = now_ns(), cpu_start = cpu_ns();
     run(k, n, concurrency);
-    int64_t elapsed = now_ns() - start;
-    printf("{\"kind\":\"%s\",\"spawns\":%ld,\"elapsed_ns\":%lld,\"vmhwm_kb\":%ld}\n", name, n,
-           (long long)elapsed, vmhwm_kb());
+    int64_t elapsed = now_ns() - start, cpu = cpu_ns() - cpu_start;
+    printf("{\"kind\":\"%s\",\"spawns\":%ld,\"elapsed_ns\":%lld,\"vmhwm_kb\":%ld,\"cpu_ns\":%lld}\n",
+           name, n, (long long)elapsed, vmhwm_kb(), (long long)cpu);
     fflush(stdout);
   }
   free(kinds);

@@ -15,13 +15,19 @@ pub(crate) fn loop_worker(args: &[String]) -> Result<(), BoxError> {
     };
     let (spawns, concurrency) = spawns_and_concurrency(&args[2..], usage)?;
     let rt = worker_runtime()?;
-    let rate = match peer.as_str() {
-        "childproc" => time_async(&rt, spawns, concurrency, childproc_once)?,
-        "tokio" => time_async(&rt, spawns, concurrency, tokio_once)?,
-        _ => time_threads(spawns, concurrency)?,
-    }
-    .per_sec();
-    println!("{peer}: {spawns} spawns at concurrency {concurrency}, {rate:.0} spawns/s");
+    let (rate, cpu) = super::super::cpu::with_cpu(|| match peer.as_str() {
+        "childproc" => time_async(&rt, spawns, concurrency, childproc_once),
+        "tokio" => time_async(&rt, spawns, concurrency, tokio_once),
+        _ => time_threads(spawns, concurrency),
+    });
+    let rate = rate?.per_sec();
+    // Spawn counts are far below 2^52: exact.
+    #[allow(clippy::cast_precision_loss)]
+    let cpu_us = cpu.as_secs_f64() * 1e6 / spawns as f64;
+    println!(
+        "{peer}: {spawns} spawns at concurrency {concurrency}, {rate:.0} spawns/s, parent CPU \
+         {cpu_us:.1} µs per spawn"
+    );
     Ok(())
 }
 
