@@ -407,16 +407,7 @@ pub(crate) fn run_alone(args: &[String]) -> Result<(), BoxError> {
     let tasks = number(4)?;
     if args.get(5).map(String::as_str) == Some("floor") {
         let (run, cpu) = super::cpu::with_cpu(|| raw::raw_floor(setup, tasks));
-        let run = run?;
-        println!(
-            "floor ×{} depth {}: {:.0} tasks/s, p50 {:?}, p99 {:?}, parent CPU {:.2} µs per task",
-            setup.workers,
-            setup.depth,
-            run.per_sec,
-            run.p50,
-            run.p99,
-            cpu.as_secs_f64() * 1e6 / tasks as f64
-        );
+        print_alone("floor", setup, tasks, &run?, cpu);
         return Ok(());
     }
     let rt = if args.get(5).map(String::as_str) == Some("current-thread") {
@@ -435,18 +426,20 @@ pub(crate) fn run_alone(args: &[String]) -> Result<(), BoxError> {
             tokio::spawn(childproc_pool(Peer::RustWorkers, setup, tasks, script)).await?
         })
     });
-    let run = run?;
-    println!(
-        "{} ×{} depth {}: {:.0} tasks/s, p50 {:?}, p99 {:?}, parent CPU {:.2} µs per task",
-        kind.name(),
-        setup.workers,
-        setup.depth,
-        run.per_sec,
-        run.p50,
-        run.p99,
-        cpu.as_secs_f64() * 1e6 / tasks as f64
-    );
+    print_alone(kind.name(), setup, tasks, &run?, cpu);
     Ok(())
+}
+
+/// The line `pool-run` prints for one run.
+fn print_alone(label: &str, setup: Setup, tasks: usize, run: &Run, cpu: Duration) {
+    // Task counts are far below 2^52: exact.
+    #[allow(clippy::cast_precision_loss)]
+    let per_task = cpu.as_secs_f64() * 1e6 / tasks as f64;
+    println!(
+        "{label} ×{} depth {}: {:.0} tasks/s, p50 {:?}, p99 {:?}, parent CPU {per_task:.2} µs \
+         per task",
+        setup.workers, setup.depth, run.per_sec, run.p50, run.p99
+    );
 }
 
 /// `xtask bench-worker pool-worker`: the Rust worker of the childproc pool rows.
