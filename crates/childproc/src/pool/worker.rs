@@ -329,6 +329,9 @@ pub(super) async fn serve(shared: &Arc<Shared>, worker: &mut Worker, first: Opti
             Step::Event(Some(_)) | Step::Changed => {}
             Step::Deadline => break End::TimedOut,
             Step::Queued => {
+                // One turn of the scheduler first: callers woken by the same read of answers
+                // queue their next tasks meanwhile, and they go out in one write.
+                tokio::task::yield_now().await;
                 let _cork = desk.sender.cork();
                 desk.feed(&mut desk.lock());
             }
