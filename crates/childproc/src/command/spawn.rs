@@ -84,8 +84,13 @@ impl Command {
         );
         shared.hub.emit(Event::Spawn);
         let pid = shared.process.pid();
-        let command = file.to_string_lossy();
-        let span = tracing::debug_span!("child", %command, pid, engine = sys::engine_name());
+        // Fields are evaluated only when the span is enabled: no lossy copy per spawn else.
+        let span = tracing::debug_span!(
+            "child",
+            command = %file.to_string_lossy(),
+            pid,
+            engine = sys::engine_name()
+        );
         span.in_scope(|| tracing::debug!("spawn"));
         #[cfg(feature = "ipc")]
         let (ipc, ipc_done) = channel
