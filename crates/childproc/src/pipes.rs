@@ -296,17 +296,28 @@ macro_rules! reader {
                 let Some(rx) = this.inner.as_mut() else {
                     return Poll::Ready(Ok(()));
                 };
-                match Pin::new(rx).poll_read(cx, buf) {
-                    Poll::Pending => {
-                        // Registered after the read, then checked again: a cut between the
-                        // two is seen here, one after is woken.
-                        this.state.waker.register(cx.waker());
-                        if this.is_cut() {
-                            return Poll::Ready(Ok(()));
+                // Readiness is given back only when a read finds the pipe empty, not after
+                // every short read as tokio's own `poll_read` does: a child writing fast
+                // (4 KiB at a time, say) has usually written more by the next read, which then
+                // costs one syscall instead of a trip through the reactor.
+                loop {
+                    match rx.poll_read_ready(cx) {
+                        Poll::Pending => {
+                            // Registered after the read, then checked again: a cut between
+                            // the two is seen here, one after is woken.
+                            this.state.waker.register(cx.waker());
+                            if this.is_cut() {
+                                return Poll::Ready(Ok(()));
+                            }
+                            return Poll::Pending;
                         }
-                        Poll::Pending
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Ready(Ok(())) => {}
                     }
-                    ready => ready,
+                    match rx.try_io(|| crate::sys::read_into(rx.as_fd(), buf)) {
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                        other => return Poll::Ready(other.map(drop)),
+                    }
                 }
             }
         }

@@ -65,6 +65,8 @@ enum Bulk {
     Exec,
     /// [`Bulk::Exec`] on a current-thread runtime.
     ExecCurrent,
+    /// `childproc::exec_file_sync(..).max_buffer(2 GiB).encoding(Encoding::Buffer).run()`.
+    ExecSync,
     /// `childproc::Command::spawn` + tokio `read_to_end` of `child.stdout` + `wait`.
     Pipe,
     /// `tokio::process::Command::output()`.
@@ -88,9 +90,10 @@ enum Bulk {
 
 impl Bulk {
     /// Every throughput peer, in table order.
-    const ALL: [Bulk; 11] = [
+    const ALL: [Bulk; 12] = [
         Bulk::Exec,
         Bulk::ExecCurrent,
+        Bulk::ExecSync,
         Bulk::Pipe,
         Bulk::Tokio,
         Bulk::TokioCurrent,
@@ -107,6 +110,7 @@ impl Bulk {
         match self {
             Bulk::Exec => "childproc exec_file (Buffer)",
             Bulk::ExecCurrent => "childproc exec_file, current-thread",
+            Bulk::ExecSync => "childproc exec_file_sync",
             Bulk::Pipe => "childproc spawn + read_to_end",
             Bulk::Tokio => "tokio::process output()",
             Bulk::TokioCurrent => "tokio output(), current-thread",

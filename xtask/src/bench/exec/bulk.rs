@@ -67,7 +67,8 @@ impl Throughput {
              Loaded, childproc exec ÷ tokio output(): **{}** (multi-thread), {} \
              (current-thread); ÷ raw pipe into a preallocated Vec: **{}**, {} \
              (current-thread). The reactor's floor ÷ the blocking read: {}; childproc exec ÷ \
-             that floor: **{}**, {} (current-thread).\n",
+             that floor: **{}**, {} (current-thread). exec_file_sync ÷ raw pipe into a \
+             preallocated Vec: **{}**.\n",
             self.table().render(),
             vs(Bulk::Exec, Bulk::Tokio),
             vs(Bulk::ExecCurrent, Bulk::TokioCurrent),
@@ -76,6 +77,7 @@ impl Throughput {
             vs(Bulk::RawEpoll, Bulk::RawVec),
             vs(Bulk::Exec, Bulk::RawEpoll),
             vs(Bulk::ExecCurrent, Bulk::RawEpoll),
+            vs(Bulk::ExecSync, Bulk::RawVec),
         )
     }
 
@@ -105,6 +107,8 @@ impl Throughput {
              - childproc exec_file: `exec_file(\"{BULK_PROGRAM}\", [\"-c\", \"{bytes}\", \"/dev/zero\"])\
              .max_buffer(2 << 30).encoding(Encoding::Buffer).await`\n  \
                (stdin, stdout, stderr piped; stdin closed at once)\n\
+             - childproc exec_file_sync: the same call's blocking twin, `exec_file_sync(..)\
+             .max_buffer(2 << 30).encoding(Encoding::Buffer).run()`, on the bench's own thread\n\
              - childproc spawn + read_to_end: `Command::new(\"{BULK_PROGRAM}\")` with stdout piped,\n  \
                stdin and stderr ignored, `spawn()`, tokio `read_to_end` of `child.stdout` into a\n  \
                `Vec`, then `wait()`\n\
@@ -128,7 +132,8 @@ impl Throughput {
              multi-thread runtime, **{}** on a current-thread runtime. childproc exec ÷ tokio\n\
              output() (target ≥ 1.0×): {} (multi-thread), {} (current-thread); ÷ Node.js\n\
              execFile: {}. The reactor's floor (the epoll row) ÷ the blocking read: {}; childproc\n\
-             exec ÷ that floor: **{}** (multi-thread), {} (current-thread).\n\n\
+             exec ÷ that floor: **{}** (multi-thread), {} (current-thread). childproc \
+             exec_file_sync ÷ raw pipe into a preallocated Vec: **{}**.\n\n\
              The current-thread rows run the same code with the task, the I/O driver and the\n\
              reads on one thread; on the multi-thread runtime the workers share this machine's\n\
              {} cores with the writing child, and every pipe-full is a wake-up through the I/O\n\
@@ -146,6 +151,7 @@ impl Throughput {
             vs(Bulk::RawEpoll, Bulk::RawVec),
             vs(Bulk::Exec, Bulk::RawEpoll),
             vs(Bulk::ExecCurrent, Bulk::RawEpoll),
+            vs(Bulk::ExecSync, Bulk::RawVec),
             std::thread::available_parallelism().map_or(0, std::num::NonZeroUsize::get),
             vs(Bulk::Exec, Bulk::ExecCurrent),
             vs(Bulk::Tokio, Bulk::TokioCurrent),
@@ -244,6 +250,10 @@ pub(super) fn throughput(
         vs(Bulk::Exec, Bulk::RawVec),
     );
     super::super::record(
+        format!("exec.exec_file_sync_vs_raw_vec{load}"),
+        vs(Bulk::ExecSync, Bulk::RawVec),
+    );
+    super::super::record(
         format!("exec.exec_file_vs_epoll_floor{load}"),
         vs(Bulk::Exec, Bulk::RawEpoll),
     );
@@ -262,6 +272,14 @@ pub(super) fn bulk_once(peer: Bulk, bytes: u64, rts: &Runtimes) -> Result<Rate, 
     // Each arm returns what it collected, so dropping it happens after the clock stops.
     let (got, collected): Collected = match peer {
         Bulk::Exec | Bulk::ExecCurrent => in_task(rt, exec_collect(args.clone()))?,
+        Bulk::ExecSync => {
+            let out = childproc::exec_file_sync(BULK_PROGRAM, &args)
+                .max_buffer(MAX_BUFFER)
+                .encoding(childproc::Encoding::Buffer)
+                .run()?
+                .into_bytes();
+            (out.len(), Some(out))
+        }
         Bulk::Pipe => in_task(rt, pipe_collect(args.clone()))?,
         Bulk::Tokio | Bulk::TokioCurrent => in_task(rt, tokio_collect(args.clone()))?,
         Bulk::RawVec => raw_pipe(&args, |stdout| {

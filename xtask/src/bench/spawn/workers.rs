@@ -6,11 +6,13 @@ use super::*;
 /// `xtask bench-worker spawn-loop PEER SPAWNS [CONCURRENCY]`: `SPAWNS` spawn-and-waits of one
 /// Rust peer (`childproc`, `tokio` or `std`) from `CONCURRENCY` loops (default 1) as the
 /// section runs them, and nothing else, so `perf stat` or `strace -c` can attribute every cost
-/// to that peer.
+/// to that peer. `tokio-floor` is the least any spawn-and-wait on tokio can do: std's
+/// `spawn`, then the pidfd awaited through tokio's reactor and reaped (Linux only).
 pub(crate) fn loop_worker(args: &[String]) -> Result<(), BoxError> {
-    let usage = "usage: xtask bench-worker spawn-loop childproc|tokio|std SPAWNS [CONCURRENCY]";
+    let usage =
+        "usage: xtask bench-worker spawn-loop childproc|tokio|tokio-floor|std SPAWNS [CONCURRENCY]";
     let peer = match args.get(1).map(String::as_str) {
-        Some(p @ ("childproc" | "tokio" | "std")) => p.to_string(),
+        Some(p @ ("childproc" | "tokio" | "tokio-floor" | "std")) => p.to_string(),
         _ => return Err(usage.into()),
     };
     let (spawns, concurrency) = spawns_and_concurrency(&args[2..], usage)?;
@@ -18,6 +20,7 @@ pub(crate) fn loop_worker(args: &[String]) -> Result<(), BoxError> {
     let (rate, cpu) = super::super::cpu::with_cpu(|| match peer.as_str() {
         "childproc" => time_async(&rt, spawns, concurrency, childproc_once),
         "tokio" => time_async(&rt, spawns, concurrency, tokio_once),
+        "tokio-floor" => time_async(&rt, spawns, concurrency, tokio_floor_once),
         _ => time_threads(spawns, concurrency),
     });
     let rate = rate?.per_sec();
@@ -156,4 +159,39 @@ pub(super) async fn tokio_once() -> Result<(), BoxError> {
         .status()
         .await?;
     check(status.success(), "tokio::process", &status)
+}
+
+/// One spawn-and-wait at tokio's floor: std's `spawn` (glibc's `posix_spawn`, stdio on
+/// `/dev/null`), `pidfd_open`, the pidfd awaited through tokio's reactor, then the reap —
+/// what every async spawn on tokio does at the least, with nothing of its own.
+#[allow(unsafe_code)]
+async fn tokio_floor_once() -> Result<(), BoxError> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::process::Stdio;
+    #[cfg(target_os = "linux")]
+    {
+        let mut child = std::process::Command::new(PROGRAM)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id(), 0) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        // SAFETY: the call above returned a new fd that nothing else owns.
+        let pidfd = unsafe { OwnedFd::from_raw_fd(i32::try_from(fd)?) };
+        // SAFETY: the AsyncFd owns the pidfd, so it stays open while registered.
+        let pidfd = unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE)
+        }
+        .map_err(std::io::Error::from)?;
+        drop(pidfd.readable().await?);
+        // The pidfd is readable: the child has exited, so this wait does not block.
+        let status = child.wait()?;
+        check(status.success(), "tokio floor", &status)
+    }
+    #[cfg(not(target_os = "linux"))]
+    Err("the tokio floor needs pidfds (Linux)".into())
 }
