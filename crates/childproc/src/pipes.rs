@@ -293,31 +293,21 @@ macro_rules! reader {
                 if this.is_cut() {
                     return Poll::Ready(Ok(()));
                 }
-                let Some(rx) = this.inner.as_mut() else {
+                let Some(rx) = this.inner.as_ref() else {
                     return Poll::Ready(Ok(()));
                 };
-                // Readiness is given back only when a read finds the pipe empty, not after
-                // every short read as tokio's own `poll_read` does: a child writing fast
-                // (4 KiB at a time, say) has usually written more by the next read, which then
-                // costs one syscall instead of a trip through the reactor.
-                loop {
-                    match rx.poll_read_ready(cx) {
-                        Poll::Pending => {
-                            // Registered after the read, then checked again: a cut between
-                            // the two is seen here, one after is woken.
-                            this.state.waker.register(cx.waker());
-                            if this.is_cut() {
-                                return Poll::Ready(Ok(()));
-                            }
-                            return Poll::Pending;
+                let read = |buf: &mut ReadBuf<'_>| rx.try_io(|| crate::sys::read_into(rx.as_fd(), buf));
+                match poll_read_until_empty(cx, buf, |cx| rx.poll_read_ready(cx), read) {
+                    Poll::Pending => {
+                        // Registered after the read, then checked again: a cut between the
+                        // two is seen here, one after is woken.
+                        this.state.waker.register(cx.waker());
+                        if this.is_cut() {
+                            return Poll::Ready(Ok(()));
                         }
-                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                        Poll::Ready(Ok(())) => {}
+                        Poll::Pending
                     }
-                    match rx.try_io(|| crate::sys::read_into(rx.as_fd(), buf)) {
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                        other => return Poll::Ready(other.map(drop)),
-                    }
+                    ready => ready,
                 }
             }
         }
@@ -386,14 +376,31 @@ impl AsyncRead for ChildPipe {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let inner = &*self.inner;
-        loop {
-            ready!(inner.poll_read_ready(cx))?;
-            match inner.try_io(Interest::READABLE, || {
+        let read = |buf: &mut ReadBuf<'_>| {
+            inner.try_io(Interest::READABLE, || {
                 crate::sys::read_into(inner.as_fd(), buf)
-            }) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                other => return Poll::Ready(other.map(drop)),
-            }
+            })
+        };
+        poll_read_until_empty(cx, buf, |cx| inner.poll_read_ready(cx), read)
+    }
+}
+
+/// One read of a non-blocking stream registered with tokio: waits with `ready`, reads with
+/// `read`, which gives the readiness back only when a read finds the stream empty. Not after
+/// every short read, as tokio's own `poll_read` does: a child writing fast (4 KiB at a time,
+/// say) has usually written more by the next read, which then costs one syscall instead of
+/// a trip through the reactor.
+fn poll_read_until_empty(
+    cx: &mut Context<'_>,
+    buf: &mut ReadBuf<'_>,
+    mut ready: impl FnMut(&mut Context<'_>) -> Poll<io::Result<()>>,
+    mut read: impl FnMut(&mut ReadBuf<'_>) -> io::Result<usize>,
+) -> Poll<io::Result<()>> {
+    loop {
+        ready!(ready(cx))?;
+        match read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            other => return Poll::Ready(other.map(drop)),
         }
     }
 }
