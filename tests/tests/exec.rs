@@ -119,6 +119,26 @@ async fn seeds_max_buffer_overflow_keeps_the_truncated_output() {
 }
 
 #[tokio::test]
+async fn a_child_that_fills_its_pipe_is_read_whole_and_a_big_limit_still_holds() {
+    // After the first read that finds the pipe full the pipe is grown (reads up to 1 MiB);
+    // the output is still whole, and a limit still cuts at exactly its length.
+    let n = 24_000_000;
+    let out = guard(exec_file(FIXTURE, ["spew", &n.to_string()]).max_buffer(32 << 20))
+        .await
+        .unwrap();
+    assert_eq!(out.stdout.len(), n);
+    assert!(out.stdout.as_bytes().iter().all(|&b| b == b'x'));
+    let err = guard(exec_file(FIXTURE, ["spew", &n.to_string()]).max_buffer(8 << 20))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.reason, ExecFailure::MaxBuffer(StdStream::Stdout)),
+        "{err:?}"
+    );
+    assert_eq!(err.stdout.len(), 8 << 20);
+}
+
+#[tokio::test]
 async fn seeds_shell_injection_is_one_literal_argument_to_exec_file() {
     let out = exec_file(FIXTURE, ["argv", "123; rm -rf /"]).await.unwrap();
     assert_eq!(out.stdout.to_string().lines().nth(2), Some("123; rm -rf /"));

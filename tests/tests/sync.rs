@@ -92,6 +92,38 @@ fn max_buffer_kills_and_keeps_the_output_up_to_the_limit() {
 }
 
 #[test]
+fn a_child_that_fills_its_pipe_is_read_whole_and_a_big_limit_still_holds() {
+    // A fast writer: after the first read that finds the pipe full, the pipe is grown and
+    // reads are up to 1 MiB. Everything still arrives, once, in order.
+    let n = 24_000_000;
+    let out = exec_file_sync(FIXTURE, ["spew", &n.to_string()])
+        .max_buffer(32 << 20)
+        .run()
+        .unwrap();
+    assert_eq!(out.len(), n);
+    assert!(out.as_bytes().iter().all(|&b| b == b'x'));
+    // Near the limit reads are 64 KiB again: at most one of them past it.
+    let r = spawn_sync(FIXTURE, ["spew", &n.to_string()])
+        .max_buffer(8 << 20)
+        .run();
+    assert_eq!(r.error, Some(SyncFailure::MaxBuffer(StdStream::Stdout)));
+    let kept = r.stdout.as_ref().unwrap().len();
+    assert!(
+        ((8 << 20) + 1..=(8 << 20) + 65536).contains(&kept),
+        "{kept}"
+    );
+    assert_eq!(r.output[1], r.stdout, "output[1] is stdout");
+    // exec_file_sync's error carries the same whole result.
+    let err = exec_file_sync(FIXTURE, ["spew", &n.to_string()])
+        .max_buffer(8 << 20)
+        .run()
+        .unwrap_err();
+    assert_eq!(err.reason, ExecSyncFailure::MaxBuffer(StdStream::Stdout));
+    assert_eq!(err.result.output[1], err.result.stdout);
+    assert!(err.result.stdout.unwrap().len() > 8 << 20);
+}
+
+#[test]
 fn exec_sync_returns_stdout_or_an_error_with_the_whole_result() {
     assert_eq!(
         exec_sync("echo $((6*7))").run().unwrap(),

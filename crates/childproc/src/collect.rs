@@ -9,12 +9,14 @@
 //! (closing the parent's ends) and waits for the exit only.
 
 use std::future::Future;
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::bulk::Growth;
 use crate::encoding::{Data, Encoding};
 
 /// How much more than the limit one read may bring in (Node's reads are at most 64 KiB).
@@ -35,7 +37,7 @@ pub(crate) struct Collected {
 /// Reads `stream` to EOF into `into`. Past `max` bytes it cancels `overflowed` and stops,
 /// keeping the read that passed the limit whole (at most [`CHUNK`] more) for
 /// [`Collected::decode`]. `into` keeps what was read if this future is dropped midway.
-pub(crate) async fn collect<R: AsyncRead + Unpin>(
+pub(crate) async fn collect<R: AsyncRead + AsFd + Unpin>(
     stream: Option<R>,
     max: usize,
     into: &mut Collected,
@@ -46,6 +48,8 @@ pub(crate) async fn collect<R: AsyncRead + Unpin>(
         return;
     };
     let bytes = &mut into.bytes;
+    // Held as long as the stream: both end when this returns or is dropped.
+    let mut growth = Growth::default();
     loop {
         if bytes.capacity() - bytes.len() < 16 * 1024 {
             // Grow by the current length (64 KiB to 64 MiB at a time), never more than one
@@ -71,7 +75,9 @@ pub(crate) async fn collect<R: AsyncRead + Unpin>(
                 overflowed.cancel();
                 return;
             }
-            Ok(_) => {}
+            Ok(_) => {
+                growth.after_read(stream.as_fd(), bytes.len() - before);
+            }
         }
     }
 }

@@ -97,6 +97,7 @@
 mod options;
 
 mod backlog;
+mod bulk;
 mod child;
 mod collect;
 mod command;

@@ -10,6 +10,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
+use crate::bulk::{Growth, BULK_PIPE, FULL_READ};
 use crate::command::Launched;
 use crate::exec::StdStream;
 use crate::signal::Signal;
@@ -44,7 +45,12 @@ struct Reader {
     file: Option<File>,
     bytes: Vec<u8>,
     eof: bool,
+    /// A bigger pipe, once a read finds it full.
+    growth: Growth,
 }
+
+/// Node's read size for the sync API, and ours while a pipe has its default size.
+const READ: usize = FULL_READ;
 
 /// How often the exit is checked for the wait delay without a pidfd to poll.
 const EXIT_POLL: Duration = Duration::from_millis(10);
@@ -86,6 +92,7 @@ impl Run {
                     file: Some(File::from(owned)),
                     bytes: Vec::new(),
                     eof: false,
+                    growth: Growth::default(),
                 });
             }
         }
@@ -95,7 +102,7 @@ impl Run {
         // When the child was seen to have exited (only looked for with a wait delay).
         let mut exited_at: Option<Instant> = None;
         let mut poll = PollSet::default();
-        let mut chunk = vec![0u8; 64 * 1024];
+        let mut chunk = vec![0u8; READ];
         'run: loop {
             poll.clear();
             let idx: Vec<Option<usize>> = readers
@@ -163,13 +170,24 @@ impl Run {
                     continue;
                 }
                 loop {
-                    match file.read(&mut chunk) {
+                    // Near the limit, reads are Node's 64 KiB, so an overflowing output keeps
+                    // at most one such read past `max_buffer`.
+                    let room = max.saturating_sub(r.bytes.len());
+                    let len = if room < chunk.len() {
+                        READ
+                    } else {
+                        chunk.len()
+                    };
+                    match file.read(&mut chunk[..len]) {
                         Ok(0) => {
                             r.file = None;
                             r.eof = true;
                             break;
                         }
                         Ok(n) => {
+                            if r.growth.after_read(file.as_fd(), n) && chunk.len() < BULK_PIPE {
+                                chunk.resize(BULK_PIPE, 0);
+                            }
                             r.bytes.extend_from_slice(&chunk[..n]);
                             if r.bytes.len() > max {
                                 // Node's spawnSync keeps the whole read that passed the

@@ -117,6 +117,13 @@ impl SpawnSyncResult {
             pipes_closed_early: false,
         }
     }
+
+    /// `stdout` and `stderr` as copies of `output[1]` and `output[2]` (Node's are the same
+    /// objects; owned values here are copies).
+    fn fill_std_streams(&mut self) {
+        self.stdout = self.output.get(1).cloned().flatten();
+        self.stderr = self.output.get(2).cloned().flatten();
+    }
 }
 
 impl fmt::Display for SyncFailure {
@@ -187,7 +194,15 @@ impl SpawnSync {
     /// [`escalate_after`](Self::escalate_after) sends SIGKILL after a grace period. As in
     /// Node, a timeout that fires after the child exited with 0, while a grandchild still
     /// held a pipe, is still `error: Timeout` with `status: Some(0)`.
-    pub fn run(mut self) -> SpawnSyncResult {
+    pub fn run(self) -> SpawnSyncResult {
+        let mut result = self.run_unshared();
+        result.fill_std_streams();
+        result
+    }
+
+    /// [`run`](Self::run) with `stdout` and `stderr` left `None`, their bytes only in
+    /// `output`: exec_sync takes stdout out of it instead of copying it.
+    fn run_unshared(mut self) -> SpawnSyncResult {
         let echo = self.echo_stderr && !self.cmd.has_stdio(2);
         if self.cmd.has_pty() {
             return SpawnSyncResult::not_started(SyncFailure::Spawn {
@@ -250,8 +265,8 @@ impl SpawnSync {
         };
         SpawnSyncResult {
             pid: run.pid,
-            stdout: output.get(1).cloned().flatten(),
-            stderr: output.get(2).cloned().flatten(),
+            stdout: None,
+            stderr: None,
             output,
             status,
             signal,
@@ -309,15 +324,20 @@ impl ExecSync {
     pub fn run(self) -> Result<Data, ExecSyncError> {
         let cmd = self.0.cmdline.clone();
         let path = self.0.cmd.spawnfile().to_string_lossy().into_owned();
-        let result = self.0.run();
+        let mut result = self.0.run_unshared();
         let reason = match &result.error {
             Some(SyncFailure::Spawn { .. }) => ExecSyncFailure::Spawn,
             Some(SyncFailure::Timeout) => ExecSyncFailure::Timeout,
             Some(SyncFailure::MaxBuffer(s)) => ExecSyncFailure::MaxBuffer(*s),
-            None if result.status == Some(0) => return Ok(result.stdout.unwrap_or_default()),
+            None if result.status == Some(0) => {
+                // Moved, not copied: the success value is stdout alone.
+                let stdout = result.output.get_mut(1).and_then(Option::take);
+                return Ok(stdout.unwrap_or_default());
+            }
             None if result.signal.is_some() => ExecSyncFailure::Signal,
             None => ExecSyncFailure::Exit,
         };
+        result.fill_std_streams();
         Err(ExecSyncError {
             reason,
             cmd,

@@ -230,6 +230,23 @@ pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
     Ok(())
 }
 
+/// Asks the kernel to give the pipe behind `fd` a buffer of `bytes` (`F_SETPIPE_SZ`).
+/// Returns the size it has now. It fails where the size is above the system's limit or the
+/// user's pipe pages are used up; the pipe keeps the size it had then.
+#[cfg(target_os = "linux")]
+pub(crate) fn grow_pipe(fd: BorrowedFd<'_>, bytes: usize) -> io::Result<usize> {
+    let want = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: F_SETPIPE_SZ on a borrowed, open fd; the kernel checks that it is a pipe.
+    let got = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, want) };
+    usize::try_from(got).map_err(|_| io::Error::last_os_error())
+}
+
+/// Pipes keep their size where there is no `F_SETPIPE_SZ`.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn grow_pipe(_fd: BorrowedFd<'_>, _bytes: usize) -> io::Result<usize> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
 /// A set of fds to wait on with `poll(2)`, for the synchronous API.
 #[derive(Default)]
 pub(crate) struct PollSet {

@@ -18,8 +18,9 @@ mod pty;
 mod spawn;
 
 pub(crate) use fd::{
-    async_fd, blocking_view, dev_null, dup_parent_fd, hung_up, is_executable, own_stdio, pipe,
-    read_into, replace_with_dev_null, set_nonblocking, shutdown_read, shutdown_write, PollSet,
+    async_fd, blocking_view, dev_null, dup_parent_fd, grow_pipe, hung_up, is_executable, own_stdio,
+    pipe, read_into, replace_with_dev_null, set_nonblocking, shutdown_read, shutdown_write,
+    PollSet,
 };
 pub(crate) use process::{force_no_pidfd, Process, RawStatus, RawUsage};
 pub(crate) use pty::{async_master, open_pty, set_window_size, window_size};
