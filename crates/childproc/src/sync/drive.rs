@@ -185,7 +185,7 @@ impl Run {
                             break;
                         }
                         Ok(n) => {
-                            if r.growth.after_read(file.as_fd(), n) && chunk.len() < BULK_PIPE {
+                            if r.growth.after_read(file.as_fd(), n) {
                                 chunk.resize(BULK_PIPE, 0);
                             }
                             r.bytes.extend_from_slice(&chunk[..n]);

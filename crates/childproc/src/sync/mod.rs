@@ -170,7 +170,7 @@ impl SpawnSync {
     /// `maxBuffer` per stream (default 1 MiB); past it every pipe closes, the child is killed
     /// with the kill signal and `error` is [`SyncFailure::MaxBuffer`]. As in Node's
     /// `spawnSync`, the output keeps everything up to and including the read that passed the
-    /// limit (reads are at most 64 KiB), not exactly `bytes`: `maxBuffer: 1` with
+    /// limit (that read is at most 64 KiB), not exactly `bytes`: `maxBuffer: 1` with
     /// `echo this is stdout` keeps `"this is stdout\n"`. (exec and execFile keep exactly
     /// `bytes`, as Node's do.) `0` means no limit, as in Node's `spawnSync` (exec's `0`
     /// allows no output).
