@@ -16,11 +16,8 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::bulk::Growth;
+use crate::bulk::{self, Bulk};
 use crate::encoding::{Data, Encoding};
-
-/// How much more than the limit one read may bring in (Node's reads are at most 64 KiB).
-const CHUNK: usize = 64 * 1024;
 
 /// What was read of one stream.
 #[derive(Debug, Default)]
@@ -35,8 +32,9 @@ pub(crate) struct Collected {
 }
 
 /// Reads `stream` to EOF into `into`. Past `max` bytes it cancels `overflowed` and stops,
-/// keeping the read that passed the limit whole (at most [`CHUNK`] more) for
-/// [`Collected::decode`]. `into` keeps what was read if this future is dropped midway.
+/// keeping the read that passed the limit whole for [`Collected::decode`] (the buffer never
+/// has room for more than Node's read size, 64 KiB, past `max`). `into` keeps what was read
+/// if this future is dropped midway.
 pub(crate) async fn collect<R: AsyncRead + AsFd + Unpin>(
     stream: Option<R>,
     max: usize,
@@ -49,23 +47,14 @@ pub(crate) async fn collect<R: AsyncRead + AsFd + Unpin>(
     };
     let bytes = &mut into.bytes;
     // Held as long as the stream: both end when this returns or is dropped.
-    let mut growth = Growth::default();
+    let mut bulk = Bulk::default();
     loop {
-        if bytes.capacity() - bytes.len() < 16 * 1024 {
-            // Grow by the current length (64 KiB to 64 MiB at a time), never more than one
-            // chunk past what the limit lets us keep.
-            let step = bytes.len().clamp(CHUNK, 64 * 1024 * 1024);
-            let room = max.saturating_add(CHUNK).saturating_sub(bytes.len()).max(1);
-            bytes.reserve_exact(step.min(room));
-        }
+        bulk::make_room(bytes, max);
+        bulk.before_read(bytes);
         let before = bytes.len();
         match stream.read_buf(bytes).await {
             Ok(0) | Err(_) => {
-                // The last reservation was made before EOF was seen: give it back, so a 1 GiB
-                // output is not kept in a 2 GiB buffer (large blocks shrink in place).
-                if bytes.capacity() - bytes.len() > 64 * 1024 {
-                    bytes.shrink_to_fit();
-                }
+                bulk::trim(bytes);
                 into.eof = true;
                 return;
             }
@@ -76,7 +65,7 @@ pub(crate) async fn collect<R: AsyncRead + AsFd + Unpin>(
                 return;
             }
             Ok(_) => {
-                growth.after_read(stream.as_fd(), bytes.len() - before);
+                bulk.after_read(stream.as_fd(), bytes.len() - before);
             }
         }
     }

@@ -6,11 +6,11 @@
 //! call waiting: the run then waits for the child's own exit only.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use crate::bulk::{Growth, BULK_PIPE, FULL_READ};
+use crate::bulk::{self, Bulk, BULK_PIPE, FULL_READ};
 use crate::command::Launched;
 use crate::exec::StdStream;
 use crate::signal::Signal;
@@ -45,11 +45,12 @@ struct Reader {
     file: Option<File>,
     bytes: Vec<u8>,
     eof: bool,
-    /// A bigger pipe, once a read finds it full.
-    growth: Growth,
+    /// A bigger pipe and a faulted-in buffer, once a read finds the pipe full.
+    bulk: Bulk,
 }
 
-/// Node's read size for the sync API, and ours while a pipe has its default size.
+/// Node's read size for the sync API, and ours near `max_buffer`. Elsewhere a read asks for
+/// a grown pipe's size (it gets what the pipe holds).
 const READ: usize = FULL_READ;
 
 /// How often the exit is checked for the wait delay without a pidfd to poll.
@@ -92,7 +93,7 @@ impl Run {
                     file: Some(File::from(owned)),
                     bytes: Vec::new(),
                     eof: false,
-                    growth: Growth::default(),
+                    bulk: Bulk::default(),
                 });
             }
         }
@@ -102,7 +103,6 @@ impl Run {
         // When the child was seen to have exited (only looked for with a wait delay).
         let mut exited_at: Option<Instant> = None;
         let mut poll = PollSet::default();
-        let mut chunk = vec![0u8; READ];
         'run: loop {
             poll.clear();
             let idx: Vec<Option<usize>> = readers
@@ -170,25 +170,20 @@ impl Run {
                     continue;
                 }
                 loop {
+                    bulk::make_room(&mut r.bytes, max);
+                    r.bulk.before_read(&mut r.bytes);
                     // Near the limit, reads are Node's 64 KiB, so an overflowing output keeps
                     // at most one such read past `max_buffer`.
                     let room = max.saturating_sub(r.bytes.len());
-                    let len = if room < chunk.len() {
-                        READ
-                    } else {
-                        chunk.len()
-                    };
-                    match file.read(&mut chunk[..len]) {
+                    let most = if room < BULK_PIPE { READ } else { BULK_PIPE };
+                    match sys::read_append(file.as_fd(), &mut r.bytes, most) {
                         Ok(0) => {
                             r.file = None;
                             r.eof = true;
                             break;
                         }
                         Ok(n) => {
-                            if r.growth.after_read(file.as_fd(), n) {
-                                chunk.resize(BULK_PIPE, 0);
-                            }
-                            r.bytes.extend_from_slice(&chunk[..n]);
+                            r.bulk.after_read(file.as_fd(), n);
                             if r.bytes.len() > max {
                                 // Node's spawnSync keeps the whole read that passed the
                                 // limit (its reads are 64 KiB, as ours).
@@ -217,6 +212,7 @@ impl Run {
         let pipes_closed_early = readers.iter().any(|r| !r.eof);
         for r in &mut readers {
             r.file = None;
+            bulk::trim(&mut r.bytes);
         }
         let status = reap(&mut killer, deadline.filter(|_| !timed_out), &mut timed_out);
         let failure = match (overflow, timed_out) {

@@ -217,6 +217,22 @@ pub(crate) fn read_into(fd: BorrowedFd<'_>, buf: &mut tokio::io::ReadBuf<'_>) ->
     }
 }
 
+/// `read(2)` of at most `most` bytes into the spare capacity of `bytes`, appending them.
+pub(crate) fn read_append(
+    fd: BorrowedFd<'_>,
+    bytes: &mut Vec<u8>,
+    most: usize,
+) -> io::Result<usize> {
+    let len = bytes.len();
+    let spare = bytes.spare_capacity_mut();
+    let take = spare.len().min(most);
+    let mut buf = tokio::io::ReadBuf::uninit(&mut spare[..take]);
+    let n = read_into(fd, &mut buf)?;
+    // SAFETY: `read_into` initialised the first `n` bytes of the spare capacity.
+    unsafe { bytes.set_len(len + n) };
+    Ok(n)
+}
+
 /// Sets `O_NONBLOCK`.
 pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
     let raw = fd.as_raw_fd();
