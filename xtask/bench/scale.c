@@ -2,7 +2,7 @@
 // as the Rust workers and scale.js with plain posix_spawn and waitpid, to show what the
 // kernel itself costs. LIVE children `sleep 3600` (stdin, stdout and stderr each a pipe whose
 // parent end this process keeps, or /dev/null; and, as childproc does, a pidfd per child
-// from pidfd_open), then SPAWNS posix_spawn + waitpid of
+// from pidfd_open right after its spawn), then SPAWNS posix_spawn + waitpid of
 // /bin/true (stdio /dev/null) beside them, then SIGKILL to all and waitpid for each.
 // Prints one JSON line with the same fields.
 //
@@ -51,6 +51,16 @@ static void die(const char *what) {
   exit(1);
 }
 
+// A pidfd for `pid`, opened right after its spawn as childproc gets its own (CLONE_PIDFD):
+// the kernel's file objects then lie among the other allocations of each spawn, as in
+// childproc's parent. Opened all together after the spawns instead, they lie side by side,
+// and closing 10 000 of them in each new child is a third cheaper (2026-12-04: 373–388 ms
+// against 514–537 ms for 300 spawns beside 10 000 children) — a layout no spawner that holds
+// a pidfd per child from its spawn gets.
+static void open_pidfd(pid_t pid) {
+  if (syscall(SYS_pidfd_open, pid, 0) < 0) die("pidfd_open");
+}
+
 int main(int argc, char **argv) {
   if (argc != 4) {
     fprintf(stderr, "usage: scale LIVE SPAWNS piped|ignore\n");
@@ -74,6 +84,7 @@ int main(int argc, char **argv) {
   for (int i = 0; i < live; i++) {
     if (!piped) {
       if (posix_spawnp(&pids[i], "sleep", &quiet, NULL, sleep_argv, environ)) die("posix_spawnp");
+      open_pidfd(pids[i]);
       continue;
     }
     int in[2], out[2], err[2];
@@ -88,9 +99,8 @@ int main(int argc, char **argv) {
     close(in[0]);
     close(out[1]);
     close(err[1]);
+    open_pidfd(pids[i]);
   }
-  for (int i = 0; i < live; i++)
-    if (syscall(SYS_pidfd_open, pids[i], 0) < 0) die("pidfd_open");
   long rss_after = rss_bytes(), fds_after = open_fds();
   long long start = now_ns();
   for (int i = 0; i < spawns; i++) {

@@ -31,6 +31,7 @@ use crate::BoxError;
 
 mod channels;
 mod raw;
+mod tokio_floor;
 use channels::channels;
 
 /// Rounds (`--quick`: 1).
@@ -130,6 +131,8 @@ enum Peer {
     Python,
     /// The floor: raw echo children and an epoll loop, nothing else (`pool/raw.rs`).
     RawFloor,
+    /// The same children driven from awaiting tokio tasks (`pool/tokio_floor.rs`).
+    TokioFloor,
 }
 
 impl Peer {
@@ -143,6 +146,7 @@ impl Peer {
             Peer::DenoDispatcher => "Deno parent, forked Deno workers (the same script)",
             Peer::Python => "Python multiprocessing.Pool",
             Peer::RawFloor => "floor: epoll loop, raw echo children",
+            Peer::TokioFloor => "tokio floor: awaiting tasks, raw echo children",
         }
     }
 }
@@ -163,7 +167,12 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
     } else {
         ROUNDS
     };
-    let mut peers = vec![Peer::RustWorkers, Peer::Channels, Peer::RawFloor];
+    let mut peers = vec![
+        Peer::RustWorkers,
+        Peer::Channels,
+        Peer::RawFloor,
+        Peer::TokioFloor,
+    ];
     if env.node.is_some() {
         peers.extend([Peer::NodeWorkers, Peer::NodeDispatcher]);
     }
@@ -190,7 +199,7 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
             .copied()
             .filter(|p| *p != Peer::Python || setup.depth > 1)
             .filter(|p| *p != Peer::Channels || setup.depth == 1)
-            .filter(|p| *p != Peer::RawFloor || setup.kind == Kind::Tiny)
+            .filter(|p| !matches!(p, Peer::RawFloor | Peer::TokioFloor) || setup.kind == Kind::Tiny)
             .collect();
         let mut runs: Vec<Vec<Run>> = vec![Vec::new(); peers.len()];
         for round in 0..rounds {
@@ -244,6 +253,9 @@ fn once(
     match peer {
         Peer::Channels => rt.block_on(async move { tokio::spawn(channels(setup, tasks)).await? }),
         Peer::RawFloor => raw::raw_floor(setup, tasks),
+        Peer::TokioFloor => {
+            rt.block_on(async move { tokio::spawn(tokio_floor::tokio_floor(setup, tasks)).await? })
+        }
         Peer::RustWorkers | Peer::NodeWorkers => {
             let script = env.scripts.join("pool.js");
             rt.block_on(
@@ -389,12 +401,12 @@ fn fib(n: u32) -> u64 {
     }
 }
 
-/// `xtask bench-worker pool-run tiny|cpu WORKERS DEPTH TASKS [current-thread|floor]`: one
+/// `xtask bench-worker pool-run tiny|cpu WORKERS DEPTH TASKS [current-thread|floor|tokio-floor]`: one
 /// run of the "childproc Pool, Rust workers" row alone (on a current-thread runtime if
 /// asked), or of the floor row, printed, to profile under `perf` or `strace`.
 pub(crate) fn run_alone(args: &[String]) -> Result<(), BoxError> {
     let usage =
-        "usage: xtask bench-worker pool-run tiny|cpu WORKERS DEPTH TASKS [current-thread|floor]";
+        "usage: xtask bench-worker pool-run tiny|cpu WORKERS DEPTH TASKS [current-thread|floor|tokio-floor]";
     let kind = match args.get(1).map(String::as_str) {
         Some("tiny") => Kind::Tiny,
         Some("cpu") => Kind::Cpu,
@@ -405,6 +417,17 @@ pub(crate) fn run_alone(args: &[String]) -> Result<(), BoxError> {
     };
     let setup = Setup::new(kind, number(2)?, number(3)?);
     let tasks = number(4)?;
+    if args.get(5).map(String::as_str) == Some("tokio-floor") {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let (run, cpu) = super::cpu::with_cpu(|| {
+            rt.block_on(async move { tokio::spawn(tokio_floor::tokio_floor(setup, tasks)).await? })
+        });
+        print_alone("tokio floor", setup, tasks, &run?, cpu);
+        return Ok(());
+    }
     if args.get(5).map(String::as_str) == Some("floor") {
         let (run, cpu) = super::cpu::with_cpu(|| raw::raw_floor(setup, tasks));
         print_alone("floor", setup, tasks, &run?, cpu);
@@ -496,9 +519,16 @@ fn section(rows: &[Row], quick: bool) -> Section {
         };
         if let (Some(floor), Some(node)) = (rate_of(Peer::RawFloor), rate_of(Peer::NodeDispatcher))
         {
+            let tokio = rate_of(Peer::TokioFloor).map_or(String::new(), |t| {
+                format!(
+                    "; the tokio floor is {:.2}× Node.js, and the pool {:.2}× it",
+                    t / node,
+                    ours / t
+                )
+            });
             ceilings.push(format!(
                 "- tiny ×{} with {} in flight: the floor is {:.2}× the Node.js dispatcher; the \
-                 childproc pool is {:.2}× Node.js and {:.2}× the floor",
+                 childproc pool is {:.2}× Node.js and {:.2}× the floor{tokio}",
                 setup.workers,
                 setup.depth,
                 floor / node,
@@ -562,7 +592,10 @@ fn section(rows: &[Row], quick: bool) -> Section {
          which block in `read` for 16 bytes and write them back; each task is those 16 bytes, \
          no framing, no encoding, no runtime; what a turn frees is refilled with one `write` \
          per worker. No pool can beat it on this machine, so it bounds every ratio to \
-         Node.js:\n\n{}\n\n{}",
+         Node.js. \"tokio floor\" drives the same children from the multi-thread runtime as \
+         a pool's callers are: each client a task awaiting a oneshot, one task per worker \
+         writing what the queue holds and settling answers (`pool/tokio_floor.rs`); no \
+         framing, no encoding, no pool:\n\n{}\n\n{}",
         ceilings.join("\n"),
         table.render()
     );

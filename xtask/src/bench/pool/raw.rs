@@ -21,7 +21,7 @@ use super::{summary, Run, Setup, WARMUP};
 use crate::BoxError;
 
 /// The bytes of one task (and of its answer): the raw echo child's unit.
-const TASK: usize = 16;
+pub(super) const TASK: usize = 16;
 
 /// One worker: its socket, the tasks it has (each with its client's submit time), and the
 /// bytes of an answer read so far.
@@ -35,16 +35,9 @@ struct Worker {
 /// [`Peer::RawFloor`](super::Peer::RawFloor): `tasks` echo tasks through `setup.workers` raw
 /// echo children.
 pub(super) fn raw_floor(setup: Setup, tasks: usize) -> Result<Run, BoxError> {
-    let xtask = std::env::current_exe()?;
     let mut workers = Vec::with_capacity(setup.workers);
     for _ in 0..setup.workers {
-        let (ours, theirs) = UnixStream::pair()?;
-        let child = Command::new(&xtask)
-            .args(["bench-worker", "ipc-raw"])
-            .stdin(OwnedFd::from(theirs))
-            .stdout(Stdio::null())
-            .spawn()?;
-        ours.set_nonblocking(true)?;
+        let (ours, child) = echo_worker()?;
         workers.push(Worker {
             socket: ours,
             child,
@@ -70,6 +63,19 @@ pub(super) fn raw_floor(setup: Setup, tasks: usize) -> Result<Run, BoxError> {
     }
     latencies.sort_unstable();
     Ok(summary(&latencies, elapsed))
+}
+
+/// A raw echo child (`xtask bench-worker ipc-raw`) and the parent's end of its socket,
+/// non-blocking.
+pub(super) fn echo_worker() -> Result<(UnixStream, Child), BoxError> {
+    let (ours, theirs) = UnixStream::pair()?;
+    let child = Command::new(std::env::current_exe()?)
+        .args(["bench-worker", "ipc-raw"])
+        .stdin(OwnedFd::from(theirs))
+        .stdout(Stdio::null())
+        .spawn()?;
+    ours.set_nonblocking(true)?;
+    Ok((ours, child))
 }
 
 /// Runs `tasks` tasks from `clients` clients through the workers (which start and end with
