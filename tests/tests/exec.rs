@@ -120,22 +120,52 @@ async fn seeds_max_buffer_overflow_keeps_the_truncated_output() {
 
 #[tokio::test]
 async fn a_child_that_fills_its_pipe_is_read_whole_and_a_big_limit_still_holds() {
-    // After the first read that finds the pipe full the pipe is grown (reads up to 1 MiB);
-    // the output is still whole, and a limit still cuts at exactly its length.
+    // Under a limit of 64 MiB or more, the first read that finds the pipe full grows it
+    // (reads up to 1 MiB): the output is still whole, and the limit still cuts at exactly
+    // its length.
     let n = 24_000_000;
-    let out = guard(exec_file(FIXTURE, ["spew", &n.to_string()]).max_buffer(32 << 20))
+    let out = guard(exec_file(FIXTURE, ["spew", &n.to_string()]).max_buffer(128 << 20))
         .await
         .unwrap();
     assert_eq!(out.stdout.len(), n);
     assert!(out.stdout.as_bytes().iter().all(|&b| b == b'x'));
-    let err = guard(exec_file(FIXTURE, ["spew", &n.to_string()]).max_buffer(8 << 20))
+    let err = guard(exec_file(FIXTURE, ["spew", &(72 << 20).to_string()]).max_buffer(66 << 20))
         .await
         .unwrap_err();
     assert!(
         matches!(err.reason, ExecFailure::MaxBuffer(StdStream::Stdout)),
-        "{err:?}"
+        "{:?}",
+        err.reason
     );
-    assert_eq!(err.stdout.len(), 8 << 20);
+    assert_eq!(err.stdout.len(), 66 << 20);
+}
+
+#[tokio::test]
+async fn a_child_writing_a_little_past_a_big_limit_is_killed_at_it() {
+    // Node's 64 KiB pipe keeps such a child blocked until the limit kills it. Under a limit
+    // below 64 MiB the pipe is not grown, so here too the child cannot finish into the pipe
+    // and exit by itself: it is stopped by the limit.
+    let n = (8 << 20) + (512 << 10);
+    for _ in 0..3 {
+        let err = guard(exec_file(FIXTURE, ["spew", &n.to_string()]).max_buffer(8 << 20))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err.reason, ExecFailure::MaxBuffer(StdStream::Stdout)),
+            "{:?}",
+            err.reason
+        );
+        // Node 20 (`head -c` 8.5 MiB, maxBuffer 8 MiB): the child ends by the SIGTERM or by
+        // the EPIPE of the pipe closed before it, never by finishing on its own.
+        assert!(err.killed);
+        assert!(
+            err.signal == Some(Signal::SIGTERM) || err.code.is_some_and(|c| c != 0),
+            "code {:?}, signal {:?}",
+            err.code,
+            err.signal
+        );
+        assert_eq!(err.stdout.len(), 8 << 20);
+    }
 }
 
 #[tokio::test]

@@ -93,23 +93,24 @@ fn max_buffer_kills_and_keeps_the_output_up_to_the_limit() {
 
 #[test]
 fn a_child_that_fills_its_pipe_is_read_whole_and_a_big_limit_still_holds() {
-    // A fast writer: after the first read that finds the pipe full, the pipe is grown and
-    // reads are up to 1 MiB. Everything still arrives, once, in order.
+    // A fast writer under a limit of 64 MiB or more: after the first read that finds the
+    // pipe full, the pipe is grown and reads are up to 1 MiB. Everything still arrives,
+    // once, in order.
     let n = 24_000_000;
     let out = exec_file_sync(FIXTURE, ["spew", &n.to_string()])
-        .max_buffer(32 << 20)
+        .max_buffer(128 << 20)
         .run()
         .unwrap();
     assert_eq!(out.len(), n);
     assert!(out.as_bytes().iter().all(|&b| b == b'x'));
-    // Near the limit reads are 64 KiB again: at most one of them past it.
-    let r = spawn_sync(FIXTURE, ["spew", &n.to_string()])
-        .max_buffer(8 << 20)
+    // A grown pipe, and near the limit reads are 64 KiB again: at most one of them past it.
+    let r = spawn_sync(FIXTURE, ["spew", &(72 << 20).to_string()])
+        .max_buffer(66 << 20)
         .run();
     assert_eq!(r.error, Some(SyncFailure::MaxBuffer(StdStream::Stdout)));
     let kept = r.stdout.as_ref().unwrap().len();
     assert!(
-        ((8 << 20) + 1..=(8 << 20) + 65536).contains(&kept),
+        ((66 << 20) + 1..=(66 << 20) + 65536).contains(&kept),
         "{kept}"
     );
     assert_eq!(r.output[1], r.stdout, "output[1] is stdout");
@@ -121,6 +122,25 @@ fn a_child_that_fills_its_pipe_is_read_whole_and_a_big_limit_still_holds() {
     assert_eq!(err.reason, ExecSyncFailure::MaxBuffer(StdStream::Stdout));
     assert_eq!(err.result.output[1], err.result.stdout);
     assert!(err.result.stdout.unwrap().len() > 8 << 20);
+}
+
+#[test]
+fn a_child_writing_a_little_past_a_big_limit_is_killed_at_it() {
+    // As exec's twin: under a limit below 64 MiB the pipe keeps Node's size, so the child is
+    // still writing when the limit passes, and is stopped by it (SIGTERM or EPIPE).
+    let n = (8 << 20) + (512 << 10);
+    for _ in 0..3 {
+        let err = exec_file_sync(FIXTURE, ["spew", &n.to_string()])
+            .max_buffer(8 << 20)
+            .run()
+            .unwrap_err();
+        assert_eq!(err.reason, ExecSyncFailure::MaxBuffer(StdStream::Stdout));
+        let (status, signal) = (err.result.status, err.result.signal);
+        assert!(
+            signal == Some(Signal::SIGTERM) || status.is_some_and(|c| c != 0),
+            "status {status:?}, signal {signal:?}"
+        );
+    }
 }
 
 #[test]

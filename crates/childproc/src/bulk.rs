@@ -9,6 +9,9 @@
 //!   `Vec`, with no copy. But a read into fresh memory faults its pages in one by one inside
 //!   `read(2)`, holding the pipe's lock while the writer waits for it. So the next
 //!   [`AHEAD`] bytes of the buffer are faulted in before each read, outside the lock.
+//! - **Only under a large limit.** The pipe is grown only while `maxBuffer` is at least
+//!   [`GROW_ROOM`] (64 MiB) off, so a child writing a little more than a smaller limit is
+//!   killed at it as in Node (it cannot finish into a big pipe first).
 //!
 //! Together: about 1.3× the throughput of exec_file and 2× of exec_file_sync on this
 //! project's bench machine (docs/benchmarks.md).
@@ -31,51 +34,72 @@ pub(crate) const BULK_PIPE: usize = 1024 * 1024;
 /// How far past what has been read the buffer is kept faulted in: two grown pipe-fulls.
 const AHEAD: usize = 2 * BULK_PIPE;
 
+/// A pipe is grown only while the limit on what its reader keeps (`maxBuffer`) is at least
+/// this far off. Node's 64 KiB pipe keeps a child that writes a little more than the limit
+/// blocked until the limit kills it; with a 1 MiB pipe such a child could finish into the
+/// pipe and exit by itself first. A grown pipe cannot be shrunk back reliably while a fast
+/// writer keeps it full (`F_SETPIPE_SZ` refuses a size below what the pipe holds), so the
+/// pipe is grown only for limits this large, where a child writing within 1 MiB of the limit
+/// is the rare case (docs/node-mapping.md, `maxBuffer`).
+const GROW_ROOM: usize = 64 * BULK_PIPE;
+
 /// Grown pipes the process may hold at once: a quarter of the default per-user limit.
 const MAX_GROWN: usize = 16;
 
 static GROWN: AtomicUsize = AtomicUsize::new(0);
 
-/// One reader of a child's whole output: its claim on a bigger pipe, asked for once, after a
-/// read found the pipe full, and how much of its buffer is faulted in.
+/// One reader of a child's whole output: whether the child writes in bulk (a read found
+/// the pipe full), its claim on a bigger pipe, and how much of its buffer is faulted in.
 #[derive(Debug, Default)]
 pub(crate) struct Bulk {
-    asked: bool,
+    /// A read found the pipe full.
+    bulk: bool,
+    /// The pipe was grown once already (it is not grown twice).
+    grew: bool,
+    /// Holds one of the [`MAX_GROWN`] places: the pipe is `BULK_PIPE` now.
     holds: bool,
     /// The buffer's address when it was last faulted in, and up to which length.
     faulted: (usize, usize),
 }
 
 impl Bulk {
-    /// After a read of `n` bytes from `fd`: grows the pipe the first time a read finds it
-    /// full, if a place is free and the kernel agrees. True if the pipe is now `BULK_PIPE`.
-    pub(crate) fn after_read(&mut self, fd: BorrowedFd<'_>, n: usize) -> bool {
-        if self.asked || n < FULL_READ {
-            return false;
+    /// After a read of `n` bytes from `fd`, with `room` bytes left before the reader's
+    /// limit: grows the pipe once, the first time a read finds it full while the limit is
+    /// at least [`GROW_ROOM`] off, if a place is free and the kernel agrees.
+    pub(crate) fn after_read(&mut self, fd: BorrowedFd<'_>, n: usize, room: usize) {
+        self.bulk |= n >= FULL_READ;
+        if !self.bulk || self.grew || room < GROW_ROOM {
+            return;
         }
-        self.asked = true;
+        self.grew = true;
         let claimed = GROWN
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
                 (held < MAX_GROWN).then_some(held + 1)
             })
             .is_ok();
         if !claimed {
-            return false;
+            return;
         }
+        self.holds = true;
         // Refused (not a pipe, over the user's limit, a lower pipe-max-size): the place goes
         // back and the pipe keeps its size.
-        self.holds = crate::sys::grow_pipe(fd, BULK_PIPE).is_ok_and(|size| size >= BULK_PIPE);
-        if !self.holds {
+        if !crate::sys::resize_pipe(fd, BULK_PIPE).is_ok_and(|size| size >= BULK_PIPE) {
+            self.release();
+        }
+    }
+
+    /// Gives the place back.
+    fn release(&mut self) {
+        if std::mem::take(&mut self.holds) {
             GROWN.fetch_sub(1, Ordering::AcqRel);
         }
-        self.holds
     }
 
     /// Before a read into the spare capacity of `bytes`: once the child has written in bulk,
     /// keeps the next [`AHEAD`] bytes of it faulted in (refreshed a pipe-full at a time).
     /// A small output never gets here: its first read did not fill the pipe.
     pub(crate) fn before_read(&mut self, bytes: &mut Vec<u8>) {
-        if !self.asked {
+        if !self.bulk {
             return;
         }
         let (base, len) = (bytes.as_ptr() as usize, bytes.len());
@@ -97,9 +121,7 @@ impl Bulk {
 
 impl Drop for Bulk {
     fn drop(&mut self) {
-        if self.holds {
-            GROWN.fetch_sub(1, Ordering::AcqRel);
-        }
+        self.release();
     }
 }
 
@@ -147,22 +169,32 @@ mod tests {
         }
     }
 
+    /// Far from any limit.
+    const FAR: usize = usize::MAX;
+
     #[test]
     fn grows_once_when_a_read_finds_the_pipe_full() {
         let (r, w) = crate::sys::pipe().expect("pipe");
         let mut bulk = Bulk::default();
-        assert!(
-            !bulk.after_read(r.as_fd(), FULL_READ - 1),
-            "a short read asks nothing"
-        );
-        let grew = bulk.after_read(r.as_fd(), FULL_READ);
+        bulk.after_read(r.as_fd(), FULL_READ - 1, FAR);
+        assert!(!bulk.grew && !bulk.holds, "a short read asks nothing");
+        bulk.after_read(r.as_fd(), FULL_READ, FAR);
+        assert!(bulk.grew, "a full read asks once");
         if cfg!(target_os = "linux") {
-            assert!(grew, "a full read grows the pipe on Linux");
-            assert!(bulk.holds);
+            assert!(bulk.holds, "a full read grows the pipe on Linux");
             let took = capacity(w);
             assert!(took >= BULK_PIPE, "the pipe took only {took} bytes");
         }
-        assert!(!bulk.after_read(r.as_fd(), FULL_READ), "asked once only");
+    }
+
+    #[test]
+    fn under_a_smaller_limit_the_pipe_is_not_grown_but_is_faulted_in_ahead() {
+        let (r, w) = crate::sys::pipe().expect("pipe");
+        let mut bulk = Bulk::default();
+        bulk.after_read(r.as_fd(), FULL_READ, GROW_ROOM - 1);
+        assert!(!bulk.holds && !bulk.grew, "too near the limit to grow");
+        assert!(bulk.bulk, "but it is a bulk output: faulted in ahead");
+        assert!(capacity(w) <= FULL_READ, "the pipe kept its size");
     }
 
     #[cfg(target_os = "linux")]
@@ -175,7 +207,7 @@ mod tests {
         bulk.before_read(&mut bytes);
         let (resident, pages) = crate::sys::resident_pages(&bytes.spare_capacity_mut()[..AHEAD]);
         assert!(resident < pages, "a small output faults nothing in ahead");
-        bulk.after_read(r.as_fd(), FULL_READ);
+        bulk.after_read(r.as_fd(), FULL_READ, FAR);
         bulk.before_read(&mut bytes);
         let (resident, pages) = crate::sys::resident_pages(&bytes.spare_capacity_mut()[..AHEAD]);
         assert_eq!(resident, pages, "the next {AHEAD} bytes are resident");
@@ -214,7 +246,7 @@ mod tests {
     fn a_socket_is_not_grown_and_holds_no_place() {
         let (a, _b) = std::os::unix::net::UnixStream::pair().expect("socketpair");
         let mut bulk = Bulk::default();
-        assert!(!bulk.after_read(a.as_fd(), FULL_READ));
+        bulk.after_read(a.as_fd(), FULL_READ, FAR);
         assert!(!bulk.holds);
     }
 }

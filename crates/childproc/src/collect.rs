@@ -65,7 +65,8 @@ pub(crate) async fn collect<R: AsyncRead + AsFd + Unpin>(
                 return;
             }
             Ok(_) => {
-                bulk.after_read(stream.as_fd(), bytes.len() - before);
+                let room = max - bytes.len();
+                bulk.after_read(stream.as_fd(), bytes.len() - before, room);
             }
         }
     }

@@ -183,7 +183,8 @@ impl Run {
                             break;
                         }
                         Ok(n) => {
-                            r.bulk.after_read(file.as_fd(), n);
+                            let room = max.saturating_sub(r.bytes.len());
+                            r.bulk.after_read(file.as_fd(), n, room);
                             if r.bytes.len() > max {
                                 // Node's spawnSync keeps the whole read that passed the
                                 // limit (its reads are 64 KiB, as ours).

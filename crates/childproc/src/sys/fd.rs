@@ -248,9 +248,10 @@ pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
 
 /// Asks the kernel to give the pipe behind `fd` a buffer of `bytes` (`F_SETPIPE_SZ`).
 /// Returns the size it has now. It fails where the size is above the system's limit or the
-/// user's pipe pages are used up; the pipe keeps the size it had then.
+/// user's pipe pages are used up, or (smaller) while the pipe holds more than that; the pipe
+/// keeps the size it had then.
 #[cfg(target_os = "linux")]
-pub(crate) fn grow_pipe(fd: BorrowedFd<'_>, bytes: usize) -> io::Result<usize> {
+pub(crate) fn resize_pipe(fd: BorrowedFd<'_>, bytes: usize) -> io::Result<usize> {
     let want = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
     // SAFETY: F_SETPIPE_SZ on a borrowed, open fd; the kernel checks that it is a pipe.
     let got = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, want) };
@@ -259,7 +260,7 @@ pub(crate) fn grow_pipe(fd: BorrowedFd<'_>, bytes: usize) -> io::Result<usize> {
 
 /// Pipes keep their size where there is no `F_SETPIPE_SZ`.
 #[cfg(not(target_os = "linux"))]
-pub(crate) fn grow_pipe(_fd: BorrowedFd<'_>, _bytes: usize) -> io::Result<usize> {
+pub(crate) fn resize_pipe(_fd: BorrowedFd<'_>, _bytes: usize) -> io::Result<usize> {
     Err(io::ErrorKind::Unsupported.into())
 }
 

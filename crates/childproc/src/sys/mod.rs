@@ -20,8 +20,8 @@ mod pty;
 mod spawn;
 
 pub(crate) use fd::{
-    async_fd, blocking_view, dev_null, dup_parent_fd, grow_pipe, hung_up, is_executable, own_stdio,
-    pipe, read_append, read_into, replace_with_dev_null, set_nonblocking, shutdown_read,
+    async_fd, blocking_view, dev_null, dup_parent_fd, hung_up, is_executable, own_stdio, pipe,
+    read_append, read_into, replace_with_dev_null, resize_pipe, set_nonblocking, shutdown_read,
     shutdown_write, PollSet,
 };
 pub(crate) use mem::prefault;
