@@ -129,7 +129,13 @@ async fn a_child_that_fills_its_pipe_is_read_whole_and_a_big_limit_still_holds()
         .unwrap();
     assert_eq!(out.stdout.len(), n);
     assert!(out.stdout.as_bytes().iter().all(|&b| b == b'x'));
-    let err = guard(exec_file(FIXTURE, ["spew", &(72 << 20).to_string()]).max_buffer(66 << 20))
+    let err = spew_past(72 << 20, 66 << 20).await;
+    assert_eq!(err.stdout.len(), 66 << 20);
+}
+
+/// `spew n` under `max_buffer(max)`, with `n > max`: the stdout maxBuffer error.
+async fn spew_past(n: usize, max: usize) -> childproc::ExecError {
+    let err = guard(exec_file(FIXTURE, ["spew", &n.to_string()]).max_buffer(max))
         .await
         .unwrap_err();
     assert!(
@@ -137,7 +143,7 @@ async fn a_child_that_fills_its_pipe_is_read_whole_and_a_big_limit_still_holds()
         "{:?}",
         err.reason
     );
-    assert_eq!(err.stdout.len(), 66 << 20);
+    err
 }
 
 #[tokio::test]
@@ -147,14 +153,7 @@ async fn a_child_writing_a_little_past_a_big_limit_is_killed_at_it() {
     // and exit by itself: it is stopped by the limit.
     let n = (8 << 20) + (512 << 10);
     for _ in 0..3 {
-        let err = guard(exec_file(FIXTURE, ["spew", &n.to_string()]).max_buffer(8 << 20))
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(err.reason, ExecFailure::MaxBuffer(StdStream::Stdout)),
-            "{:?}",
-            err.reason
-        );
+        let err = spew_past(n, 8 << 20).await;
         // Node 20 (`head -c` 8.5 MiB, maxBuffer 8 MiB): the child ends by the SIGTERM or by
         // the EPIPE of the pipe closed before it, never by finishing on its own.
         assert!(err.killed);
