@@ -82,11 +82,28 @@ pub(crate) struct EventHub {
     interceptor: std::sync::OnceLock<Interceptor>,
 }
 
-/// A function the IPC reader hands each message to, in its own task, before the message
-/// becomes an [`Event::Message`]: it returns the message to emit it, or `None` when it took
-/// it. It must not block.
+/// What the IPC reader hands each message to, in its own task, before the message becomes
+/// an [`Event::Message`]. None of its calls may block.
 #[cfg(feature = "ipc")]
-pub(crate) struct Interceptor(pub(crate) Box<dyn Fn(Value) -> Option<Value> + Send + Sync>);
+pub(crate) trait Intercept: Send + Sync {
+    /// Returns the message to emit it, or `None` when it took it.
+    fn message(&self, message: Value) -> Option<Value>;
+
+    /// The reader has handed over every message read so far, and would now wait for the
+    /// socket: whether it should first give the scheduler one turn, then call
+    /// [`after_turn`](Self::after_turn). Its sends since the first of those messages are
+    /// still corked, and go out together after that call.
+    fn drained(&self) -> bool {
+        false
+    }
+
+    /// Called once that turn has passed (the tasks woken by the messages have run).
+    fn after_turn(&self) {}
+}
+
+/// The interceptor the hub holds (see [`Intercept`]).
+#[cfg(feature = "ipc")]
+pub(crate) struct Interceptor(pub(crate) Box<dyn Intercept>);
 
 #[cfg(feature = "ipc")]
 impl std::fmt::Debug for Interceptor {
@@ -146,8 +163,22 @@ impl EventHub {
     #[cfg(feature = "ipc")]
     pub(crate) fn intercept(&self, message: Value) -> Option<Value> {
         match self.interceptor.get() {
-            Some(Interceptor(take)) => take(message),
+            Some(Interceptor(take)) => take.message(message),
             None => Some(message),
+        }
+    }
+
+    /// [`Intercept::drained`] of the interceptor, if one is set.
+    #[cfg(feature = "ipc")]
+    pub(crate) fn intercept_drained(&self) -> bool {
+        self.interceptor.get().is_some_and(|i| i.0.drained())
+    }
+
+    /// [`Intercept::after_turn`] of the interceptor, if one is set.
+    #[cfg(feature = "ipc")]
+    pub(crate) fn intercept_after_turn(&self) {
+        if let Some(i) = self.interceptor.get() {
+            i.0.after_turn();
         }
     }
 

@@ -3,6 +3,7 @@
 //! [`crate::backlog`] and docs/ipc.md).
 
 use std::sync::Arc;
+use std::task::Poll;
 
 use tokio_util::sync::CancellationToken;
 
@@ -102,35 +103,50 @@ pub(crate) fn start_ipc(
         // Held while the interceptor takes the messages already read: what it sends in
         // answer goes out together once the socket has no more for now.
         let mut cork = None;
+        // The interceptor had the turn it asked for since the last message it took.
+        let mut turned = false;
         loop {
             let next = std::future::poll_fn(|cx| {
                 let next = channel.poll_recv(cx);
                 if next.is_pending() {
+                    // The messages it took wake tasks that may send (a pool's callers queue
+                    // their next tasks): let them run, then the interceptor, before the
+                    // cork goes.
+                    if cork.is_some() && !turned && shared.hub.intercept_drained() {
+                        return Poll::Ready(Read::Turn);
+                    }
                     cork = None;
                 }
-                next
+                next.map(Read::Next)
             });
             let event = tokio::select! {
                 biased;
                 () = &mut stopped => break,
                 next = next => match next {
-                    Some(Ok(Incoming { message, handle: None, .. })) => {
+                    Read::Turn => {
+                        turned = true;
+                        tokio::task::yield_now().await;
+                        shared.hub.intercept_after_turn();
+                        continue;
+                    }
+                    Read::Next(Some(Ok(Incoming { message, handle: None, .. }))) => {
                         if cork.is_none() && shared.hub.intercepts() {
                             cork = Some(sender.cork());
                         }
+                        turned = false;
                         match shared.hub.intercept(message) {
                             Some(message) => Event::Message(message),
                             None => continue, // taken: nothing to emit or to wait for
                         }
                     }
-                    Some(Ok(Incoming { message, handle: Some(handle), .. })) => {
+                    Read::Next(Some(Ok(Incoming { message, handle: Some(handle), .. }))) => {
                         Event::MessageWithHandle(message, ReceivedHandle::new(handle))
                     }
-                    Some(Err(e)) => {
+                    Read::Next(Some(Err(e))) => {
                         shared.hub.emit(Event::Error(Arc::new(Error::Ipc(e))));
                         break;
                     }
-                    None => break,
+                    Read::Next(None) => break,
                 },
             };
             if !shared.hub.emit_message(event) || unbounded {
@@ -173,6 +189,13 @@ pub(crate) fn start_ipc(
             probe: watch_probe,
         },
     )
+}
+
+/// What the reader's poll of the channel found.
+enum Read<T> {
+    Next(Option<T>),
+    /// Nothing for now, and the interceptor asked for a turn first.
+    Turn,
 }
 
 /// Resolves once the child has exited (without reaping it), or once that cannot be told.

@@ -2,13 +2,15 @@
 //! settled when it dies.
 //!
 //! Two tasks share a worker's tasks (its [`Desk`]). The channel's reader settles each answer
-//! as it reads it and, in the same turn, gives the worker its next task from the queue: a
-//! busy pool moves a task with one wake-up in the parent, the reader's, besides the
-//! caller's. The reader holds the channel's writes back while it takes the answers already
-//! read ([`Sender::cork`]), so the next tasks for all of them go out in one write: one
-//! wake-up of the worker. The slot's task ([`serve`]) does the rest: it waits on the queue
-//! while the worker has room the reader could not fill, keeps the tasks' deadlines, and
-//! notices the worker's end. The reader runs until
+//! as it reads it and gives the worker its next task from the queue; when the queue is empty
+//! then (the callers it just woke have not run yet), it lets the scheduler have one turn
+//! once it has read everything, and looks again ([`Intercept::drained`]): a busy pool moves
+//! a task with one wake-up in the parent, the reader's, besides the caller's. The reader
+//! holds the channel's writes back while it takes the answers already read
+//! ([`Sender::cork`]), so the next tasks for all of them go out in one write: one wake-up of
+//! the worker. The slot's task ([`serve`]) does the rest: it waits on the queue while the
+//! worker has room the reader could not fill, keeps the tasks' deadlines, and notices the
+//! worker's end. The reader runs until
 //! the channel's end, whatever the slot waits for (including while the worker is being
 //! reaped): answers are never left unread in a buffer, and a worker that answers and exits
 //! at once still has its answers delivered.
@@ -27,7 +29,7 @@ use super::queue::Next;
 use super::{answer, Counters, Factory, Job, PoolError, Shared, Status, Usage};
 use crate::child::ChildProcess;
 use crate::error::Error;
-use crate::events::{Event, Events, Interceptor};
+use crate::events::{Event, Events, Intercept, Interceptor};
 use crate::signal::Signal;
 
 /// A running worker, its channel's sender and its event stream.
@@ -99,6 +101,9 @@ struct DeskState {
     taking: bool,
     /// The queue said it is closed and empty.
     closed: bool,
+    /// The reader found the queue empty while the worker had room: it looks again after the
+    /// callers its answers woke have had a turn (see [`Intercept::drained`]).
+    hungry: bool,
 }
 
 impl DeskState {
@@ -119,6 +124,7 @@ impl Desk {
                 given: 0,
                 taking: true,
                 closed: false,
+                hungry: false,
             }),
             changed: Notify::new(),
             shared: shared.clone(),
@@ -142,8 +148,17 @@ impl Desk {
         };
         st.answered += 1;
         Counters::add(&self.shared.counters.answered, 1);
-        // The worker's next task goes out before this one's caller is woken.
-        let mut wake = self.feed(&mut st);
+        // The worker's next task goes out before this one's caller is woken. With none
+        // queued yet, the reader looks again after its turn: the callers it is about to
+        // wake queue their next tasks meanwhile.
+        let mut wake = match self.feed(&mut st) {
+            Feed::Done => false,
+            Feed::Hungry => {
+                st.hungry = true;
+                false
+            }
+            Feed::Look => true,
+        };
         wake |= !st.taking && st.in_flight.is_empty();
         drop(st);
         flight.job.finish(answer.map_err(PoolError::Task));
@@ -152,27 +167,31 @@ impl Desk {
         }
     }
 
-    /// Gives the worker tasks from the queue while it has room; whether the slot must look
-    /// (room left that the queue could not fill, a deadline, an end). Call it corked (see
+    /// Gives the worker tasks from the queue while it has room. Call it corked (see
     /// [`Sender::cork`]): the tasks then go out in one write.
-    fn feed(&self, st: &mut DeskState) -> bool {
+    fn feed(&self, st: &mut DeskState) -> Feed {
         let shared = &*self.shared;
-        let mut wake = false;
+        let mut look = false;
         while st.taking && st.in_flight.len() < shared.concurrency {
             if shared.max_tasks.is_some_and(|max| st.given >= max) {
                 st.taking = false;
-                return true;
+                return Feed::Look;
             }
             match shared.queue.try_next() {
-                Next::Job(job) => wake |= self.give(st, job),
-                Next::Empty => return true,
+                Next::Job(job) => look |= self.give(st, job),
+                Next::Empty if look => return Feed::Look,
+                Next::Empty => return Feed::Hungry,
                 Next::Closed => {
                     (st.taking, st.closed) = (false, true);
-                    return true;
+                    return Feed::Look;
                 }
             }
         }
-        wake
+        if look {
+            Feed::Look
+        } else {
+            Feed::Done
+        }
     }
 
     /// Gives `job` to the worker: registers it in flight and queues its write (the writer
@@ -251,6 +270,42 @@ impl Desk {
     }
 }
 
+/// How [`Desk::feed`] left the worker.
+enum Feed {
+    /// Without room, or with nothing for the slot to do.
+    Done,
+    /// With room the queue could not fill: someone must wait on the queue.
+    Hungry,
+    /// The slot must look: a task with a deadline, or the worker takes no more tasks.
+    Look,
+}
+
+/// The channel reader's side of a [`Desk`].
+struct Reader(Arc<Desk>);
+
+impl Intercept for Reader {
+    fn message(&self, message: Value) -> Option<Value> {
+        self.0.answer(message);
+        None
+    }
+
+    fn drained(&self) -> bool {
+        self.0.lock().hungry
+    }
+
+    /// Gives the worker the tasks its answers' callers queued meanwhile; if it still has
+    /// room, the slot waits on the queue for it.
+    fn after_turn(&self) {
+        let desk = &*self.0;
+        let mut st = desk.lock();
+        st.hungry = false;
+        if !matches!(desk.feed(&mut st), Feed::Done) {
+            drop(st);
+            desk.changed.notify_one();
+        }
+    }
+}
+
 /// What [`serve`] waited for.
 enum Step {
     Event(Option<Event>),
@@ -272,14 +327,10 @@ enum End {
 /// they fail with its real exit status.
 pub(super) async fn serve(shared: &Arc<Shared>, worker: &mut Worker, first: Option<Job>) -> Served {
     let desk = Arc::new(Desk::new(shared, worker.sender.clone()));
-    let reader = desk.clone();
     // A worker is served once, so this is its first interceptor.
     worker
         .child
-        .intercept_messages(Interceptor(Box::new(move |message| {
-            reader.answer(message);
-            None
-        })));
+        .intercept_messages(Interceptor(Box::new(Reader(desk.clone()))));
     if let Some(job) = first {
         let _cork = desk.sender.cork();
         desk.give(&mut desk.lock(), job);
