@@ -147,12 +147,28 @@ impl Parser<'_> {
         if self.peek() == Some(b'-') {
             self.pos += 1;
         }
-        match self.peek() {
-            Some(b'0') => self.pos += 1,
-            Some(b'1'..=b'9') => {
-                self.digits();
+        let whole = match self.peek() {
+            Some(b'0') => {
+                self.pos += 1;
+                1
             }
+            Some(b'1'..=b'9') => self.digits(),
             _ => return Err(self.unexpected("in a number, expected a digit")),
+        };
+        if whole <= 15 && !matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
+            // A whole number of at most 15 digits is exact in a double: no rounding to do.
+            let digits = &self.text.as_bytes()[self.pos - whole..self.pos];
+            let n = digits
+                .iter()
+                .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+            // Below 10^15: exact. `-0` stays negative zero, as in `JSON.parse`.
+            #[allow(clippy::cast_precision_loss)]
+            let n = n as f64;
+            return Ok(Value::Number(if start == self.pos - whole {
+                n
+            } else {
+                -n
+            }));
         }
         if self.peek() == Some(b'.') {
             self.pos += 1;

@@ -31,6 +31,52 @@ fn numbers_format_like_javascript() {
 }
 
 #[test]
+fn whole_numbers_take_the_short_path_both_ways_and_stay_exact() {
+    // Around the bounds of the short paths: 2^53 on writing, 15 digits on reading.
+    let cases: &[(f64, &str)] = &[
+        (1.0, "1"),
+        (-1.0, "-1"),
+        (9.0, "9"),
+        (10.0, "10"),
+        (9007199254740991.0, "9007199254740991"),
+        (-9007199254740991.0, "-9007199254740991"),
+        (9007199254740994.0, "9007199254740994"),
+        (999999999999999.0, "999999999999999"),
+        (1000000000000000.0, "1000000000000000"),
+        (-123456789012345.0, "-123456789012345"),
+    ];
+    for (n, text) in cases {
+        assert_eq!(s(&Value::Number(*n)), *text, "{n}");
+        assert_eq!(parse(text.as_bytes()).unwrap(), Value::Number(*n), "{text}");
+    }
+    // JSON.parse("-0") is -0; "01" is not JSON; a fraction or an exponent is not whole.
+    let minus_zero = parse(b"-0").unwrap();
+    assert!(matches!(minus_zero, Value::Number(z) if z == 0.0 && z.is_sign_negative()));
+    assert!(parse(b"01").is_err());
+    assert_eq!(parse(b"12.5").unwrap(), Value::Number(12.5));
+    assert_eq!(parse(b"12e2").unwrap(), Value::Number(1200.0));
+    assert_eq!(
+        parse(b"[-7,3]").unwrap(),
+        Value::Array(vec![Value::from(-7), Value::from(3)])
+    );
+}
+
+proptest::proptest! {
+    #[test]
+    fn whole_numbers_print_as_javascript_and_read_back(n in -(1i64 << 54)..(1i64 << 54)) {
+        #[allow(clippy::cast_precision_loss)]
+        let n = n as f64;
+        let text = s(&Value::Number(n));
+        let shortest = if n == 0.0 { "0".to_string() } else {
+            ryu_js::Buffer::new().format_finite(n).to_string()
+        };
+        proptest::prop_assert_eq!(&text, &shortest);
+        proptest::prop_assert_eq!(parse(text.as_bytes()).unwrap(), Value::Number(n));
+        proptest::prop_assert_eq!(text.parse::<f64>().unwrap(), n);
+    }
+}
+
+#[test]
 fn dates_format_like_to_iso_string() {
     let cases: &[(f64, &str)] = &[
         (0.0, "1970-01-01T00:00:00.000Z"),

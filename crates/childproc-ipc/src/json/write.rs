@@ -121,9 +121,38 @@ pub(super) fn write_number<B: BufMut>(n: f64, out: &mut B) {
     } else if n == 0.0 {
         // Both zeros: JSON.stringify(-0) is "0".
         out.put_u8(b'0');
+    } else if n.fract() == 0.0 && n.abs() < MAX_EXACT {
+        // A whole number below 2^53 (ids, counts): its digits, as JavaScript prints it,
+        // without the shortest-round-trip search.
+        write_integer(n, out);
     } else {
         out.put_slice(ryu_js::Buffer::new().format_finite(n).as_bytes());
     }
+}
+
+/// 2^53: every whole number below it is exact in a double, and JavaScript prints it as its
+/// plain digits.
+const MAX_EXACT: f64 = 9_007_199_254_740_992.0;
+
+/// A whole `n` with `|n| < 2^53`, in decimal.
+fn write_integer<B: BufMut>(n: f64, out: &mut B) {
+    if n < 0.0 {
+        out.put_u8(b'-');
+    }
+    // Exact: `n` is whole and below 2^53 in magnitude.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let mut rest = n.abs() as u64;
+    let mut digits = [0u8; 16];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.put_slice(&digits[at..]);
 }
 
 fn write_u8_decimal<B: BufMut>(b: u8, out: &mut B) {
