@@ -3,7 +3,7 @@
 
 use bytes::BufMut;
 
-use super::write::{check_write_depth, write_inner, write_number};
+use super::write::{check_write_depth, write_decimal, write_inner, write_number};
 use crate::value::{Expansion, TypedArray, TypedArrayKind};
 use crate::{IpcError, Result, Value};
 
@@ -69,7 +69,7 @@ fn typed_array<B: BufMut>(array: &TypedArray, out: &mut B) -> Result<()> {
             out.put_u8(b',');
         }
         out.put_u8(b'"');
-        write_index(i, out);
+        write_decimal(i as u64, out);
         out.put_slice(b"\":");
         let n = match kind {
             TypedArrayKind::Int8 => f64::from(e[0] as i8),
@@ -89,21 +89,6 @@ fn typed_array<B: BufMut>(array: &TypedArray, out: &mut B) -> Result<()> {
     }
     out.put_u8(b'}');
     Ok(())
-}
-
-/// The decimal digits of `i`.
-fn write_index<B: BufMut>(mut i: usize, out: &mut B) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (i % 10) as u8;
-        i /= 10;
-        if i == 0 {
-            break;
-        }
-    }
-    out.put_slice(&digits[at..]);
 }
 
 #[cfg(test)]

@@ -141,14 +141,18 @@ fn write_integer<B: BufMut>(n: f64, out: &mut B) {
     }
     // Exact: `n` is whole and below 2^53 in magnitude.
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let mut rest = n.abs() as u64;
-    let mut digits = [0u8; 16];
+    write_decimal(n.abs() as u64, out);
+}
+
+/// The decimal digits of `n`.
+pub(super) fn write_decimal<B: BufMut>(mut n: u64, out: &mut B) {
+    let mut digits = [0u8; 20];
     let mut at = digits.len();
     loop {
         at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
             break;
         }
     }
