@@ -123,28 +123,38 @@ pub(crate) fn run(opts: &Options) -> Result<(), BoxError> {
         doc::update_file(&path, &[env.machine.section()])?;
     }
     for name in sections {
-        let section = match name {
-            "spawn" => spawn::run(opts, &env)?,
-            "exec" => exec::run(opts, &env)?,
-            "engine" => engine::run(opts, &env)?,
-            "ipc" => ipc::run(opts, &env)?,
-            "scale" => scale::run(opts, &env)?,
-            "pipeline" => pipeline::run(opts, &env)?,
-            "pool" => pool::run(opts, &env)?,
-            "clone" => clone::run(opts.quick, &env)?,
-            "typed" => typed::run(opts.quick)?,
-            "build" => build::run(opts.quick)?,
-            other => return Err(format!("bench: no section `{other}`").into()),
-        };
+        let section = run_section(name, opts, &env)?;
         if !opts.check {
             doc::update_file(&path, &[section])?;
             println!("wrote the {name} section of {}\n", path.display());
         }
     }
     if opts.check {
+        // A second pass of the sections with a row below its floor (see `gate.rs`).
+        for name in gate::to_measure_again(&floors) {
+            println!("bench --check: a row of {name} is below its floor: measuring {name} again\n");
+            run_section(name, opts, &env)?;
+        }
         gate::judge(&floors)?;
     }
     Ok(())
+}
+
+/// Runs one section.
+fn run_section(name: &str, opts: &Options, env: &Env) -> Result<doc::Section, BoxError> {
+    Ok(match name {
+        "spawn" => spawn::run(opts, env)?,
+        "exec" => exec::run(opts, env)?,
+        "engine" => engine::run(opts, env)?,
+        "ipc" => ipc::run(opts, env)?,
+        "scale" => scale::run(opts, env)?,
+        "pipeline" => pipeline::run(opts, env)?,
+        "pool" => pool::run(opts, env)?,
+        "clone" => clone::run(opts.quick, env)?,
+        "typed" => typed::run(opts.quick)?,
+        "build" => build::run(opts.quick)?,
+        other => return Err(format!("bench: no section `{other}`").into()),
+    })
 }
 
 /// `xtask bench-worker ROLE ..`: the measurements a section runs in a process of its own
