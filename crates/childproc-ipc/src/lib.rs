@@ -34,6 +34,7 @@
 
 pub mod channel;
 pub mod codec;
+mod envelope;
 mod error;
 mod handle;
 pub mod json;
@@ -52,6 +53,8 @@ pub use channel::{
     is_internal, wait_referenced, Channel, Cork, HangupProbe, Sender, BACKLOG_LIMIT,
 };
 pub use codec::{AdvancedCodec, LengthJsonCodec, MsgPackCodec, NodeJsonCodec};
+#[doc(hidden)]
+pub use envelope::Envelope;
 pub use error::{IpcError, Result};
 pub use handle::{Handle, Incoming};
 pub use json::{from_json, from_value, to_json, to_value};

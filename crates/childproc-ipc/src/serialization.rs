@@ -110,6 +110,13 @@ impl Decoder for AnyCodec {
 impl Encoder<Value> for AnyCodec {
     type Error = IpcError;
     fn encode(&mut self, v: Value, dst: &mut BytesMut) -> Result<(), IpcError> {
+        self.encode(&v, dst)
+    }
+}
+
+impl Encoder<&Value> for AnyCodec {
+    type Error = IpcError;
+    fn encode(&mut self, v: &Value, dst: &mut BytesMut) -> Result<(), IpcError> {
         match self {
             AnyCodec::NodeJson(c) => c.encode(v, dst),
             AnyCodec::LengthJson(c) => c.encode(v, dst),

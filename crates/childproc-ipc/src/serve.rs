@@ -26,6 +26,7 @@ use futures_core::Stream;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use crate::channel::Channel;
+use crate::envelope::Envelope;
 use crate::error::Result;
 use crate::message::IntoMessage;
 use crate::serialization::AnyCodec;
@@ -107,6 +108,8 @@ where
     // The last answer found more than `BACKLOG_LIMIT` queued: the next one waits for the
     // parent to read (Node's flow control), so the queue stays bounded.
     let mut behind = false;
+    // `{ id, result }` and `{ id, error }`, filled in for each answer.
+    let (mut results, mut errors) = (Envelope::new("result"), Envelope::new("error"));
     loop {
         // Finished handlers first (each frees a place), then a new task if there is room.
         let step = poll_fn(|cx| {
@@ -128,15 +131,20 @@ where
             return Err(e); // an answer's write failed
         }
         match step {
-            Step::Answered(answer) if behind => {
+            Step::Answered(Answer { id, key, value }) if behind => {
                 drop(cork.take());
-                tx.send(answer).await?;
+                tx.send(Value::object([("id", id), (key, value)])).await?;
                 behind = false;
             }
-            Step::Answered(answer) => {
+            Step::Answered(Answer { id, key, mut value }) => {
                 cork.get_or_insert_with(|| tx.cork());
+                let envelope = if key == "result" {
+                    &mut results
+                } else {
+                    &mut errors
+                };
                 // False also on a closed channel: the next answer's send then says so.
-                behind = !tx.send_nowait(answer)?;
+                behind = !envelope.with(id, &mut value, |answer| tx.send_ref_nowait(answer))?;
             }
             Step::Received(None) => return Ok(()),
             Step::Received(Some(message)) => {
@@ -144,7 +152,10 @@ where
                     continue;
                 };
                 let work = handler(task);
-                running.push(async move { Value::object([("id", id), answer_of(work.await)]) });
+                running.push(async move {
+                    let (key, value) = answer_of(work.await);
+                    Answer { id, key, value }
+                });
             }
         }
     }
@@ -152,9 +163,16 @@ where
 
 enum Step {
     /// A handler finished: its answer, to send.
-    Answered(Value),
+    Answered(Answer),
     /// The next message, or the end of the channel.
     Received(Option<Result<Value>>),
+}
+
+/// An answer: `{ id, <key>: value }`.
+struct Answer {
+    id: Value,
+    key: &'static str,
+    value: Value,
 }
 
 /// A handler's outcome as the answer's second field: `("result", value)` or

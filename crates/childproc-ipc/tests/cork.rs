@@ -2,41 +2,19 @@
 //! together. The peer is a plain socket read without blocking, so "nothing was written" is
 //! an observation (the read would block), not a wait.
 
-use std::io::{ErrorKind, Read};
-use std::os::unix::net::UnixStream as StdUnixStream;
 use std::time::Duration;
 
-use childproc_ipc::{Channel, NodeJsonCodec, Value};
+use childproc_ipc::{AnyCodec, NodeJsonCodec, Value};
+
+mod common;
+use common::{channel_and_peer, readable_now};
 
 /// A guard against hangs only; never a synchronisation.
 const GUARD: Duration = Duration::from_secs(30);
 
-/// A channel, and the peer's end as a non-blocking std socket.
-fn channel_and_peer() -> (Channel<NodeJsonCodec>, StdUnixStream) {
-    let (ours, peer) = StdUnixStream::pair().unwrap();
-    ours.set_nonblocking(true).unwrap();
-    peer.set_nonblocking(true).unwrap();
-    let ours = tokio::net::UnixStream::from_std(ours).unwrap();
-    (Channel::new(ours, NodeJsonCodec::new()).unwrap(), peer)
-}
-
-/// What the peer can read now, without waiting.
-fn readable_now(peer: &mut StdUnixStream) -> Vec<u8> {
-    let mut all = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match peer.read(&mut buf) {
-            Ok(0) => return all,
-            Ok(n) => all.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return all,
-            Err(e) => panic!("reading the peer: {e}"),
-        }
-    }
-}
-
 #[tokio::test]
 async fn corked_sends_wait_for_the_last_cork_then_go_out_together() {
-    let (channel, mut peer) = channel_and_peer();
+    let (channel, mut peer) = channel_and_peer(AnyCodec::NodeJson(NodeJsonCodec::new()));
     let tx = channel.sender();
     let outer = tx.cork();
     let inner = tx.clone().cork(); // corks nest, from any clone
@@ -58,7 +36,7 @@ async fn corked_sends_wait_for_the_last_cork_then_go_out_together() {
 
 #[tokio::test]
 async fn an_awaited_send_resolves_once_its_cork_is_dropped() {
-    let (channel, mut peer) = channel_and_peer();
+    let (channel, mut peer) = channel_and_peer(AnyCodec::NodeJson(NodeJsonCodec::new()));
     let tx = channel.sender();
     let cork = tx.cork();
     let sending = tokio::spawn({
@@ -81,7 +59,7 @@ async fn an_awaited_send_resolves_once_its_cork_is_dropped() {
 
 #[tokio::test]
 async fn a_cork_dropped_after_the_peer_left_reports_the_failed_write() {
-    let (channel, peer) = channel_and_peer();
+    let (channel, peer) = channel_and_peer(AnyCodec::NodeJson(NodeJsonCodec::new()));
     let tx = channel.sender();
     let cork = tx.cork();
     assert!(tx.send_nowait(Value::from("lost")).unwrap());

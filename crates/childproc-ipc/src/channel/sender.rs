@@ -241,6 +241,26 @@ where
         }
     }
 
+    /// [`send`](Self::send) of a value that stays the caller's: it is encoded where it is,
+    /// so the same value can go to many channels, or be sent again, without a clone.
+    pub async fn send_ref(&self, value: &Value) -> Result<(), IpcError>
+    where
+        C: for<'v> Encoder<&'v Value, Error = IpcError>,
+    {
+        let submitted =
+            self.submit_with(|codec, dst| codec.encode(value, dst), true, Kind::Plain)?;
+        Self::settled(submitted).await
+    }
+
+    /// [`send_nowait`](Self::send_nowait) of a value that stays the caller's (see
+    /// [`send_ref`](Self::send_ref)); the same answers.
+    pub fn send_ref_nowait(&self, value: &Value) -> Result<bool, IpcError>
+    where
+        C: for<'v> Encoder<&'v Value, Error = IpcError>,
+    {
+        self.nowait(self.submit_with(|codec, dst| codec.encode(value, dst), false, Kind::Plain))
+    }
+
     /// Routes the failures of `send_nowait` writes (which nobody awaits) to `hook` instead of
     /// keeping them for [`take_error`](Self::take_error): Node's `'error'` event.
     pub fn set_error_hook(&self, hook: impl Fn(IpcError) + Send + Sync + 'static) {

@@ -23,7 +23,7 @@ use futures_util::StreamExt;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use childproc_ipc::{AnyCodec, Sender, Value};
+use childproc_ipc::{AnyCodec, Envelope, Sender, Value};
 
 use super::queue::Next;
 use super::{answer, Counters, Factory, Job, PoolError, Shared, Status, Usage};
@@ -104,6 +104,8 @@ struct DeskState {
     /// The reader found the queue empty while the worker had room: it looks again after the
     /// callers its answers woke have had a turn (see [`Intercept::drained`]).
     hungry: bool,
+    /// `{ id, task }`, filled in for each task given.
+    envelope: Envelope,
 }
 
 impl DeskState {
@@ -125,6 +127,7 @@ impl Desk {
                 taking: true,
                 closed: false,
                 hungry: false,
+                envelope: Envelope::new("task"),
             }),
             changed: Notify::new(),
             shared: shared.clone(),
@@ -205,20 +208,23 @@ impl Desk {
         let id = shared
             .next_id
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        // A task that may be tried again keeps its value.
-        let task = if job.retried < shared.retries {
-            job.task.clone()
-        } else {
-            std::mem::replace(&mut job.task, Value::Undefined)
-        };
-        let request = Value::object([("id", Value::Number(id as f64)), ("task", task)]);
         let deadline = job
             .timeout
             .or(shared.task_timeout)
             .and_then(|limit| Some((limit, Instant::now().checked_add(limit)?)));
-        // Its backlog is bounded by the concurrency: `send_nowait`'s answer is not needed.
-        // A closed channel takes nothing; the worker's end then settles the task.
-        match self.sender.send_nowait(request) {
+        // `{ id, task }`, encoded where the task is. Its backlog is bounded by the
+        // concurrency: `send_nowait`'s answer is not needed. A closed channel takes
+        // nothing; the worker's end then settles the task.
+        let sent = st
+            .envelope
+            .with(Value::Number(id as f64), &mut job.task, |request| {
+                self.sender.send_ref_nowait(request)
+            });
+        // A task that may be tried again keeps its value.
+        if job.retried >= shared.retries {
+            job.task = Value::Undefined;
+        }
+        match sent {
             Ok(_) => {
                 st.in_flight.insert(id, Flight { job, deadline });
                 st.given += 1;
