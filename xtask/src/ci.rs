@@ -172,6 +172,10 @@ pub(crate) fn run() -> Result<(), BoxError> {
         };
         if args.first().is_some_and(|a| a == "package") {
             forget_packaged();
+            // The verify build's compiled copies (see `.ci/run`): start it afresh.
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map_or_else(|| root.join("target"), std::path::PathBuf::from);
+            let _ = std::fs::remove_dir_all(target.join("package"));
         }
         println!("xtask ci: {shown}");
         let mut command = Command::new(&cargo);
