@@ -144,31 +144,28 @@ impl Parser<'_> {
 
     fn number(&mut self) -> Result<Value> {
         let start = self.pos;
-        if self.peek() == Some(b'-') {
+        let negative = self.peek() == Some(b'-');
+        if negative {
             self.pos += 1;
         }
-        let whole = match self.peek() {
-            Some(b'0') => {
-                self.pos += 1;
-                1
+        let first = self.pos;
+        match self.peek() {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => {
+                self.digits();
             }
-            Some(b'1'..=b'9') => self.digits(),
             _ => return Err(self.unexpected("in a number, expected a digit")),
-        };
-        if whole <= 15 && !matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
+        }
+        let digits = &self.text.as_bytes()[first..self.pos];
+        if digits.len() <= 15 && !matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
             // A whole number of at most 15 digits is exact in a double: no rounding to do.
-            let digits = &self.text.as_bytes()[self.pos - whole..self.pos];
             let n = digits
                 .iter()
                 .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
             // Below 10^15: exact. `-0` stays negative zero, as in `JSON.parse`.
             #[allow(clippy::cast_precision_loss)]
             let n = n as f64;
-            return Ok(Value::Number(if start == self.pos - whole {
-                n
-            } else {
-                -n
-            }));
+            return Ok(Value::Number(if negative { -n } else { n }));
         }
         if self.peek() == Some(b'.') {
             self.pos += 1;
