@@ -101,10 +101,7 @@ impl Decoder for NodeJsonCodec {
     type Error = IpcError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Value>, IpcError> {
-        match self.next_line(src)? {
-            Some(line) => json::parse(&line).map(Some),
-            None => Ok(None),
-        }
+        self.read_line(src, json::parse)
     }
 
     fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Value>, IpcError> {
@@ -118,9 +115,14 @@ impl Decoder for NodeJsonCodec {
 }
 
 impl NodeJsonCodec {
-    /// The next whole line's text (without its LF), if it has arrived; a line over the
-    /// limit, empty or blank is an error.
-    pub(crate) fn next_line(&mut self, src: &mut BytesMut) -> Result<Option<BytesMut>, IpcError> {
+    /// `read` of the next whole line's text (without its LF), if it has arrived, which is
+    /// then taken off `src` (read in place: no copy, no split of the buffer); a line over
+    /// the limit, empty or blank is an error.
+    pub(crate) fn read_line<T>(
+        &mut self,
+        src: &mut BytesMut,
+        read: impl FnOnce(&[u8]) -> Result<T, IpcError>,
+    ) -> Result<Option<T>, IpcError> {
         let scanned = self.scanned.min(src.len());
         let Some(found) = crate::scan::find(&src[scanned..], b'\n') else {
             self.scanned = src.len();
@@ -141,16 +143,18 @@ impl NodeJsonCodec {
                 max: self.max_frame,
             });
         }
-        let mut line = src.split_to(len + 1);
-        line.truncate(len);
-        if line.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
-            return Err(IpcError::malformed(if line.is_empty() {
+        let line = &src[..len];
+        let result = if line.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
+            Err(IpcError::malformed(if line.is_empty() {
                 "empty line"
             } else {
                 "blank line (only whitespace)"
-            }));
-        }
-        Ok(Some(line))
+            }))
+        } else {
+            read(line)
+        };
+        src.advance(len + 1);
+        result.map(Some)
     }
 }
 

@@ -268,6 +268,7 @@ impl Parser<'_> {
         let open = self.pos;
         self.pos += 1;
         let bytes = self.text.as_bytes();
+        // Filled only once an escape is met: a string without one is copied once, at its size.
         let mut out = String::new();
         let mut start = self.pos;
         loop {
@@ -280,8 +281,12 @@ impl Parser<'_> {
             };
             match b {
                 b'"' => {
-                    out.push_str(&self.text[start..self.pos]);
+                    let tail = &self.text[start..self.pos];
                     self.pos += 1;
+                    if out.is_empty() {
+                        return Ok(tail.to_owned());
+                    }
+                    out.push_str(tail);
                     return Ok(out);
                 }
                 0x00..=0x1f => {

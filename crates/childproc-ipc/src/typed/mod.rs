@@ -79,9 +79,7 @@ impl TypedCodec for NodeJsonCodec {
     }
 
     fn decode_typed<T: DeserializeOwned>(&mut self, src: &mut BytesMut) -> Result<Option<T>> {
-        self.next_line(src)?
-            .map(|line| json::read(&line))
-            .transpose()
+        self.read_line(src, json::read)
     }
 }
 
