@@ -21,10 +21,14 @@ async function handle(task) {
   if (task && typeof task.double === 'number') return task.double * 2;
   if (task && typeof task.fail === 'string') throw new Error(task.fail);
   if (task && task.nothing) return undefined;
+  if (task && task.echo !== undefined) return task.echo;
   throw new Error('unknown task ' + JSON.stringify(task));
 }
 
 process.on('message', async ({ id, task }) => {
+  // Answers in shapes of their own: the keys the other way round, or one more key.
+  if (task && task.reversed !== undefined) return process.send({ result: task.reversed, id });
+  if (task && task.extra !== undefined) return process.send({ id, result: task.extra, note: 1 });
   try { process.send({ id, result: await handle(task) }); }
   catch (e) { process.send({ id, error: String(e && e.message || e) }); }
 });

@@ -282,6 +282,36 @@ async fn node_workers_speak_the_same_protocol() {
     .await;
 }
 
+/// An answer is an answer whatever its shape, and whatever it carries: the pool reads
+/// `{ id, result }` as JSON.stringify writes it without building the object around the
+/// result, and every other shape whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_are_read_in_any_shape_and_may_hold_anything() {
+    guard(async {
+        // One of Node's internal messages as a task and as a result: the worker's channel and
+        // the pool's take it for the user's value, not for Node's.
+        let internal = Value::object([("cmd", Value::from("NODE_HANDLE")), ("msg", 1.into())]);
+        let pool = rust_pool().size(1).build().unwrap();
+        assert_eq!(pool.run(echo(internal.clone())).await.unwrap(), internal);
+        pool.close().await;
+        if !node() {
+            return;
+        }
+        let pool = Pool::builder(|| fork(script("pool-worker.js"), Vec::<String>::new()))
+            .size(1)
+            .build()
+            .unwrap();
+        assert_eq!(pool.run(echo(internal.clone())).await.unwrap(), internal);
+        let value = Value::object([("a", Value::Array(vec![1.into(), "x".into()]))]);
+        for shape in ["reversed", "extra", "echo"] {
+            let task = Value::object([(shape, value.clone())]);
+            assert_eq!(pool.run(task).await.unwrap(), value, "{shape}");
+        }
+        pool.close().await;
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_workers_work_in_every_serialization() {
     guard(async {

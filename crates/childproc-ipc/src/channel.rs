@@ -39,6 +39,7 @@
 
 #[cfg(test)]
 mod handle_tests;
+mod opened;
 mod refs;
 mod sender;
 mod socket;
@@ -55,6 +56,7 @@ use tokio_util::codec::{Decoder, Encoder, FramedRead};
 use crate::error::IpcError;
 use crate::handle::{Handle, Incoming};
 use crate::value::Value;
+pub use opened::Received;
 use sender::TxShared;
 pub use sender::{Cork, Sender, BACKLOG_LIMIT};
 pub(crate) use socket::MAX_QUEUED_FDS;

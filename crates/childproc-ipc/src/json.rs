@@ -79,6 +79,13 @@ pub fn parse(text: &[u8]) -> Result<Value> {
     parse::document(text)
 }
 
+/// [`parse()`] of a pool envelope, `{"id":<number>,"<key>":<value>}` as `JSON.stringify`
+/// writes it with `key` one of `keys`, without building the object around the value: the id,
+/// the key and the value. `None` for any other text (parse it whole).
+pub(crate) fn envelope(text: &[u8], keys: &[&'static str]) -> Option<(Value, &'static str, Value)> {
+    parse::envelope(std::str::from_utf8(text).ok()?, keys)
+}
+
 /// Serializes any `serde` type to JSON text (with `serde_json`; no trailing LF).
 ///
 /// The output is valid JSON that Node's `JSON.parse` reads; non-finite floats become `null`

@@ -49,6 +49,8 @@ mod test_support;
 pub mod typed;
 mod value;
 
+#[doc(hidden)]
+pub use channel::Received;
 pub use channel::{
     is_internal, wait_referenced, Channel, Cork, HangupProbe, Sender, BACKLOG_LIMIT,
 };

@@ -86,6 +86,27 @@ pub enum AnyCodec {
     Advanced(AdvancedCodec),
 }
 
+impl AnyCodec {
+    /// Has a Node json codec decode a pool envelope, `{"id":<number>,"<key>":<value>}` with
+    /// `key` one of `keys`, as its value alone (see [`Channel::open_envelopes`]); the other
+    /// serializations decode every message whole.
+    ///
+    /// [`Channel::open_envelopes`]: crate::Channel::open_envelopes
+    pub(crate) fn open_envelopes(&mut self, keys: &'static [&'static str]) {
+        if let AnyCodec::NodeJson(c) = self {
+            c.open_envelopes(keys);
+        }
+    }
+
+    /// The id and key of the envelope the last decoded value came in, if it was opened.
+    pub(crate) fn take_opened(&mut self) -> Option<(Value, &'static str)> {
+        match self {
+            AnyCodec::NodeJson(c) => c.take_opened(),
+            _ => None,
+        }
+    }
+}
+
 impl Decoder for AnyCodec {
     type Item = Value;
     type Error = IpcError;

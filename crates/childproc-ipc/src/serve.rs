@@ -19,13 +19,12 @@
 
 use std::fmt::Display;
 use std::future::{poll_fn, Future};
-use std::pin::Pin;
+use std::pin::pin;
 use std::task::Poll;
 
-use futures_core::Stream;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
-use crate::channel::Channel;
+use crate::channel::{Channel, Received};
 use crate::envelope::Envelope;
 use crate::error::Result;
 use crate::message::IntoMessage;
@@ -101,6 +100,9 @@ where
 {
     let limit = limit.max(1);
     let tx = channel.sender();
+    // The first handler running has a place of its own (with a limit of one, the only
+    // one): no allocation and no wake-up queue for it, as the others have in `running`.
+    let mut first = pin!(none_of(answering::<Fut, R, E>));
     let mut running = FuturesUnordered::new();
     // Held while answers are ready one after the other, so those that follow the tasks of one
     // read go out in one write; dropped before the task sleeps, whatever it then waits for.
@@ -110,16 +112,22 @@ where
     let mut behind = false;
     // `{ id, result }` and `{ id, error }`, filled in for each answer.
     let (mut results, mut errors) = (Envelope::new("result"), Envelope::new("error"));
+    // Tasks are read without the `{ id, task }` object around them.
+    channel.open_envelopes(&["task"]);
     loop {
         // Finished handlers first (each frees a place), then a new task if there is room.
         let step = poll_fn(|cx| {
+            if let Some(Poll::Ready(answer)) = first.as_mut().as_pin_mut().map(|f| f.poll(cx)) {
+                first.set(None);
+                return Poll::Ready(Step::Answered(answer));
+            }
             if !running.is_empty() {
                 if let Poll::Ready(Some(answer)) = running.poll_next_unpin(cx) {
                     return Poll::Ready(Step::Answered(answer));
                 }
             }
-            if running.len() < limit {
-                if let Poll::Ready(next) = Pin::new(&mut channel).poll_next(cx) {
+            if running.len() + usize::from(first.is_some()) < limit {
+                if let Poll::Ready(next) = channel.poll_recv_opened(cx) {
                     return Poll::Ready(Step::Received(next));
                 }
             }
@@ -148,14 +156,19 @@ where
             }
             Step::Received(None) => return Ok(()),
             Step::Received(Some(message)) => {
-                let Some((id, task)) = split_task(message?) else {
-                    continue;
+                let (id, task) = match message? {
+                    Received::Opened { id, value, .. } => (id, value),
+                    Received::Whole(incoming) => match split_task(incoming.message) {
+                        Some(task) => task,
+                        None => continue,
+                    },
                 };
-                let work = handler(task);
-                running.push(async move {
-                    let (key, value) = answer_of(work.await);
-                    Answer { id, key, value }
-                });
+                let work = answering::<Fut, R, E>(id, handler(task));
+                if first.is_none() {
+                    first.set(Some(work));
+                } else {
+                    running.push(work);
+                }
             }
         }
     }
@@ -165,7 +178,7 @@ enum Step {
     /// A handler finished: its answer, to send.
     Answered(Answer),
     /// The next message, or the end of the channel.
-    Received(Option<Result<Value>>),
+    Received(Option<Result<Received>>),
 }
 
 /// An answer: `{ id, <key>: value }`.
@@ -173,6 +186,22 @@ struct Answer {
     id: Value,
     key: &'static str,
     value: Value,
+}
+
+/// The answer to task `id` once its handler's `work` is done.
+async fn answering<Fut, R, E>(id: Value, work: Fut) -> Answer
+where
+    Fut: Future<Output = std::result::Result<R, E>>,
+    R: IntoMessage,
+    E: Display,
+{
+    let (key, value) = answer_of(work.await);
+    Answer { id, key, value }
+}
+
+/// No value of what `f` returns: names the type of [`answering`]'s future.
+fn none_of<A, B, T>(_: fn(A, B) -> T) -> Option<T> {
+    None
 }
 
 /// A handler's outcome as the answer's second field: `("result", value)` or

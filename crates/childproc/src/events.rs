@@ -89,6 +89,17 @@ pub(crate) trait Intercept: Send + Sync {
     /// Returns the message to emit it, or `None` when it took it.
     fn message(&self, message: Value) -> Option<Value>;
 
+    /// The envelopes `{ id, <key>: value }` the reader should open for it, by key: those
+    /// come to [`opened`](Self::opened) without the object around the value.
+    fn envelopes(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// An envelope opened (see [`envelopes`](Self::envelopes)): as [`message`](Self::message).
+    fn opened(&self, id: Value, key: &'static str, value: Value) -> Option<Value> {
+        self.message(Value::object([("id", id), (key, value)]))
+    }
+
     /// The reader has handed over every message read so far, and would now wait for the
     /// socket: whether it should first give the scheduler one turn, then call
     /// [`after_turn`](Self::after_turn). Its sends since the first of those messages are
@@ -165,6 +176,27 @@ impl EventHub {
         match self.interceptor.get() {
             Some(Interceptor(take)) => take.message(message),
             None => Some(message),
+        }
+    }
+
+    /// [`Intercept::envelopes`] of the interceptor, if one is set.
+    #[cfg(feature = "ipc")]
+    pub(crate) fn intercept_envelopes(&self) -> &'static [&'static str] {
+        self.interceptor.get().map_or(&[], |i| i.0.envelopes())
+    }
+
+    /// [`Intercept::opened`]: an opened envelope, through the interceptor (which asked for
+    /// it to be opened): `None` when it took it.
+    #[cfg(feature = "ipc")]
+    pub(crate) fn intercept_opened(
+        &self,
+        id: Value,
+        key: &'static str,
+        value: Value,
+    ) -> Option<Value> {
+        match self.interceptor.get() {
+            Some(Interceptor(take)) => take.opened(id, key, value),
+            None => Some(Value::object([("id", id), (key, value)])),
         }
     }
 

@@ -46,6 +46,12 @@ pub struct NodeJsonCodec {
     max_frame: usize,
     /// How much of the buffer is known to hold no LF.
     scanned: usize,
+    /// The envelope keys a frame is opened for (see [`AnyCodec::open_envelopes`]).
+    ///
+    /// [`AnyCodec::open_envelopes`]: crate::AnyCodec
+    envelopes: &'static [&'static str],
+    /// The id and key of the envelope the last decoded value came in, if it was opened.
+    opened: Option<(Value, &'static str)>,
 }
 
 impl NodeJsonCodec {
@@ -62,6 +68,8 @@ impl NodeJsonCodec {
         NodeJsonCodec {
             max_frame,
             scanned: 0,
+            envelopes: &[],
+            opened: None,
         }
     }
 
@@ -101,7 +109,20 @@ impl Decoder for NodeJsonCodec {
     type Error = IpcError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Value>, IpcError> {
-        self.read_line(src, json::parse)
+        self.opened = None;
+        if self.envelopes.is_empty() {
+            return self.read_line(src, json::parse);
+        }
+        let keys = self.envelopes;
+        let read = self.read_line(src, |line| match json::envelope(line, keys) {
+            // An internal message inside would be taken for one of Node's: not opened.
+            Some((id, key, value)) if !crate::is_internal(&value) => Ok((value, Some((id, key)))),
+            _ => json::parse(line).map(|value| (value, None)),
+        })?;
+        Ok(read.map(|(value, opened)| {
+            self.opened = opened;
+            value
+        }))
     }
 
     fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Value>, IpcError> {
@@ -115,6 +136,17 @@ impl Decoder for NodeJsonCodec {
 }
 
 impl NodeJsonCodec {
+    /// From now on a frame `{"id":<number>,"<key>":<value>}` with `key` one of `keys` is
+    /// decoded as its value alone, its id and key kept for [`take_opened`](Self::take_opened).
+    pub(crate) fn open_envelopes(&mut self, keys: &'static [&'static str]) {
+        self.envelopes = keys;
+    }
+
+    /// The id and key of the envelope the last decoded value came in, if it was opened.
+    pub(crate) fn take_opened(&mut self) -> Option<(Value, &'static str)> {
+        self.opened.take()
+    }
+
     /// `read` of the next whole line's text (without its LF), if it has arrived, which is
     /// then taken off `src` (read in place: no copy, no split of the buffer); a line over
     /// the limit, empty or blank is an error.
@@ -427,6 +459,29 @@ mod tests {
         );
         assert!(matches!(err, Some(IpcError::Truncated { buffered: 5 })));
         assert!(framed.next().await.is_none());
+    }
+
+    #[test]
+    fn opened_envelopes_come_as_their_value_and_the_rest_whole() {
+        let mut codec = NodeJsonCodec::new();
+        codec.open_envelopes(&["task"]);
+        let mut buf = BytesMut::from(
+            &b"{\"id\":3,\"task\":[1]}\n{\"id\":4,\"task\":{\"cmd\":\"NODE_X\"}}\n{\"task\":1,\"id\":5}\n"[..],
+        );
+        assert_eq!(
+            codec.decode(&mut buf).unwrap(),
+            Some(Value::Array(vec![n(1.0)]))
+        );
+        assert_eq!(codec.take_opened(), Some((n(3.0), "task")));
+        // One of Node's internal messages inside is not opened (the channel would take the
+        // value alone for one), nor is another shape.
+        let internal = obj([("id", n(4.0)), ("task", obj([("cmd", "NODE_X".into())]))]);
+        assert_eq!(codec.decode(&mut buf).unwrap(), Some(internal));
+        assert_eq!(codec.take_opened(), None);
+        let reversed = obj([("task", n(1.0)), ("id", n(5.0))]);
+        assert_eq!(codec.decode(&mut buf).unwrap(), Some(reversed));
+        assert_eq!(codec.take_opened(), None);
+        assert_eq!(codec.decode(&mut buf).unwrap(), None);
     }
 
     proptest! {

@@ -19,6 +19,31 @@ pub(super) fn document(text: &str) -> Result<Value> {
     Ok(value)
 }
 
+/// `{"id":<number>,"<key>":<value>}` exactly as `JSON.stringify` writes it (no whitespace,
+/// those two keys in that order, `key` one of `keys`): the id, the key and the value. `None`
+/// for any other text, a bad one included: the caller parses it whole, which gives the same
+/// message (or the same error) the long way.
+pub(super) fn envelope(text: &str, keys: &[&'static str]) -> Option<(Value, &'static str, Value)> {
+    let rest = text.strip_prefix(r#"{"id":"#)?;
+    let mut p = Parser {
+        text,
+        pos: text.len() - rest.len(),
+    };
+    if !matches!(p.peek(), Some(b'-' | b'0'..=b'9')) {
+        return None;
+    }
+    let id = p.number().ok()?;
+    let after = text[p.pos..].strip_prefix(",\"")?;
+    let &key = keys.iter().find(|k| {
+        after
+            .strip_prefix(**k)
+            .is_some_and(|tail| tail.starts_with("\":"))
+    })?;
+    p.pos = text.len() - after.len() + key.len() + 2;
+    let value = p.value(1).ok()?;
+    (text.len() == p.pos + 1 && text.ends_with('}')).then_some((id, key, value))
+}
+
 /// Keys of an object being parsed; indexed by a hash map once it grows, so that a hostile
 /// object with many keys costs O(n), not O(n²).
 struct ObjectBuilder {

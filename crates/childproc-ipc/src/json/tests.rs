@@ -279,3 +279,68 @@ fn typed_decoding_keeps_every_double_exact() {
         );
     }
 }
+
+/// Keys the envelope tests open.
+const KEYS: &[&str] = &["result", "error"];
+
+#[test]
+fn an_envelope_is_opened_only_in_the_shape_json_stringify_writes() {
+    let opened = |text: &str| envelope(text.as_bytes(), KEYS);
+    assert_eq!(
+        opened(r#"{"id":7,"result":{"i":1,"s":"a\"b"}}"#),
+        Some((
+            Value::from(7),
+            "result",
+            Value::object([("i", Value::from(1)), ("s", Value::from("a\"b"))])
+        ))
+    );
+    assert_eq!(
+        opened(r#"{"id":-1.5e3,"error":"boom"}"#),
+        Some((Value::from(-1500), "error", Value::from("boom")))
+    );
+    // Anything else is read whole: other keys, order, whitespace, extra fields, a non-number
+    // id, a bad value, text after the object.
+    for other in [
+        r#"{"id":1,"task":2}"#,
+        r#"{"result":2,"id":1}"#,
+        r#"{ "id":1,"result":2}"#,
+        r#"{"id": 1,"result":2}"#,
+        r#"{"id":1,"result":2 }"#,
+        r#"{"id":1,"result":2,"id":3}"#,
+        r#"{"id":1,"resultx":2}"#,
+        r#"{"id":"1","result":2}"#,
+        r#"{"id":1,"result":tru}"#,
+        r#"{"id":1,"result":2}x"#,
+        r#"{"id":1,"result":2"#,
+        r#"{"id":1}"#,
+        r#"{"id":01,"result":2}"#,
+    ] {
+        assert_eq!(opened(other), None, "{other}");
+    }
+}
+
+proptest::proptest! {
+    /// What the envelope parse opens is what the whole parse reads, for every value.
+    #[test]
+    fn an_opened_envelope_holds_what_the_whole_parse_reads(
+        id in proptest::num::f64::ANY,
+        error: bool,
+        value in crate::test_support::arb_json_value(),
+    ) {
+        let key = if error { "error" } else { "result" };
+        let message = Value::object([("id", Value::Number(id)), (key, value)]);
+        let Ok(text) = stringify(&message) else { return Ok(()) };
+        let Value::Object(whole) = parse(text.as_bytes()).unwrap() else { unreachable!() };
+        match envelope(text.as_bytes(), KEYS) {
+            Some((id, k, v)) => {
+                proptest::prop_assert_eq!(k, key);
+                proptest::prop_assert_eq!(whole.len(), 2);
+                proptest::prop_assert!(crate::test_support::same(&id, &whole[0].1));
+                proptest::prop_assert!(crate::test_support::same(&v, &whole[1].1));
+            }
+            // Only when JSON has no number for the id (NaN, ±Infinity are written null), or
+            // the value was left out (undefined).
+            None => proptest::prop_assert!(!id.is_finite() || whole.len() == 1),
+        }
+    }
+}

@@ -7,7 +7,7 @@ use std::task::Poll;
 
 use tokio_util::sync::CancellationToken;
 
-use childproc_ipc::{AnyCodec, Channel, HangupProbe, Incoming, Sender};
+use childproc_ipc::{AnyCodec, Channel, HangupProbe, Incoming, Received, Sender};
 
 use crate::backlog::Limits;
 use crate::child::Shared;
@@ -105,9 +105,15 @@ pub(crate) fn start_ipc(
         let mut cork = None;
         // The interceptor had the turn it asked for since the last message it took.
         let mut turned = false;
+        // The channel opens the envelopes the interceptor asked for (once there is one).
+        let mut opening = false;
         loop {
+            if !opening && shared.hub.intercepts() {
+                channel.open_envelopes(shared.hub.intercept_envelopes());
+                opening = true;
+            }
             let next = std::future::poll_fn(|cx| {
-                let next = channel.poll_recv(cx);
+                let next = channel.poll_recv_opened(cx);
                 if next.is_pending() {
                     // The messages it took wake tasks that may send (a pool's callers queue
                     // their next tasks): let them run, then the interceptor, before the
@@ -129,7 +135,21 @@ pub(crate) fn start_ipc(
                         shared.hub.intercept_after_turn();
                         continue;
                     }
-                    Read::Next(Some(Ok(Incoming { message, handle: None, .. }))) => {
+                    Read::Next(Some(Ok(Received::Opened { id, key, value }))) => {
+                        if cork.is_none() {
+                            cork = Some(sender.cork());
+                        }
+                        turned = false;
+                        match shared.hub.intercept_opened(id, key, value) {
+                            Some(message) => Event::Message(message),
+                            None => continue, // taken: nothing to emit or to wait for
+                        }
+                    }
+                    Read::Next(Some(Ok(Received::Whole(Incoming {
+                        message,
+                        handle: None,
+                        ..
+                    })))) => {
                         if cork.is_none() && shared.hub.intercepts() {
                             cork = Some(sender.cork());
                         }
@@ -139,7 +159,11 @@ pub(crate) fn start_ipc(
                             None => continue, // taken: nothing to emit or to wait for
                         }
                     }
-                    Read::Next(Some(Ok(Incoming { message, handle: Some(handle), .. }))) => {
+                    Read::Next(Some(Ok(Received::Whole(Incoming {
+                        message,
+                        handle: Some(handle),
+                        ..
+                    })))) => {
                         Event::MessageWithHandle(message, ReceivedHandle::new(handle))
                     }
                     Read::Next(Some(Err(e))) => {

@@ -39,6 +39,20 @@ pub(crate) fn parse(message: Value) -> Option<(u64, Result<Value, Value>)> {
     Some((id?, answer))
 }
 
+/// An answer the channel read opened (`{ id, <key>: value }`, `key` one of [`KEYS`]): as
+/// [`parse`] of that object.
+pub(crate) fn opened(id: &Value, key: &str, value: Value) -> Option<(u64, Result<Value, Value>)> {
+    let answer = if key == "error" {
+        Err(value)
+    } else {
+        Ok(value)
+    };
+    Some((as_id(id)?, answer))
+}
+
+/// The envelopes an answer comes in, `{ id, result }` and `{ id, error }`, by key.
+pub(crate) const KEYS: &[&str] = &["result", "error"];
+
 /// A number that is an integer in `0..=MAX_ID` (`-0` is 0).
 fn as_id(value: &Value) -> Option<u64> {
     match value {

@@ -141,9 +141,11 @@ impl Desk {
 
     /// Settles the task `message` answers, if it is an answer to one of ours, then gives
     /// the worker what it has room for. Run by the channel's reader for every message.
-    fn answer(&self, message: Value) {
-        let Some((id, answer)) = answer::parse(message) else {
-            return; // not an answer: a worker may log through its channel
+    /// Settles the task an answer is for (`None`: not an answer, a worker may log through its
+    /// channel).
+    fn answer(&self, answer: Option<(u64, Result<Value, Value>)>) {
+        let Some((id, answer)) = answer else {
+            return;
         };
         let mut st = self.lock();
         let Some(flight) = st.in_flight.remove(&id) else {
@@ -291,7 +293,16 @@ struct Reader(Arc<Desk>);
 
 impl Intercept for Reader {
     fn message(&self, message: Value) -> Option<Value> {
-        self.0.answer(message);
+        self.0.answer(answer::parse(message));
+        None
+    }
+
+    fn envelopes(&self) -> &'static [&'static str] {
+        answer::KEYS
+    }
+
+    fn opened(&self, id: Value, key: &'static str, value: Value) -> Option<Value> {
+        self.0.answer(answer::opened(&id, key, value));
         None
     }
 
@@ -374,7 +385,7 @@ pub(super) async fn serve(shared: &Arc<Shared>, worker: &mut Worker, first: Opti
         };
         match step {
             // Only what was read before the interceptor was set comes this way.
-            Step::Event(Some(Event::Message(message))) => desk.answer(message),
+            Step::Event(Some(Event::Message(message))) => desk.answer(answer::parse(message)),
             // A failed write, or a malformed frame (the channel then ends).
             Step::Event(Some(Event::Error(e))) => {
                 tracing::debug!(error = %e, "childproc pool: a worker's channel failed");
@@ -458,7 +469,7 @@ async fn wind_down(worker: &mut Worker, desk: &Desk, grace: Duration) -> Status 
 fn read_on(event: Option<Event>, desk: &Desk) -> bool {
     match event {
         Some(Event::Message(message)) => {
-            desk.answer(message);
+            desk.answer(answer::parse(message));
             true
         }
         Some(Event::Disconnect | Event::Close(_)) | None => false,
