@@ -199,6 +199,32 @@ impl Value {
         }
     }
 
+    /// Takes `key` out of this object and returns its value (the first, if repeated), as
+    /// JavaScript's `delete` would remove it; `None`, and nothing changed, if this is not an
+    /// object or has no such key. Looks through a [`Value::Shared`] as [`get`](Self::get)
+    /// does. With a task owned, this moves a part of it out where `get(..).cloned()` would
+    /// copy it:
+    ///
+    /// ```
+    /// use childproc_ipc::Value;
+    /// let mut task = Value::object([("echo", Value::from("hi")), ("n", Value::from(1))]);
+    /// assert_eq!(task.remove("echo"), Some(Value::from("hi")));
+    /// assert_eq!(task, Value::object([("n", Value::from(1))]));
+    /// assert_eq!(task.remove("echo"), None);
+    /// ```
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        let pairs = match self {
+            Value::Object(pairs) => pairs,
+            Value::Shared { value, .. } => match &mut **value {
+                Value::Object(pairs) => pairs,
+                _ => return None,
+            },
+            _ => return None,
+        };
+        let at = pairs.iter().position(|(k, _)| k == key)?;
+        Some(pairs.remove(at).1)
+    }
+
     /// The string, if this is one.
     pub fn as_str(&self) -> Option<&str> {
         match self {

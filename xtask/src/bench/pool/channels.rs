@@ -80,9 +80,9 @@ async fn round_trip(
                 let result = answer.get("result");
                 let ok = answer.get("id") == Some(&number)
                     && match kind {
-                        Kind::Tiny => result
-                            .and_then(|r| r.get("s"))
-                            .is_some_and(|s| *s == Value::from("hello")),
+                        Kind::Tiny => {
+                            result.and_then(|r| r.get("s")).and_then(Value::as_str) == Some("hello")
+                        }
                         Kind::Cpu => result
                             .and_then(Value::as_f64)
                             .is_some_and(|v| v == FIB_VALUE),
