@@ -80,4 +80,43 @@ pub mod __fuzz {
     pub const MAX_FDS_PER_SEND: usize = crate::sys::MAX_FDS_PER_SEND;
     /// At most this many received fds wait for a `NODE_HANDLE` frame.
     pub const MAX_QUEUED_FDS: usize = crate::channel::MAX_QUEUED_FDS;
+
+    /// A [`NodeJsonCodec`](crate::NodeJsonCodec) that opens the pool's envelopes (`result`,
+    /// `error`, `task`) and puts each opened one back together: for fuzzing that it decodes
+    /// every input as the plain codec does.
+    #[derive(Debug)]
+    pub struct Opening(crate::NodeJsonCodec);
+
+    impl Opening {
+        /// Frames of at most `max_frame` bytes.
+        pub fn with_max_frame(max_frame: usize) -> Self {
+            let mut codec = crate::NodeJsonCodec::with_max_frame(max_frame);
+            codec.open_envelopes(&["result", "error", "task"]);
+            Opening(codec)
+        }
+    }
+
+    impl tokio_util::codec::Decoder for Opening {
+        type Item = crate::Value;
+        type Error = crate::IpcError;
+
+        fn decode(&mut self, src: &mut bytes::BytesMut) -> crate::Result<Option<crate::Value>> {
+            let value = self.0.decode(src)?;
+            Ok(self.rebuilt(value))
+        }
+
+        fn decode_eof(&mut self, src: &mut bytes::BytesMut) -> crate::Result<Option<crate::Value>> {
+            let value = self.0.decode_eof(src)?;
+            Ok(self.rebuilt(value))
+        }
+    }
+
+    impl Opening {
+        fn rebuilt(&mut self, value: Option<crate::Value>) -> Option<crate::Value> {
+            value.map(|value| match self.0.take_opened() {
+                Some((id, key)) => crate::Value::object([("id", id), (key, value)]),
+                None => value,
+            })
+        }
+    }
 }
