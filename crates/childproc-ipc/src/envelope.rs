@@ -25,6 +25,12 @@ impl Envelope {
         }
     }
 
+    /// `{ id, <key>: value }` as a plain object: what an envelope read opened (see
+    /// [`Channel::open_envelopes`](crate::Channel::open_envelopes)) was as it was sent.
+    pub fn whole(id: Value, key: &str, value: Value) -> Value {
+        Value::object([("id", id), (key, value)])
+    }
+
     /// Calls `send` with `{ id, <key>: value }`, then puts `value` back.
     pub fn with<T>(&mut self, id: Value, value: &mut Value, send: impl FnOnce(&Value) -> T) -> T {
         let mut fields = std::mem::take(&mut self.fields);

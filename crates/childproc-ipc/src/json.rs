@@ -83,6 +83,10 @@ pub fn parse(text: &[u8]) -> Result<Value> {
 /// writes it with `key` one of `keys`, without building the object around the value: the id,
 /// the key and the value. `None` for any other text (parse it whole).
 pub(crate) fn envelope(text: &[u8], keys: &[&'static str]) -> Option<(Value, &'static str, Value)> {
+    // Any other message (a worker's log line) is checked for UTF-8 only once, by `parse`.
+    if !text.starts_with(br#"{"id":"#) {
+        return None;
+    }
     parse::envelope(std::str::from_utf8(text).ok()?, keys)
 }
 

@@ -114,7 +114,7 @@ pub mod __fuzz {
     impl Opening {
         fn rebuilt(&mut self, value: Option<crate::Value>) -> Option<crate::Value> {
             value.map(|value| match self.0.take_opened() {
-                Some((id, key)) => crate::Value::object([("id", id), (key, value)]),
+                Some((id, key)) => crate::Envelope::whole(id, key, value),
                 None => value,
             })
         }

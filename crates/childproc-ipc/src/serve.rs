@@ -141,7 +141,7 @@ where
         match step {
             Step::Answered(Answer { id, key, value }) if behind => {
                 drop(cork.take());
-                tx.send(Value::object([("id", id), (key, value)])).await?;
+                tx.send(Envelope::whole(id, key, value)).await?;
                 behind = false;
             }
             Step::Answered(Answer { id, key, mut value }) => {

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 #[cfg(feature = "ipc")]
-use childproc_ipc::{Handle, Value};
+use childproc_ipc::{Envelope, Handle, Value};
 use futures_core::Stream;
 use tokio::sync::mpsc;
 
@@ -97,7 +97,7 @@ pub(crate) trait Intercept: Send + Sync {
 
     /// An envelope opened (see [`envelopes`](Self::envelopes)): as [`message`](Self::message).
     fn opened(&self, id: Value, key: &'static str, value: Value) -> Option<Value> {
-        self.message(Value::object([("id", id), (key, value)]))
+        self.message(Envelope::whole(id, key, value))
     }
 
     /// The reader has handed over every message read so far, and would now wait for the
@@ -196,7 +196,7 @@ impl EventHub {
     ) -> Option<Value> {
         match self.interceptor.get() {
             Some(Interceptor(take)) => take.opened(id, key, value),
-            None => Some(Value::object([("id", id), (key, value)])),
+            None => Some(Envelope::whole(id, key, value)),
         }
     }
 

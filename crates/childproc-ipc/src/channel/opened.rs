@@ -29,16 +29,6 @@ pub enum Received {
     Whole(Incoming),
 }
 
-impl Received {
-    /// The message as it was sent (an opened envelope is put back together).
-    pub fn into_message(self) -> Value {
-        match self {
-            Received::Opened { id, key, value } => Value::object([("id", id), (key, value)]),
-            Received::Whole(incoming) => incoming.message,
-        }
-    }
-}
-
 impl Channel<AnyCodec> {
     /// From the next frame on, a message `{ id, <key>: value }` with a number for `id` and
     /// `key` one of `keys`, written as `JSON.stringify` writes it, is decoded without

@@ -135,36 +135,28 @@ pub(crate) fn start_ipc(
                         shared.hub.intercept_after_turn();
                         continue;
                     }
-                    Read::Next(Some(Ok(Received::Opened { id, key, value }))) => {
-                        if cork.is_none() {
-                            cork = Some(sender.cork());
-                        }
-                        turned = false;
-                        match shared.hub.intercept_opened(id, key, value) {
-                            Some(message) => Event::Message(message),
-                            None => continue, // taken: nothing to emit or to wait for
-                        }
-                    }
-                    Read::Next(Some(Ok(Received::Whole(Incoming {
-                        message,
-                        handle: None,
-                        ..
-                    })))) => {
-                        if cork.is_none() && shared.hub.intercepts() {
-                            cork = Some(sender.cork());
-                        }
-                        turned = false;
-                        match shared.hub.intercept(message) {
-                            Some(message) => Event::Message(message),
-                            None => continue, // taken: nothing to emit or to wait for
-                        }
-                    }
                     Read::Next(Some(Ok(Received::Whole(Incoming {
                         message,
                         handle: Some(handle),
                         ..
                     })))) => {
                         Event::MessageWithHandle(message, ReceivedHandle::new(handle))
+                    }
+                    Read::Next(Some(Ok(received))) => {
+                        if cork.is_none() && shared.hub.intercepts() {
+                            cork = Some(sender.cork());
+                        }
+                        turned = false;
+                        let message = match received {
+                            Received::Opened { id, key, value } => {
+                                shared.hub.intercept_opened(id, key, value)
+                            }
+                            Received::Whole(incoming) => shared.hub.intercept(incoming.message),
+                        };
+                        match message {
+                            Some(message) => Event::Message(message),
+                            None => continue, // taken: nothing to emit or to wait for
+                        }
                     }
                     Read::Next(Some(Err(e))) => {
                         shared.hub.emit(Event::Error(Arc::new(Error::Ipc(e))));
