@@ -6,11 +6,13 @@
 //     A pool worker speaking childproc's pool protocol ({id, task} → {id, result}): the
 //     workers of the "childproc Pool, Node.js workers" rows and of the dispatcher below.
 //     Tasks: {echo: v} → v; {fib: n} → a naive fib(n).
-//   node pool.js dispatch tiny|cpu WORKERS TASKS CLIENTS FIB DEPTH
+//   node pool.js dispatch tiny|cpu WORKERS TASKS CLIENTS FIB DEPTH [CPUS]
 //     A Node.js parent forking WORKERS of those workers and dispatching TASKS tasks to them,
 //     at most DEPTH in flight per worker, from a closed loop of CLIENTS clients (each sends
 //     its next task when the last is answered). Timed here, after a warm-up, so startup is not
 //     counted. Prints {"tasks":..,"elapsed_ns":..,"p50_ns":..,"p99_ns":..}.
+//     CPUS (e.g. `0,1`): worker i runs pinned to the i-th CPU of the list, started through
+//     `taskset -c` (the channel's fd and NODE_CHANNEL_FD pass through its exec).
 
 const { fork } = require('node:child_process');
 
@@ -29,7 +31,8 @@ function worker() {
   });
 }
 
-async function dispatch([kind, workers, tasks, clients, fibN, depth]) {
+async function dispatch([kind, workers, tasks, clients, fibN, depth, cpus]) {
+  const pinned = cpus ? cpus.split(',') : null;
   [workers, tasks, clients, fibN, depth] = [workers, tasks, clients, fibN, depth].map(Number);
   const taskOf = (i) => (kind === 'tiny' ? { echo: { i, s: 'hello' } } : { fib: fibN });
   const expect = kind === 'tiny' ? null : fib(fibN);
@@ -45,7 +48,12 @@ async function dispatch([kind, workers, tasks, clients, fibN, depth]) {
   };
   const procs = [];
   for (let i = 0; i < workers; i++) {
-    const w = fork(__filename, ['worker'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    const options = { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] };
+    if (pinned) {
+      options.execPath = 'taskset';
+      options.execArgv = ['-c', pinned[i % pinned.length], process.execPath];
+    }
+    const w = fork(__filename, ['worker'], options);
     w.on('message', ({ id, result, error }) => {
       const done = pending.get(id);
       pending.delete(id);
@@ -90,9 +98,9 @@ async function dispatch([kind, workers, tasks, clients, fibN, depth]) {
 
 const [mode, ...rest] = process.argv.slice(2);
 if (mode === 'worker') worker();
-else if (mode === 'dispatch' && rest.length === 6) {
+else if (mode === 'dispatch' && (rest.length === 6 || rest.length === 7)) {
   dispatch(rest).catch((e) => { console.error(e); process.exit(1); });
 } else {
-  console.error('usage: node pool.js worker | dispatch tiny|cpu WORKERS TASKS CLIENTS FIB DEPTH');
+  console.error('usage: node pool.js worker | dispatch tiny|cpu WORKERS TASKS CLIENTS FIB DEPTH [CPUS]');
   process.exit(2);
 }

@@ -22,24 +22,30 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use childproc::ipc::{serve, Value};
-use childproc::{fork, fork_current_exe, Pool};
+use childproc::{fork, fork_current_exe, fork_exe, Pool};
 use tokio::runtime::Runtime;
 
-use super::doc::{Section, Table};
-use super::{json_u64, median_f64, rotation, Env, Options};
+use super::doc::Section;
+use super::{json_u64, rotation, Env, Options};
 use crate::BoxError;
 
 mod channels;
+mod placement;
 mod raw;
+mod section;
 mod tokio_floor;
 use channels::channels;
+use placement::Placement;
 
 /// Rounds (`--quick`: 1).
 const ROUNDS: usize = 3;
-/// What is measured: each kind of task with 2 and 8 workers; tiny tasks also pipelined.
-const SETUPS: [Setup; 6] = [
+/// What is measured: each kind of task with 2 and 8 workers; tiny tasks also pipelined;
+/// the pipelined ×2 row also with its workers pinned both ways (see `pool/placement.rs`).
+const SETUPS: [Setup; 8] = [
     Setup::new(Kind::Tiny, 2, 1),
     Setup::new(Kind::Tiny, 2, 4),
+    Setup::new(Kind::Tiny, 2, 4).placed(Placement::OneCpu),
+    Setup::new(Kind::Tiny, 2, 4).placed(Placement::OneEach),
     Setup::new(Kind::Tiny, 8, 1),
     Setup::new(Kind::Tiny, 8, 4),
     Setup::new(Kind::Cpu, 2, 1),
@@ -102,6 +108,8 @@ struct Setup {
     /// Tasks one worker may have at once: 1, or pipelined (the next ones wait in its socket
     /// while it answers one: childproc's `Pool::concurrency`).
     depth: usize,
+    /// Where the workers run.
+    placement: Placement,
 }
 
 impl Setup {
@@ -110,7 +118,12 @@ impl Setup {
             kind,
             workers,
             depth,
+            placement: Placement::Kernel,
         }
+    }
+
+    const fn placed(self, placement: Placement) -> Setup {
+        Setup { placement, ..self }
     }
 
     fn clients(self) -> usize {
@@ -190,26 +203,56 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    // The pinned rows need two CPUs and `taskset`; the gate does without them.
+    let cpus = if opts.check {
+        Err("not in the gate".to_string())
+    } else {
+        placement::cpus()
+    };
     let mut rows = Vec::new();
     for setup in SETUPS {
+        let placed = setup.placement != Placement::Kernel;
+        let cpus: &[usize] = match (&cpus, placed) {
+            (_, false) => &[],
+            (Ok(cpus), true) => cpus,
+            (Err(why), true) => {
+                println!(
+                    "  pool: the rows {} are skipped: {why}",
+                    setup.placement.label()
+                );
+                continue;
+            }
+        };
         // Python's pool has one task queue that every worker pulls from: its workers always
-        // have the next task at hand, so it belongs with the pipelined rows only.
+        // have the next task at hand, so it belongs with the pipelined rows only. The pinned
+        // rows compare the floors, the pool and Node.js.
         let peers: Vec<Peer> = peers
             .iter()
             .copied()
             .filter(|p| *p != Peer::Python || setup.depth > 1)
             .filter(|p| *p != Peer::Channels || setup.depth == 1)
             .filter(|p| !matches!(p, Peer::RawFloor | Peer::TokioFloor) || setup.kind == Kind::Tiny)
+            .filter(|p| {
+                !placed
+                    || matches!(
+                        p,
+                        Peer::RustWorkers
+                            | Peer::RawFloor
+                            | Peer::TokioFloor
+                            | Peer::NodeDispatcher
+                    )
+            })
             .collect();
         let mut runs: Vec<Vec<Run>> = vec![Vec::new(); peers.len()];
         for round in 0..rounds {
             for peer in rotation(&peers, round) {
-                let run = once(peer, setup, opts.quick, &rt, env, python)?;
+                let run = once(peer, setup, opts.quick, &rt, env, python, cpus)?;
                 println!(
-                    "  pool {} ×{} depth {} round {round}: {:<40} {:>8.0} tasks/s, p50 {:?}, p99 {:?}",
+                    "  pool {} ×{} depth {}{} round {round}: {:<40} {:>8.0} tasks/s, p50 {:?}, p99 {:?}",
                     setup.kind.name(),
                     setup.workers,
                     setup.depth,
+                    setup.placement.suffix(),
                     peer.label(),
                     run.per_sec,
                     run.p50,
@@ -221,7 +264,7 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
         }
         rows.push((setup, peers, runs));
     }
-    Ok(section(&rows, opts.quick))
+    Ok(section::section(&rows, opts.quick))
 }
 
 /// `python3` if it runs.
@@ -240,9 +283,10 @@ fn once(
     rt: &Runtime,
     env: &Env,
     python: Option<&str>,
+    cpus: &[usize],
 ) -> Result<Run, BoxError> {
     let tasks = setup.kind.tasks(quick);
-    let args = [
+    let mut args = vec![
         setup.kind.name().to_string(),
         setup.workers.to_string(),
         tasks.to_string(),
@@ -250,17 +294,24 @@ fn once(
         FIB.to_string(),
         setup.depth.to_string(),
     ];
+    args.extend(setup.placement.list(setup.workers, cpus));
+    // The CPU each worker is pinned to, if any.
+    let pins: Vec<Option<usize>> = (0..setup.workers)
+        .map(|i| setup.placement.cpu(i, cpus))
+        .collect();
     match peer {
         Peer::Channels => rt.block_on(async move { tokio::spawn(channels(setup, tasks)).await? }),
-        Peer::RawFloor => raw::raw_floor(setup, tasks),
+        Peer::RawFloor => raw::raw_floor(setup, tasks, &pins),
         Peer::TokioFloor => {
-            rt.block_on(async move { tokio::spawn(tokio_floor::tokio_floor(setup, tasks)).await? })
+            rt.block_on(
+                async move { tokio::spawn(tokio_floor::tokio_floor(setup, tasks, pins)).await? },
+            )
         }
         Peer::RustWorkers | Peer::NodeWorkers => {
             let script = env.scripts.join("pool.js");
-            rt.block_on(
-                async move { tokio::spawn(childproc_pool(peer, setup, tasks, script)).await? },
-            )
+            rt.block_on(async move {
+                tokio::spawn(childproc_pool(peer, setup, tasks, script, pins)).await?
+            })
         }
         Peer::NodeDispatcher | Peer::BunDispatcher | Peer::DenoDispatcher => {
             let node = match peer {
@@ -312,14 +363,29 @@ async fn childproc_pool(
     setup: Setup,
     tasks: usize,
     script: std::path::PathBuf,
+    pins: Vec<Option<usize>>,
 ) -> Result<Run, BoxError> {
     let Setup { kind, .. } = setup;
     let exe = peer == Peer::RustWorkers;
+    // Workers are started one at a time: the n-th start takes the n-th pin.
+    let started = std::sync::atomic::AtomicUsize::new(0);
     let pool = Pool::builder(move || {
-        if exe {
-            fork_current_exe(["bench-worker", "pool-worker"]).expect("this program's path")
-        } else {
-            fork(&script, ["worker"])
+        let n = started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match (exe, pins.get(n % pins.len().max(1)).copied().flatten()) {
+            (true, None) => {
+                fork_current_exe(["bench-worker", "pool-worker"]).expect("this program's path")
+            }
+            (true, Some(cpu)) => {
+                let me = std::env::current_exe().expect("this program's path");
+                let cpu = cpu.to_string();
+                let args = [std::ffi::OsStr::new("-c"), cpu.as_ref(), me.as_ref()];
+                fork_exe(
+                    "taskset",
+                    args.into_iter()
+                        .chain(["bench-worker".as_ref(), "pool-worker".as_ref()]),
+                )
+            }
+            (false, _) => fork(&script, ["worker"]),
         }
     })
     .size(setup.workers)
@@ -401,12 +467,13 @@ fn fib(n: u32) -> u64 {
     }
 }
 
-/// `xtask bench-worker pool-run tiny|cpu WORKERS DEPTH TASKS [current-thread|floor|tokio-floor]`: one
-/// run of the "childproc Pool, Rust workers" row alone (on a current-thread runtime if
-/// asked), or of the floor row, printed, to profile under `perf` or `strace`.
+/// `xtask bench-worker pool-run tiny|cpu WORKERS DEPTH TASKS [current-thread|floor|tokio-floor]
+/// [one-cpu|one-each]`: one run of the "childproc Pool, Rust workers" row alone (on a
+/// current-thread runtime if asked), or of a floor row, its workers pinned if asked,
+/// printed, to profile under `perf` or `strace`.
 pub(crate) fn run_alone(args: &[String]) -> Result<(), BoxError> {
-    let usage =
-        "usage: xtask bench-worker pool-run tiny|cpu WORKERS DEPTH TASKS [current-thread|floor|tokio-floor]";
+    let usage = "usage: xtask bench-worker pool-run tiny|cpu WORKERS DEPTH TASKS \
+                 [current-thread|floor|tokio-floor] [one-cpu|one-each]";
     let kind = match args.get(1).map(String::as_str) {
         Some("tiny") => Kind::Tiny,
         Some("cpu") => Kind::Cpu,
@@ -415,25 +482,25 @@ pub(crate) fn run_alone(args: &[String]) -> Result<(), BoxError> {
     let number = |i: usize| -> Result<usize, BoxError> {
         Ok(args.get(i).ok_or(usage)?.parse().map_err(|_| usage)?)
     };
-    let setup = Setup::new(kind, number(2)?, number(3)?);
     let tasks = number(4)?;
-    if args.get(5).map(String::as_str) == Some("tokio-floor") {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?;
-        let (run, cpu) = super::cpu::with_cpu(|| {
-            rt.block_on(async move { tokio::spawn(tokio_floor::tokio_floor(setup, tasks)).await? })
-        });
-        print_alone("tokio floor", setup, tasks, &run?, cpu);
-        return Ok(());
+    let (mut variant, mut placement) = ("", Placement::Kernel);
+    for word in args.iter().skip(5).map(String::as_str) {
+        match word {
+            "current-thread" | "floor" | "tokio-floor" => variant = word,
+            "one-cpu" => placement = Placement::OneCpu,
+            "one-each" => placement = Placement::OneEach,
+            _ => return Err(usage.into()),
+        }
     }
-    if args.get(5).map(String::as_str) == Some("floor") {
-        let (run, cpu) = super::cpu::with_cpu(|| raw::raw_floor(setup, tasks));
-        print_alone("floor", setup, tasks, &run?, cpu);
-        return Ok(());
-    }
-    let rt = if args.get(5).map(String::as_str) == Some("current-thread") {
+    let setup = Setup::new(kind, number(2)?, number(3)?).placed(placement);
+    let cpus = match placement {
+        Placement::Kernel => Vec::new(),
+        _ => placement::cpus()?,
+    };
+    let pins: Vec<Option<usize>> = (0..setup.workers)
+        .map(|i| placement.cpu(i, &cpus))
+        .collect();
+    let rt = if variant == "current-thread" {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?
@@ -443,13 +510,31 @@ pub(crate) fn run_alone(args: &[String]) -> Result<(), BoxError> {
             .enable_all()
             .build()?
     };
-    let script = std::path::PathBuf::new();
-    let (run, cpu) = super::cpu::with_cpu(|| {
-        rt.block_on(async move {
-            tokio::spawn(childproc_pool(Peer::RustWorkers, setup, tasks, script)).await?
-        })
-    });
-    print_alone(kind.name(), setup, tasks, &run?, cpu);
+    let (label, (run, cpu)) = match variant {
+        "floor" => (
+            "floor",
+            super::cpu::with_cpu(|| raw::raw_floor(setup, tasks, &pins)),
+        ),
+        "tokio-floor" => (
+            "tokio floor",
+            super::cpu::with_cpu(|| {
+                rt.block_on(async move {
+                    tokio::spawn(tokio_floor::tokio_floor(setup, tasks, pins)).await?
+                })
+            }),
+        ),
+        _ => (
+            kind.name(),
+            super::cpu::with_cpu(|| {
+                rt.block_on(async move {
+                    let script = std::path::PathBuf::new();
+                    let pool = childproc_pool(Peer::RustWorkers, setup, tasks, script, pins);
+                    tokio::spawn(pool).await?
+                })
+            }),
+        ),
+    };
+    print_alone(label, setup, tasks, &run?, cpu);
     Ok(())
 }
 
@@ -459,9 +544,14 @@ fn print_alone(label: &str, setup: Setup, tasks: usize, run: &Run, cpu: Duration
     #[allow(clippy::cast_precision_loss)]
     let per_task = cpu.as_secs_f64() * 1e6 / tasks as f64;
     println!(
-        "{label} ×{} depth {}: {:.0} tasks/s, p50 {:?}, p99 {:?}, parent CPU {per_task:.2} µs \
+        "{label} ×{} depth {}{}: {:.0} tasks/s, p50 {:?}, p99 {:?}, parent CPU {per_task:.2} µs \
          per task",
-        setup.workers, setup.depth, run.per_sec, run.p50, run.p99
+        setup.workers,
+        setup.depth,
+        setup.placement.suffix(),
+        run.per_sec,
+        run.p50,
+        run.p99
     );
 }
 
@@ -490,118 +580,6 @@ pub(crate) fn worker() -> Result<(), BoxError> {
 }
 
 type Row = (Setup, Vec<Peer>, Vec<Vec<Run>>);
-
-fn section(rows: &[Row], quick: bool) -> Section {
-    let mut table = Table {
-        header: [
-            "peer",
-            "task",
-            "workers",
-            "in flight per worker",
-            "tasks/s",
-            "p50",
-            "p99",
-            "childproc (Rust) ÷ this",
-        ]
-        .map(String::from)
-        .to_vec(),
-        rows: Vec::new(),
-    };
-    let ms = |d: f64| format!("{:.3} ms", d * 1e3);
-    // Per tiny setup: what the floor allows against Node's dispatcher, and where we are.
-    let mut ceilings = Vec::new();
-    for (setup, peers, runs) in rows {
-        let med =
-            |i: usize, f: fn(&Run) -> f64| median_f64(&runs[i].iter().map(f).collect::<Vec<_>>());
-        let ours = med(0, |r| r.per_sec);
-        let rate_of = |peer: Peer| {
-            let i = peers.iter().position(|p| *p == peer)?;
-            Some(med(i, |r| r.per_sec))
-        };
-        if let (Some(floor), Some(node)) = (rate_of(Peer::RawFloor), rate_of(Peer::NodeDispatcher))
-        {
-            let tokio = rate_of(Peer::TokioFloor).map_or(String::new(), |t| {
-                format!(
-                    "; the tokio floor is {:.2}× Node.js, and the pool {:.2}× it",
-                    t / node,
-                    ours / t
-                )
-            });
-            ceilings.push(format!(
-                "- tiny ×{} with {} in flight: the floor is {:.2}× the Node.js dispatcher; the \
-                 childproc pool is {:.2}× Node.js and {:.2}× the floor{tokio}",
-                setup.workers,
-                setup.depth,
-                floor / node,
-                ours / node,
-                ours / floor
-            ));
-        }
-        for (i, peer) in peers.iter().enumerate() {
-            let rate = med(i, |r| r.per_sec);
-            let gauge = match peer {
-                Peer::NodeDispatcher => "node",
-                Peer::Python => "python",
-                _ => "",
-            };
-            if setup.kind == Kind::Tiny && !gauge.is_empty() {
-                let depth = if setup.depth > 1 { "_pipelined" } else { "" };
-                super::record(
-                    format!("pool.tiny{}{depth}_vs_{gauge}", setup.workers),
-                    Some(ours / rate),
-                );
-            }
-            table.rows.push(vec![
-                peer.label().into(),
-                setup.kind.name().into(),
-                setup.workers.to_string(),
-                if *peer == Peer::Python {
-                    "(one queue)".into()
-                } else {
-                    setup.depth.to_string()
-                },
-                format!("{rate:.0}"),
-                ms(med(i, |r| r.p50.as_secs_f64())),
-                ms(med(i, |r| r.p99.as_secs_f64())),
-                if i == 0 {
-                    "–".into()
-                } else {
-                    format!("{:.2}×", ours / rate)
-                },
-            ]);
-        }
-    }
-    let tiny = Kind::Tiny.tasks(quick);
-    let cpu = Kind::Cpu.tasks(quick);
-    let body = format!(
-        "## Pools: tasks through worker processes\n\n\
-         tiny: echo `{{i, s: \"hello\"}}` ({tiny} tasks a run); cpu: a naive `fib({FIB})` in \
-         the worker's language ({cpu} tasks). A closed loop of {CLIENTS_PER_WORKER} clients per \
-         worker, each sending its next task when the last is answered. In flight per worker: \
-         1 is a worker that gets its next task only after answering (the parent's round trip \
-         between tasks); 4 is pipelined: the next tasks wait in the worker's socket while it \
-         answers one (childproc `Pool::concurrency(4)`, the JavaScript dispatchers sending up \
-         to 4; Bun and Deno run the Node.js dispatcher's script unchanged, when on PATH; \
-         Python's `multiprocessing.Pool` always works so, from one shared queue). \
-         \"childproc channels, no pool\" drives the same Rust workers with one loop per worker \
-         sending on its channel (its latency is one round trip, no queue). Latency is \
-         from a client's send to its answer. Median of the rounds; each round runs every peer \
-         once, in a rotating order. Goals (tiny tasks): the childproc pool at least 3× the \
-         Node.js dispatcher and at least Python's throughput, with p99 within 3× p50.\n\n\
-         \"floor\" is the dispatcher with nothing in it but the OS (tiny tasks only): one thread \
-         blocking in `epoll_wait` over socketpairs to `xtask bench-worker ipc-raw` children, \
-         which block in `read` for 16 bytes and write them back; each task is those 16 bytes, \
-         no framing, no encoding, no runtime; what a turn frees is refilled with one `write` \
-         per worker. No pool can beat it on this machine, so it bounds every ratio to \
-         Node.js. \"tokio floor\" drives the same children from the multi-thread runtime as \
-         a pool's callers are: each client a task awaiting a oneshot, one task per worker \
-         writing what the queue holds and settling answers (`pool/tokio_floor.rs`); no \
-         framing, no encoding, no pool:\n\n{}\n\n{}",
-        ceilings.join("\n"),
-        table.render()
-    );
-    Section { name: "pool", body }
-}
 
 #[cfg(test)]
 mod tests {

@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use super::super::epoll::Epoll;
@@ -34,10 +34,14 @@ struct Worker {
 
 /// [`Peer::RawFloor`](super::Peer::RawFloor): `tasks` echo tasks through `setup.workers` raw
 /// echo children.
-pub(super) fn raw_floor(setup: Setup, tasks: usize) -> Result<Run, BoxError> {
+pub(super) fn raw_floor(
+    setup: Setup,
+    tasks: usize,
+    pins: &[Option<usize>],
+) -> Result<Run, BoxError> {
     let mut workers = Vec::with_capacity(setup.workers);
-    for _ in 0..setup.workers {
-        let (ours, child) = echo_worker()?;
+    for i in 0..setup.workers {
+        let (ours, child) = echo_worker(pins.get(i).copied().flatten())?;
         workers.push(Worker {
             socket: ours,
             child,
@@ -65,12 +69,12 @@ pub(super) fn raw_floor(setup: Setup, tasks: usize) -> Result<Run, BoxError> {
     Ok(summary(&latencies, elapsed))
 }
 
-/// A raw echo child (`xtask bench-worker ipc-raw`) and the parent's end of its socket,
-/// non-blocking.
-pub(super) fn echo_worker() -> Result<(UnixStream, Child), BoxError> {
+/// A raw echo child (`xtask bench-worker ipc-raw`, pinned to `cpu` if given) and the
+/// parent's end of its socket, non-blocking.
+pub(super) fn echo_worker(cpu: Option<usize>) -> Result<(UnixStream, Child), BoxError> {
     let (ours, theirs) = UnixStream::pair()?;
-    let child = Command::new(std::env::current_exe()?)
-        .args(["bench-worker", "ipc-raw"])
+    let exe = std::env::current_exe()?.into_os_string();
+    let child = super::placement::command(cpu, exe, &["bench-worker", "ipc-raw"])
         .stdin(OwnedFd::from(theirs))
         .stdout(Stdio::null())
         .spawn()?;

@@ -33,11 +33,15 @@ struct Shared {
 }
 
 /// [`Peer::TokioFloor`](super::Peer::TokioFloor): `tasks` echo tasks from tokio tasks.
-pub(super) async fn tokio_floor(setup: Setup, tasks: usize) -> Result<Run, BoxError> {
+pub(super) async fn tokio_floor(
+    setup: Setup,
+    tasks: usize,
+    pins: Vec<Option<usize>>,
+) -> Result<Run, BoxError> {
     let mut children = Vec::with_capacity(setup.workers);
     let mut sockets = Vec::with_capacity(setup.workers);
-    for _ in 0..setup.workers {
-        let (socket, child) = echo_worker()?;
+    for i in 0..setup.workers {
+        let (socket, child) = echo_worker(pins.get(i).copied().flatten())?;
         sockets.push(UnixStream::from_std(socket)?);
         children.push(child);
     }
