@@ -296,9 +296,7 @@ fn once(
     ];
     args.extend(setup.placement.list(setup.workers, cpus));
     // The CPU each worker is pinned to, if any.
-    let pins: Vec<Option<usize>> = (0..setup.workers)
-        .map(|i| setup.placement.cpu(i, cpus))
-        .collect();
+    let pins = setup.placement.pins(setup.workers, cpus);
     match peer {
         Peer::Channels => rt.block_on(async move { tokio::spawn(channels(setup, tasks)).await? }),
         Peer::RawFloor => raw::raw_floor(setup, tasks, &pins),
@@ -497,9 +495,7 @@ pub(crate) fn run_alone(args: &[String]) -> Result<(), BoxError> {
         Placement::Kernel => Vec::new(),
         _ => placement::cpus()?,
     };
-    let pins: Vec<Option<usize>> = (0..setup.workers)
-        .map(|i| placement.cpu(i, &cpus))
-        .collect();
+    let pins = placement.pins(setup.workers, &cpus);
     let rt = if variant == "current-thread" {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()

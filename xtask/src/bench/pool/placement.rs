@@ -47,6 +47,11 @@ impl Placement {
         }
     }
 
+    /// The CPU of each of `workers` workers (`None`: not pinned).
+    pub(super) fn pins(self, workers: usize, cpus: &[usize]) -> Vec<Option<usize>> {
+        (0..workers).map(|i| self.cpu(i, cpus)).collect()
+    }
+
     /// The CPUs of `workers` workers, comma-separated, as `pool.js dispatch` takes them.
     pub(super) fn list(self, workers: usize, cpus: &[usize]) -> Option<String> {
         let each: Option<Vec<String>> = (0..workers)
