@@ -26,8 +26,9 @@ pub(crate) fn find(bytes: &[u8], needle: u8) -> Option<usize> {
     let pattern = ONES * u64::from(needle);
     let mut i = 0;
     while let Some(x) = word(bytes, i) {
-        if has_zero(x ^ pattern) != 0 {
-            break;
+        let found = has_zero(x ^ pattern);
+        if found != 0 {
+            return Some(i + first(found));
         }
         i += 8;
     }
@@ -40,8 +41,9 @@ pub(crate) fn plain_len(bytes: &[u8]) -> usize {
     let (quote, backslash) = (ONES * u64::from(b'"'), ONES * u64::from(b'\\'));
     let mut i = 0;
     while let Some(x) = word(bytes, i) {
-        if (has_zero(x ^ quote) | has_zero(x ^ backslash) | has_below(x, 0x20)) != 0 {
-            break;
+        let special = has_zero(x ^ quote) | has_zero(x ^ backslash) | has_below(x, 0x20);
+        if special != 0 {
+            return i + first(special);
         }
         i += 8;
     }
@@ -50,6 +52,13 @@ pub(crate) fn plain_len(bytes: &[u8]) -> usize {
         .iter()
         .position(special)
         .unwrap_or(bytes.len() - i)
+}
+
+/// The index of the first byte flagged in a nonzero mask of [`has_zero`] or [`has_below`]
+/// (little-endian words). Their lowest flag is always exact: a byte's false flag needs a
+/// borrow from a flagged byte below it.
+fn first(mask: u64) -> usize {
+    (mask.trailing_zeros() / 8) as usize
 }
 
 #[cfg(test)]

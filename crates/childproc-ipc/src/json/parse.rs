@@ -169,24 +169,32 @@ impl Parser<'_> {
 
     fn number(&mut self) -> Result<Value> {
         let start = self.pos;
-        let negative = self.peek() == Some(b'-');
-        if negative {
-            self.pos += 1;
+        let bytes = self.text.as_bytes();
+        let negative = bytes.get(start) == Some(&b'-');
+        let first = start + usize::from(negative);
+        // The integer part in one pass, its value kept while it is exact (15 digits at most).
+        let mut end = first;
+        let mut n = 0u64;
+        while let Some(d) = bytes
+            .get(end)
+            .map(|b| b.wrapping_sub(b'0'))
+            .filter(|d| *d <= 9)
+        {
+            n = n.wrapping_mul(10).wrapping_add(u64::from(d));
+            end += 1;
         }
-        let first = self.pos;
-        match self.peek() {
-            Some(b'0') => self.pos += 1,
-            Some(b'1'..=b'9') => {
-                self.digits();
+        match end - first {
+            0 => {
+                self.pos = first;
+                return Err(self.unexpected("in a number, expected a digit"));
             }
-            _ => return Err(self.unexpected("in a number, expected a digit")),
+            // A leading zero is a whole integer part: what follows it is not a digit of it.
+            _ if bytes[first] == b'0' => (end, n) = (first + 1, 0),
+            _ => {}
         }
-        let digits = &self.text.as_bytes()[first..self.pos];
-        if digits.len() <= 15 && !matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
+        self.pos = end;
+        if end - first <= 15 && !matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
             // A whole number of at most 15 digits is exact in a double: no rounding to do.
-            let n = digits
-                .iter()
-                .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
             // Below 10^15: exact. `-0` stays negative zero, as in `JSON.parse`.
             #[allow(clippy::cast_precision_loss)]
             let n = n as f64;

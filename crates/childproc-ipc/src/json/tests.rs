@@ -77,6 +77,32 @@ proptest::proptest! {
 }
 
 #[test]
+fn strings_and_keys_of_every_short_length_escape_as_json_stringify() {
+    // Around the one-copy path for short strings (32 bytes): plain, and with each byte that
+    // needs an escape at each place. serde_json escapes as JSON.stringify does (short forms
+    // for \b \f \n \r \t, lowercase \u00xx for the other controls, DEL and UTF-8 raw).
+    let specials = ['"', '\\', '\n', '\u{1}', '\u{1f}', '\u{8}'];
+    for len in 0..=40usize {
+        let plain: String = "aé\u{7f}z".chars().cycle().take(len).collect();
+        let mut texts = vec![plain.clone()];
+        for at in 0..len {
+            for c in specials {
+                let mut t: Vec<char> = plain.chars().collect();
+                t[at] = c;
+                texts.push(t.into_iter().collect());
+            }
+        }
+        for t in texts {
+            let quoted = serde_json::to_string(&t).unwrap();
+            assert_eq!(s(&Value::String(t.clone())), quoted, "{t:?}");
+            let object = Value::object([("x", Value::Null), (t.as_str(), Value::from(1))]);
+            assert_eq!(s(&object), format!("{{\"x\":null,{quoted}:1}}"), "{t:?}");
+            assert_eq!(parse(quoted.as_bytes()).unwrap(), Value::String(t));
+        }
+    }
+}
+
+#[test]
 fn dates_format_like_to_iso_string() {
     let cases: &[(f64, &str)] = &[
         (0.0, "1970-01-01T00:00:00.000Z"),

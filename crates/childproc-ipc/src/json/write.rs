@@ -64,12 +64,8 @@ pub(super) fn write_inner<'v, B: BufMut>(
                 if let Value::Undefined = item {
                     continue;
                 }
-                if !first {
-                    out.put_u8(b',');
-                }
+                write_key(key, !first, out);
                 first = false;
-                write_str(key, out);
-                out.put_u8(b':');
                 write_inner(item, out, depth + 1, identity)?;
             }
             out.put_u8(b'}');
@@ -116,15 +112,16 @@ pub(super) fn check_write_depth(depth: usize) -> Result<()> {
 }
 
 pub(super) fn write_number<B: BufMut>(n: f64, out: &mut B) {
-    if !n.is_finite() {
+    // A whole number below 2^53 (ids, counts): its digits, as JavaScript prints it, without
+    // the shortest-round-trip search. Whole is tested by a round trip through i64 rather
+    // than `f64::fract` (a libm call on x86-64). Both zeros print "0", as JSON.stringify(-0).
+    #[allow(clippy::cast_possible_truncation)]
+    let whole = n as i64;
+    #[allow(clippy::cast_precision_loss)]
+    if n.abs() < MAX_EXACT && whole as f64 == n {
+        write_integer(whole, out);
+    } else if !n.is_finite() {
         out.put_slice(b"null");
-    } else if n == 0.0 {
-        // Both zeros: JSON.stringify(-0) is "0".
-        out.put_u8(b'0');
-    } else if n.fract() == 0.0 && n.abs() < MAX_EXACT {
-        // A whole number below 2^53 (ids, counts): its digits, as JavaScript prints it,
-        // without the shortest-round-trip search.
-        write_integer(n, out);
     } else {
         out.put_slice(ryu_js::Buffer::new().format_finite(n).as_bytes());
     }
@@ -134,29 +131,49 @@ pub(super) fn write_number<B: BufMut>(n: f64, out: &mut B) {
 /// plain digits.
 const MAX_EXACT: f64 = 9_007_199_254_740_992.0;
 
-/// A whole `n` with `|n| < 2^53`, in decimal.
-fn write_integer<B: BufMut>(n: f64, out: &mut B) {
-    if n < 0.0 {
-        out.put_u8(b'-');
+/// `n` in decimal, a sign before it if negative.
+fn write_integer<B: BufMut>(n: i64, out: &mut B) {
+    let mut digits = [0u8; 21];
+    let at = decimal_into(n.unsigned_abs(), &mut digits);
+    if n < 0 {
+        digits[at - 1] = b'-';
+        out.put_slice(&digits[at - 1..]);
+    } else {
+        out.put_slice(&digits[at..]);
     }
-    // Exact: `n` is whole and below 2^53 in magnitude.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    write_decimal(n.abs() as u64, out);
 }
 
 /// The decimal digits of `n`.
-pub(super) fn write_decimal<B: BufMut>(mut n: u64, out: &mut B) {
+pub(super) fn write_decimal<B: BufMut>(n: u64, out: &mut B) {
     let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
+    let at = decimal_into(n, &mut digits);
     out.put_slice(&digits[at..]);
+}
+
+/// Writes the digits of `n` at the end of `buf` (at least 20 bytes), two at a time; where
+/// they start.
+fn decimal_into(mut n: u64, buf: &mut [u8]) -> usize {
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
+    let mut at = buf.len();
+    while n >= 100 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        at -= 2;
+        buf[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if n >= 10 {
+        let pair = n as usize * 2;
+        at -= 2;
+        buf[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    } else {
+        at -= 1;
+        buf[at] = b'0' + n as u8;
+    }
+    at
 }
 
 fn write_u8_decimal<B: BufMut>(b: u8, out: &mut B) {
@@ -169,7 +186,69 @@ fn write_u8_decimal<B: BufMut>(b: u8, out: &mut B) {
     out.put_u8(b'0' + b % 10);
 }
 
+/// How long a string [`write_short`] takes: keys and short values, most of a message's
+/// strings.
+const SHORT: usize = 32;
+
+/// Writes `text` quoted, after a comma if `comma` and before a colon if `colon`, with one
+/// copy into `out`, if `text` is [`SHORT`] and needs no escape. Whether it did.
+fn write_short<B: BufMut>(text: &str, comma: bool, colon: bool, out: &mut B) -> bool {
+    let bytes = text.as_bytes();
+    if bytes.len() > SHORT || crate::scan::plain_len(bytes) != bytes.len() {
+        return false;
+    }
+    let mut buf = [0u8; SHORT + 4];
+    let mut at = usize::from(comma);
+    buf[0] = b',';
+    buf[at] = b'"';
+    copy_short(&mut buf[at + 1..], bytes);
+    at += 1 + bytes.len();
+    buf[at] = b'"';
+    buf[at + 1] = b':';
+    out.put_slice(&buf[..at + 1 + usize::from(colon)]);
+    true
+}
+
+/// `dst[..src.len()] = src` for at most [`SHORT`] bytes, by two fixed-size (overlapping)
+/// copies: a `memcpy` call would cost more than the copy.
+fn copy_short(dst: &mut [u8], src: &[u8]) {
+    fn two<const N: usize>(dst: &mut [u8], src: &[u8]) {
+        let n = src.len();
+        dst[..N].copy_from_slice(&src[..N]);
+        dst[n - N..n].copy_from_slice(&src[n - N..]);
+    }
+    match src.len() {
+        0 => {}
+        n @ 1..=3 => {
+            dst[0] = src[0];
+            dst[n / 2] = src[n / 2];
+            dst[n - 1] = src[n - 1];
+        }
+        4..=7 => two::<4>(dst, src),
+        8..=15 => two::<8>(dst, src),
+        _ => two::<16>(dst, src),
+    }
+}
+
+/// An object's key, `,"key":` (without the comma for the first).
+fn write_key<B: BufMut>(key: &str, comma: bool, out: &mut B) {
+    if !write_short(key, comma, true, out) {
+        if comma {
+            out.put_u8(b',');
+        }
+        write_escaped(key, out);
+        out.put_u8(b':');
+    }
+}
+
 pub(super) fn write_str<B: BufMut>(s: &str, out: &mut B) {
+    if !write_short(s, false, false, out) {
+        write_escaped(s, out);
+    }
+}
+
+/// A string, quoted, any length, escapes written as `JSON.stringify` writes them.
+fn write_escaped<B: BufMut>(s: &str, out: &mut B) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.put_u8(b'"');
     let mut rest = s.as_bytes();

@@ -15,7 +15,7 @@
 //! reaped): answers are never left unread in a buffer, and a worker that answers and exits
 //! at once still has its answers delivered.
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -92,8 +92,9 @@ struct Desk {
 }
 
 struct DeskState {
-    /// The tasks the worker has, by id (ids grow, so this is also the order they were given).
-    in_flight: BTreeMap<u64, Flight>,
+    /// The tasks the worker has, with their ids, in the order they were given: ids grow, so
+    /// also by id (a worker mostly answers the oldest, at the front).
+    in_flight: VecDeque<(u64, Flight)>,
     answered: u64,
     given: u64,
     /// Whether the worker is given more tasks: false once it was given `max_tasks`, the
@@ -109,10 +110,19 @@ struct DeskState {
 }
 
 impl DeskState {
+    /// Takes the task `id` off the worker, if it has it.
+    fn take(&mut self, id: u64) -> Option<Flight> {
+        let at = self
+            .in_flight
+            .binary_search_by_key(&id, |(id, _)| *id)
+            .ok()?;
+        self.in_flight.remove(at).map(|(_, flight)| flight)
+    }
+
     fn next_deadline(&self) -> Option<Instant> {
         self.in_flight
-            .values()
-            .filter_map(|f| f.deadline.map(|(_, at)| at))
+            .iter()
+            .filter_map(|(_, f)| f.deadline.map(|(_, at)| at))
             .min()
     }
 }
@@ -121,7 +131,7 @@ impl Desk {
     fn new(shared: &Arc<Shared>, sender: Sender<AnyCodec>) -> Self {
         Desk {
             state: Mutex::new(DeskState {
-                in_flight: BTreeMap::new(),
+                in_flight: VecDeque::new(),
                 answered: 0,
                 given: 0,
                 taking: true,
@@ -148,7 +158,7 @@ impl Desk {
             return;
         };
         let mut st = self.lock();
-        let Some(flight) = st.in_flight.remove(&id) else {
+        let Some(flight) = st.take(id) else {
             return; // timed out meanwhile, or not ours
         };
         st.answered += 1;
@@ -228,7 +238,7 @@ impl Desk {
         }
         match sent {
             Ok(_) => {
-                st.in_flight.insert(id, Flight { job, deadline });
+                st.in_flight.push_back((id, Flight { job, deadline }));
                 st.given += 1;
                 deadline.is_some()
             }
@@ -253,7 +263,7 @@ impl Desk {
             if let Some(Flight {
                 job,
                 deadline: Some((limit, _)),
-            }) = st.in_flight.remove(id)
+            }) = st.take(*id)
             {
                 job.finish(Err(PoolError::Timeout(limit)));
             }
