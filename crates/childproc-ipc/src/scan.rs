@@ -37,6 +37,7 @@ pub(crate) fn find(bytes: &[u8], needle: u8) -> Option<usize> {
 
 /// How many leading bytes of `bytes` a JSON string holds as they are: up to the first `"`,
 /// `\` or control character (below 0x20), or all of them.
+#[inline]
 pub(crate) fn plain_len(bytes: &[u8]) -> usize {
     let (quote, backslash) = (ONES * u64::from(b'"'), ONES * u64::from(b'\\'));
     let mut i = 0;
@@ -47,12 +48,24 @@ pub(crate) fn plain_len(bytes: &[u8]) -> usize {
         }
         i += 8;
     }
-    let special = |&b: &u8| b == b'"' || b == b'\\' || b < 0x20;
     i + bytes[i..]
         .iter()
-        .position(special)
+        .position(|&b| SPECIAL[usize::from(b)])
         .unwrap_or(bytes.len() - i)
 }
+
+/// The bytes a JSON string cannot hold as they are: `"`, `\` and the controls below 0x20.
+static SPECIAL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
 
 /// The index of the first byte flagged in a nonzero mask of [`has_zero`] or [`has_below`]
 /// (little-endian words). Their lowest flag is always exact: a byte's false flag needs a

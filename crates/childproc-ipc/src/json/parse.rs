@@ -250,15 +250,16 @@ impl Parser<'_> {
     fn object(&mut self, depth: usize) -> Result<Value> {
         self.enter(depth)?;
         self.pos += 1;
-        let mut object = ObjectBuilder {
-            pairs: Vec::new(),
-            index: None,
-        };
         self.skip_ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;
-            return Ok(Value::Object(object.pairs));
+            return Ok(Value::Object(Vec::new()));
         }
+        // Room for four pairs at once, as the first push would make, without its slow path.
+        let mut object = ObjectBuilder {
+            pairs: Vec::with_capacity(4),
+            index: None,
+        };
         loop {
             self.skip_ws();
             if self.peek() != Some(b'"') {
