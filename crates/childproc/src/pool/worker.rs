@@ -112,6 +112,13 @@ struct DeskState {
 impl DeskState {
     /// Takes the task `id` off the worker, if it has it.
     fn take(&mut self, id: u64) -> Option<Flight> {
+        if self
+            .in_flight
+            .front()
+            .is_some_and(|(first, _)| *first == id)
+        {
+            return self.in_flight.pop_front().map(|(_, flight)| flight);
+        }
         let at = self
             .in_flight
             .binary_search_by_key(&id, |(id, _)| *id)
