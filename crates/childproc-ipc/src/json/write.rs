@@ -133,31 +133,20 @@ const MAX_EXACT: f64 = 9_007_199_254_740_992.0;
 
 /// `n` in decimal, a sign before it if negative.
 fn write_integer<B: BufMut>(n: i64, out: &mut B) {
-    let mut digits = [0u8; 21];
-    let at = decimal_into(n.unsigned_abs(), &mut digits);
     if n < 0 {
-        digits[at - 1] = b'-';
-        out.put_slice(&digits[at - 1..]);
-    } else {
-        out.put_slice(&digits[at..]);
+        out.put_u8(b'-');
     }
+    write_decimal(n.unsigned_abs(), out);
 }
 
-/// The decimal digits of `n`.
-pub(super) fn write_decimal<B: BufMut>(n: u64, out: &mut B) {
-    let mut digits = [0u8; 20];
-    let at = decimal_into(n, &mut digits);
-    out.put_slice(&digits[at..]);
-}
-
-/// Writes the digits of `n` at the end of `buf` (at least 20 bytes), two at a time; where
-/// they start.
-fn decimal_into(mut n: u64, buf: &mut [u8]) -> usize {
+/// The decimal digits of `n`, two at a time.
+pub(super) fn write_decimal<B: BufMut>(mut n: u64, out: &mut B) {
     const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
         2021222324252627282930313233343536373839\
         4041424344454647484950515253545556575859\
         6061626364656667686970717273747576777879\
         8081828384858687888990919293949596979899";
+    let mut buf = [0u8; 20];
     let mut at = buf.len();
     while n >= 100 {
         let pair = (n % 100) as usize * 2;
@@ -173,7 +162,7 @@ fn decimal_into(mut n: u64, buf: &mut [u8]) -> usize {
         at -= 1;
         buf[at] = b'0' + n as u8;
     }
-    at
+    out.put_slice(&buf[at..]);
 }
 
 fn write_u8_decimal<B: BufMut>(b: u8, out: &mut B) {
@@ -197,6 +186,8 @@ fn write_short<B: BufMut>(text: &str, comma: bool, colon: bool, out: &mut B) -> 
     if bytes.len() > SHORT || crate::scan::plain_len(bytes) != bytes.len() {
         return false;
     }
+    // `[,]"text"[:]`: the comma and the colon are always written, and left out by where
+    // the text starts and how much is put.
     let mut buf = [0u8; SHORT + 4];
     let mut at = usize::from(comma);
     buf[0] = b',';
@@ -212,6 +203,10 @@ fn write_short<B: BufMut>(text: &str, comma: bool, colon: bool, out: &mut B) -> 
 /// `dst[..src.len()] = src` for at most [`SHORT`] bytes, by two fixed-size (overlapping)
 /// copies: a `memcpy` call would cost more than the copy.
 fn copy_short(dst: &mut [u8], src: &[u8]) {
+    debug_assert!(
+        src.len() <= SHORT,
+        "two 16-byte copies cover at most 32 bytes"
+    );
     fn two<const N: usize>(dst: &mut [u8], src: &[u8]) {
         let n = src.len();
         dst[..N].copy_from_slice(&src[..N]);
