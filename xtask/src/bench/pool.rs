@@ -3,7 +3,7 @@
 //! - a childproc [`Pool`] of Rust workers (this binary as `bench-worker pool-worker`,
 //!   answering with `childproc_ipc::serve`);
 //! - the same Rust workers without a pool: one loop per worker on its channel, as a
-//!   hand-written dispatcher would (`pool/channels.rs`; one task in flight only);
+//!   hand-written dispatcher would (`pool/channels.rs`), as many tasks in flight as the row;
 //! - a childproc [`Pool`] of Node.js workers (`xtask/bench/pool.js worker`);
 //! - a Node.js parent dispatching to the same number of forked Node.js workers
 //!   (`xtask/bench/pool.js dispatch`), one task in flight per worker as the pool does;
@@ -134,8 +134,8 @@ impl Setup {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Peer {
     RustWorkers,
-    /// No pool: one loop per Rust worker sending its next task on the worker's channel when
-    /// the last is answered, as a hand-written dispatcher would.
+    /// No pool: one loop per Rust worker keeping the row's tasks in flight on the worker's
+    /// channel, sending the next as each answer comes, as a hand-written dispatcher would.
     Channels,
     NodeWorkers,
     NodeDispatcher,
@@ -230,7 +230,6 @@ pub(super) fn run(opts: &Options, env: &Env) -> Result<Section, BoxError> {
             .iter()
             .copied()
             .filter(|p| *p != Peer::Python || setup.depth > 1)
-            .filter(|p| *p != Peer::Channels || setup.depth == 1)
             .filter(|p| !matches!(p, Peer::RawFloor | Peer::TokioFloor) || setup.kind == Kind::Tiny)
             .filter(|p| {
                 !placed
@@ -465,13 +464,14 @@ fn fib(n: u32) -> u64 {
     }
 }
 
-/// `xtask bench-worker pool-run tiny|cpu WORKERS DEPTH TASKS [current-thread|floor|tokio-floor]
-/// [one-cpu|one-each]`: one run of the "childproc Pool, Rust workers" row alone (on a
-/// current-thread runtime if asked), or of a floor row, its workers pinned if asked,
+/// `xtask bench-worker pool-run tiny|cpu WORKERS DEPTH TASKS
+/// [current-thread|floor|tokio-floor|channels] [one-cpu|one-each]`: one run of the "childproc
+/// Pool, Rust workers" row alone (on a current-thread runtime if asked), or of a floor row or
+/// the "childproc channels, no pool" row, its workers pinned if asked,
 /// printed, to profile under `perf` or `strace`.
 pub(crate) fn run_alone(args: &[String]) -> Result<(), BoxError> {
     let usage = "usage: xtask bench-worker pool-run tiny|cpu WORKERS DEPTH TASKS \
-                 [current-thread|floor|tokio-floor] [one-cpu|one-each]";
+                 [current-thread|floor|tokio-floor|channels] [one-cpu|one-each]";
     let kind = match args.get(1).map(String::as_str) {
         Some("tiny") => Kind::Tiny,
         Some("cpu") => Kind::Cpu,
@@ -484,7 +484,7 @@ pub(crate) fn run_alone(args: &[String]) -> Result<(), BoxError> {
     let (mut variant, mut placement) = ("", Placement::Kernel);
     for word in args.iter().skip(5).map(String::as_str) {
         match word {
-            "current-thread" | "floor" | "tokio-floor" => variant = word,
+            "current-thread" | "floor" | "tokio-floor" | "channels" => variant = word,
             "one-cpu" => placement = Placement::OneCpu,
             "one-each" => placement = Placement::OneEach,
             _ => return Err(usage.into()),
@@ -510,6 +510,12 @@ pub(crate) fn run_alone(args: &[String]) -> Result<(), BoxError> {
         "floor" => (
             "floor",
             super::cpu::with_cpu(|| raw::raw_floor(setup, tasks, &pins)),
+        ),
+        "channels" => (
+            "channels",
+            super::cpu::with_cpu(|| {
+                rt.block_on(async move { tokio::spawn(channels(setup, tasks)).await? })
+            }),
         ),
         "tokio-floor" => (
             "tokio floor",

@@ -1,6 +1,7 @@
 //! The pool section's "childproc channels, no pool" rows: the same Rust workers, each driven
-//! by one loop that sends a task in the pool's protocol on the worker's channel and waits for
-//! its answer, as a hand-written dispatcher would.
+//! by one loop that sends tasks in the pool's protocol on the worker's channel, as many as
+//! the row has in flight, and sends the next as each answer comes, as a hand-written
+//! dispatcher would.
 
 use std::time::{Duration, Instant};
 
@@ -10,9 +11,9 @@ use childproc::ipc::Value;
 use super::{summary, Kind, Run, Setup, FIB_VALUE, WARMUP};
 use crate::BoxError;
 
-/// [`Peer::Channels`]: `setup.workers` Rust workers, each driven by one loop that sends a
-/// task in the pool's protocol on the worker's channel and waits for its answer, `tasks` in
-/// all. Latency is one round trip (no queue).
+/// [`Peer::Channels`]: `setup.workers` Rust workers, each driven by one loop that keeps
+/// `setup.depth` tasks in the pool's protocol in flight on the worker's channel, `tasks` in
+/// all. Latency is from a task's send to its answer (no queue, no callers to wake).
 pub(super) async fn channels(setup: Setup, tasks: usize) -> Result<Run, BoxError> {
     let mut workers = Vec::new();
     for _ in 0..setup.workers {
@@ -23,18 +24,28 @@ pub(super) async fn channels(setup: Setup, tasks: usize) -> Result<Run, BoxError
     let kind = setup.kind;
     for (child, events) in &mut workers {
         for i in 0..WARMUP {
-            round_trip(child, events, kind, i).await?;
+            send(child, kind, i).await?;
+            answer(events, kind, i).await?;
         }
     }
     let start = Instant::now();
+    let depth = setup.depth;
     let loops = workers.iter_mut().enumerate().map(|(w, (child, events))| {
         let share = tasks / setup.workers + usize::from(w < tasks % setup.workers);
         async move {
             let mut latencies = Vec::with_capacity(share);
-            for i in 0..share {
-                let t = Instant::now();
-                round_trip(child, events, kind, i).await?;
-                latencies.push(t.elapsed());
+            // Sent and not yet answered, oldest first: (task number, when sent).
+            let mut out = std::collections::VecDeque::with_capacity(depth);
+            let mut sent = 0;
+            while latencies.len() < share {
+                while sent < share && out.len() < depth {
+                    out.push_back((sent, Instant::now()));
+                    send(child, kind, sent).await?;
+                    sent += 1;
+                }
+                let (id, at) = out.pop_front().ok_or("nothing in flight")?;
+                answer(events, kind, id).await?;
+                latencies.push(at.elapsed());
             }
             Ok::<_, BoxError>(latencies)
         }
@@ -55,25 +66,24 @@ pub(super) async fn channels(setup: Setup, tasks: usize) -> Result<Run, BoxError
     Ok(summary(&latencies, elapsed))
 }
 
-/// One task of `kind` with number `id` sent on `child`'s channel in the pool's protocol, and
-/// its answer read from `events` and checked.
-async fn round_trip(
-    child: &childproc::ChildProcess,
-    events: &mut childproc::Events,
-    kind: Kind,
-    id: usize,
-) -> Result<(), BoxError> {
+/// The task of `kind` with number `id`, sent on `child`'s channel in the pool's protocol.
+async fn send(child: &childproc::ChildProcess, kind: Kind, id: usize) -> Result<(), BoxError> {
+    // Task numbers are far below 2^52: exact.
+    #[allow(clippy::cast_precision_loss)]
+    let number = Value::from(id as f64);
+    child
+        .send(Value::object([("id", number), ("task", kind.task(id))]))
+        .await?;
+    Ok(())
+}
+
+/// The next answer read from `events`, checked to be the answer to task `id` of `kind`.
+async fn answer(events: &mut childproc::Events, kind: Kind, id: usize) -> Result<(), BoxError> {
     use childproc::Event;
     use futures_util::StreamExt;
     // Task numbers are far below 2^52: exact.
     #[allow(clippy::cast_precision_loss)]
     let number = Value::from(id as f64);
-    child
-        .send(Value::object([
-            ("id", number.clone()),
-            ("task", kind.task(id)),
-        ]))
-        .await?;
     loop {
         match events.next().await {
             Some(Event::Message(answer)) => {

@@ -41,13 +41,21 @@ pub(super) fn section(rows: &[Row], quick: bool) -> Section {
                     ours / t
                 )
             });
+            let hand = rate_of(Peer::Channels).map_or(String::new(), |c| {
+                format!(
+                    "; the same workers driven by hand on their channels (no pool) are {:.2}× \
+                     Node.js, and the pool {:.2}× them",
+                    c / node,
+                    ours / c
+                )
+            });
             let placed = match setup.placement {
                 Placement::Kernel => String::new(),
                 p => format!(", workers {}", p.label()),
             };
             ceilings.push(format!(
                 "- tiny ×{} with {} in flight{placed}: the floor is {:.2}× the Node.js dispatcher; the \
-                 childproc pool is {:.2}× Node.js and {:.2}× the floor{tokio}",
+                 childproc pool is {:.2}× Node.js and {:.2}× the floor{tokio}{hand}",
                 setup.workers,
                 setup.depth,
                 floor / node,
@@ -106,7 +114,9 @@ pub(super) fn section(rows: &[Row], quick: bool) -> Section {
          to 4; Bun and Deno run the Node.js dispatcher's script unchanged, when on PATH; \
          Python's `multiprocessing.Pool` always works so, from one shared queue). \
          \"childproc channels, no pool\" drives the same Rust workers with one loop per worker \
-         sending on its channel (its latency is one round trip, no queue). Latency is \
+         keeping the row's tasks in flight on its channel, the next sent as each answer comes \
+         (no queue, no callers to wake: the pool's protocol and codec with nothing of the \
+         pool). Latency is \
          from a client's send to its answer. Median of the rounds; each round runs every peer \
          once, in a rotating order. Goals (tiny tasks): the childproc pool at least 3× the \
          Node.js dispatcher and at least Python's throughput, with p99 within 3× p50.\n\n\
