@@ -1,12 +1,13 @@
 //! The "pool" section: a pool of worker processes answering tasks, two kinds of task (tiny:
-//! echo a small object; cpu: a naive `fib(FIB)`), 2 and 8 workers, four ways:
+//! echo a small object; cpu: a naive `fib(FIB)`), 2 and 8 workers, one or four tasks in
+//! flight per worker, these ways:
 //! - a childproc [`Pool`] of Rust workers (this binary as `bench-worker pool-worker`,
 //!   answering with `childproc_ipc::serve`);
 //! - the same Rust workers without a pool: one loop per worker on its channel, as a
 //!   hand-written dispatcher would (`pool/channels.rs`), as many tasks in flight as the row;
 //! - a childproc [`Pool`] of Node.js workers (`xtask/bench/pool.js worker`);
 //! - a Node.js parent dispatching to the same number of forked Node.js workers
-//!   (`xtask/bench/pool.js dispatch`), one task in flight per worker as the pool does;
+//!   (`xtask/bench/pool.js dispatch`), as many tasks in flight per worker as the pool has;
 //! - Bun and Deno running that dispatcher's script unchanged, when they are on PATH;
 //! - Python's `multiprocessing.Pool` (`xtask/bench/pool.py`), one `apply_async` per task;
 //! - for tiny tasks, the floor: one thread in `epoll_wait` over raw echo children, 16 bytes
