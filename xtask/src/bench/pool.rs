@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use childproc::ipc::{serve, Value};
-use childproc::{fork, fork_current_exe, fork_exe, Pool};
+use childproc::{fork, Pool};
 use tokio::runtime::Runtime;
 
 use super::doc::Section;
@@ -36,7 +36,7 @@ mod raw;
 mod section;
 mod tokio_floor;
 use channels::channels;
-use placement::Placement;
+use placement::{rust_worker, Placement};
 
 /// Rounds (`--quick`: 1).
 const ROUNDS: usize = 3;
@@ -298,7 +298,9 @@ fn once(
     // The CPU each worker is pinned to, if any.
     let pins = setup.placement.pins(setup.workers, cpus);
     match peer {
-        Peer::Channels => rt.block_on(async move { tokio::spawn(channels(setup, tasks)).await? }),
+        Peer::Channels => {
+            rt.block_on(async move { tokio::spawn(channels(setup, tasks, pins)).await? })
+        }
         Peer::RawFloor => raw::raw_floor(setup, tasks, &pins),
         Peer::TokioFloor => {
             rt.block_on(
@@ -369,21 +371,11 @@ async fn childproc_pool(
     let started = std::sync::atomic::AtomicUsize::new(0);
     let pool = Pool::builder(move || {
         let n = started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        match (exe, pins.get(n % pins.len().max(1)).copied().flatten()) {
-            (true, None) => {
-                fork_current_exe(["bench-worker", "pool-worker"]).expect("this program's path")
-            }
-            (true, Some(cpu)) => {
-                let me = std::env::current_exe().expect("this program's path");
-                let cpu = cpu.to_string();
-                let args = [std::ffi::OsStr::new("-c"), cpu.as_ref(), me.as_ref()];
-                fork_exe(
-                    "taskset",
-                    args.into_iter()
-                        .chain(["bench-worker".as_ref(), "pool-worker".as_ref()]),
-                )
-            }
-            (false, _) => fork(&script, ["worker"]),
+        let pin = pins.get(n % pins.len().max(1)).copied().flatten();
+        if exe {
+            rust_worker(pin).expect("this program's path")
+        } else {
+            fork(&script, ["worker"])
         }
     })
     .size(setup.workers)
@@ -515,7 +507,7 @@ pub(crate) fn run_alone(args: &[String]) -> Result<(), BoxError> {
         "channels" => (
             "channels",
             super::cpu::with_cpu(|| {
-                rt.block_on(async move { tokio::spawn(channels(setup, tasks)).await? })
+                rt.block_on(async move { tokio::spawn(channels(setup, tasks, pins)).await? })
             }),
         ),
         "tokio-floor" => (

@@ -5,19 +5,24 @@
 
 use std::time::{Duration, Instant};
 
-use childproc::fork_current_exe;
 use childproc::ipc::Value;
 
+use super::placement::rust_worker;
 use super::{summary, Kind, Run, Setup, FIB_VALUE, WARMUP};
 use crate::BoxError;
 
 /// [`Peer::Channels`]: `setup.workers` Rust workers, each driven by one loop that keeps
 /// `setup.depth` tasks in the pool's protocol in flight on the worker's channel, `tasks` in
-/// all. Latency is from a task's send to its answer (no queue, no callers to wake).
-pub(super) async fn channels(setup: Setup, tasks: usize) -> Result<Run, BoxError> {
+/// all, worker `i` pinned to `pins[i]` if that is a CPU. Latency is from a task's send to
+/// its answer (no queue, no callers to wake).
+pub(super) async fn channels(
+    setup: Setup,
+    tasks: usize,
+    pins: Vec<Option<usize>>,
+) -> Result<Run, BoxError> {
     let mut workers = Vec::new();
-    for _ in 0..setup.workers {
-        let child = fork_current_exe(["bench-worker", "pool-worker"])?.spawn()?;
+    for i in 0..setup.workers {
+        let child = rust_worker(pins.get(i).copied().flatten())?.spawn()?;
         let events = child.events();
         workers.push((child, events));
     }
@@ -68,11 +73,8 @@ pub(super) async fn channels(setup: Setup, tasks: usize) -> Result<Run, BoxError
 
 /// The task of `kind` with number `id`, sent on `child`'s channel in the pool's protocol.
 async fn send(child: &childproc::ChildProcess, kind: Kind, id: usize) -> Result<(), BoxError> {
-    // Task numbers are far below 2^52: exact.
-    #[allow(clippy::cast_precision_loss)]
-    let number = Value::from(id as f64);
     child
-        .send(Value::object([("id", number), ("task", kind.task(id))]))
+        .send(Value::object([("id", number(id)), ("task", kind.task(id))]))
         .await?;
     Ok(())
 }
@@ -81,9 +83,7 @@ async fn send(child: &childproc::ChildProcess, kind: Kind, id: usize) -> Result<
 async fn answer(events: &mut childproc::Events, kind: Kind, id: usize) -> Result<(), BoxError> {
     use childproc::Event;
     use futures_util::StreamExt;
-    // Task numbers are far below 2^52: exact.
-    #[allow(clippy::cast_precision_loss)]
-    let number = Value::from(id as f64);
+    let number = number(id);
     loop {
         match events.next().await {
             Some(Event::Message(answer)) => {
@@ -106,4 +106,11 @@ async fn answer(events: &mut childproc::Events, kind: Kind, id: usize) -> Result
             other => return Err(format!("expected an answer, got {other:?}").into()),
         }
     }
+}
+
+/// Task `id`'s number in the pool's protocol.
+fn number(id: usize) -> Value {
+    // Task numbers are far below 2^52: exact.
+    #[allow(clippy::cast_precision_loss)]
+    Value::from(id as f64)
 }

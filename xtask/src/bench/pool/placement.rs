@@ -9,6 +9,8 @@
 use std::ffi::OsString;
 use std::process::Command;
 
+use crate::BoxError;
+
 /// Where a row's workers run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Placement {
@@ -73,6 +75,27 @@ pub(super) fn command(cpu: Option<usize>, program: OsString, args: &[&str]) -> C
             let mut c = Command::new("taskset");
             c.arg("-c").arg(cpu.to_string()).arg(program).args(args);
             c
+        }
+    }
+}
+
+/// A Rust worker of the pool rows (`bench-worker pool-worker`), run through `taskset -c` if
+/// pinned to a CPU.
+pub(super) fn rust_worker(pin: Option<usize>) -> Result<childproc::Fork, BoxError> {
+    match pin {
+        None => Ok(childproc::fork_current_exe([
+            "bench-worker",
+            "pool-worker",
+        ])?),
+        Some(cpu) => {
+            let me = std::env::current_exe()?;
+            let cpu = cpu.to_string();
+            let args = [std::ffi::OsStr::new("-c"), cpu.as_ref(), me.as_ref()];
+            Ok(childproc::fork_exe(
+                "taskset",
+                args.into_iter()
+                    .chain(["bench-worker".as_ref(), "pool-worker".as_ref()]),
+            ))
         }
     }
 }
