@@ -155,6 +155,70 @@ fn a_child_whose_runtime_shut_down_stops_counting_for_wait_referenced() {
     second.block_on(async { guard(childproc::wait_referenced()).await });
 }
 
+/// A current-thread runtime of its own, for the tests that move a child between runtimes.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// As tokio's `process_spawned_and_wait_in_different_runtime`: children spawned in a
+/// runtime that has shut down since are waited for, closed and followed from another.
+#[test]
+fn a_child_is_waited_for_in_another_runtime_after_its_own_shut_down() {
+    let spawn = |code: &str| {
+        Command::new(FIXTURE)
+            .args(["exit", code])
+            .stdin(Stdio::Pipe)
+            .stdout(Stdio::Ignore)
+            .spawn()
+            .unwrap()
+    };
+    let first = runtime();
+    let (waited, closed, followed) = first.block_on(async { (spawn("3"), spawn("4"), spawn("5")) });
+    drop(first);
+    runtime().block_on(async {
+        assert_eq!(guard(waited.wait()).await.unwrap().code(), Some(3));
+        assert_eq!(guard(closed.closed()).await.unwrap().code(), Some(4));
+        assert_eq!(
+            timeline(&followed).await,
+            ["spawn", "exit code 5", "close code 5"],
+            "the events of a child spawned in the runtime that shut down"
+        );
+    });
+}
+
+/// The same with the watcher already running in the first runtime (a timeout or an IPC
+/// channel starts it at once): it dies with that runtime, mid-watch, and the other runtime
+/// reaps, also the IPC child, which only the watcher reaps otherwise.
+#[test]
+fn a_child_whose_watcher_died_with_its_runtime_is_reaped_from_another() {
+    let first = runtime();
+    let (waited, closed, forked) = first.block_on(async {
+        let spawn = |code: &str| {
+            Command::new(FIXTURE)
+                .args(["exit", code])
+                .timeout(std::time::Duration::from_secs(3600))
+                .spawn()
+                .unwrap()
+        };
+        let forked = childproc::fork_exe(FIXTURE, ["ipc-echo"]).spawn().unwrap();
+        let children = (spawn("6"), spawn("7"), forked);
+        tokio::task::yield_now().await; // the watchers run up to their first wait
+        children
+    });
+    drop(first);
+    runtime().block_on(async {
+        assert_eq!(guard(waited.wait()).await.unwrap().code(), Some(6));
+        assert_eq!(guard(closed.closed()).await.unwrap().code(), Some(7));
+        // Its channel is still held (by the child's sender), so it runs until killed.
+        assert!(forked.kill(Signal::SIGKILL));
+        let status = guard(forked.wait()).await.unwrap();
+        assert_eq!(status.signal(), Some(Signal::SIGKILL));
+    });
+}
+
 #[tokio::test]
 async fn a_parent_fd_number_is_shared_with_the_child() {
     // Node's positive-integer stdio entry: the parent's fd N becomes the child's stdout.

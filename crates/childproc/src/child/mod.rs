@@ -302,12 +302,20 @@ impl ChildProcess {
                 .and_then(|s| *s)
         };
         tokio::select! {
-            Some(status) = published => Ok(status),
-            _ = closed_rx.wait_for(|closed| *closed) => (*shared.status.borrow()).ok_or_else(|| {
-                wait_error(std::io::Error::other(
-                    "the task watching the child ended without an exit status",
-                ))
-            }),
+            Some(status) = published => return Ok(status),
+            _ = closed_rx.wait_for(|closed| *closed) => {}
+        }
+        let status = *shared.status.borrow();
+        match status {
+            Some(status) => Ok(status),
+            // Its runtime shut down mid-watch: nothing is left to order the exit after, so
+            // this task reaps.
+            None if shared.watcher_lost.load(Ordering::SeqCst) => {
+                shared.reap().await.map_err(wait_error)
+            }
+            None => Err(wait_error(std::io::Error::other(
+                "the task watching the child ended without an exit status",
+            ))),
         }
     }
 

@@ -63,6 +63,9 @@ pub(crate) struct Shared {
     /// has delivered what the child sent and `Disconnect` (so `Exit` comes after them).
     /// `wait()` then waits for the status the watcher publishes.
     pub(super) watcher_reaps: bool,
+    /// The watcher task was dropped before its end (its runtime shut down mid-watch): a
+    /// `wait()` from another runtime reaps, even where only the watcher would.
+    pub(super) watcher_lost: AtomicBool,
     /// The watcher task, until it is needed. A child without timers, cancellation or IPC gets
     /// no task at spawn: `wait()` reaps it and `closed()` or the drop of the `ChildProcess`
     /// emits `Close` in place when its streams are already closed (the common case: one task
@@ -97,6 +100,7 @@ impl Shared {
             refs: Mutex::new((true, false)),
             exit: Mutex::new(()),
             watcher_reaps: (kill_group && escalates) || ipc,
+            watcher_lost: AtomicBool::new(false),
             lazy: Mutex::new(None),
         })
     }
@@ -105,14 +109,59 @@ impl Shared {
         std::ptr::from_ref(self) as usize
     }
 
-    /// Starts the watcher task if it has not started yet.
+    /// Starts the watcher task if it has not started yet: on the runtime the child was
+    /// spawned in or, if that one has shut down since, on the current one. With neither,
+    /// the watcher waits for the next call.
     pub(super) fn ensure_watch(self: &Arc<Self>) {
-        let Some(lazy) = lock(&self.lazy).take() else {
+        let Some(Lazy {
+            mut watch,
+            mut span,
+            handle,
+        }) = lock(&self.lazy).take()
+        else {
             return;
         };
         lock(&UNWATCHED).remove(&self.key());
-        let task = run_watch(self.clone(), lazy.watch).instrument(lazy.span);
-        lazy.handle.spawn(task);
+        let current = tokio::runtime::Handle::try_current().ok();
+        for runtime in std::iter::once(&handle).chain(current.as_ref()) {
+            match self.spawn_watch(runtime, watch, span) {
+                None => return,
+                Some(back) => (watch, span) = back,
+            }
+        }
+        *lock(&self.lazy) = Some(Lazy {
+            watch,
+            span,
+            handle,
+        });
+        lock(&UNWATCHED).insert(self.key(), Arc::downgrade(self));
+    }
+
+    /// Spawns the watcher task on `runtime`; the watch back if that runtime has shut down.
+    /// (A runtime that has shut down drops a task spawned on it at once, unpolled: its join
+    /// handle is finished and the watch still where the task would have taken it.)
+    fn spawn_watch(
+        self: &Arc<Self>,
+        runtime: &tokio::runtime::Handle,
+        watch: Watch,
+        span: tracing::Span,
+    ) -> Option<(Watch, tracing::Span)> {
+        let unstarted = Arc::new(Mutex::new(Some((watch, span))));
+        let task = {
+            let (shared, unstarted) = (self.clone(), unstarted.clone());
+            async move {
+                let Some((watch, span)) = lock(&unstarted).take() else {
+                    return;
+                };
+                run_watch(shared, watch).instrument(span).await;
+            }
+        };
+        if !runtime.spawn(task).is_finished() {
+            return None;
+        }
+        // Finished: it ran to its end (and took the watch), or it never ran.
+        let back = lock(&unstarted).take();
+        back
     }
 
     /// For a child whose watcher never started: if it has exited and every stream is already

@@ -54,6 +54,7 @@ pub(crate) fn start_watch(shared: &Arc<Shared>, watch: Watch, span: tracing::Spa
 }
 
 pub(super) async fn run_watch(shared: Arc<Shared>, watch: Watch) {
+    let lost = Lost(Some(shared.clone()));
     let Watch {
         streams,
         timeout,
@@ -160,6 +161,7 @@ pub(super) async fn run_watch(shared: Arc<Shared>, watch: Watch) {
             shared
                 .hub
                 .emit(Event::Error(Arc::new(Error::Wait { pid, source })));
+            lost.found();
             shared.hub.end();
             shared.closed.send_replace(true);
             shared.mark_closed();
@@ -184,8 +186,37 @@ pub(super) async fn run_watch(shared: Arc<Shared>, watch: Watch) {
     if let Some(ipc) = &ipc_done {
         ipc.disconnected().await; // Disconnect comes before Close
     }
+    lost.found();
     tracing::debug!(pid = shared.process.pid(), %status, "close");
     shared.hub.emit(Event::Close(status));
     shared.closed.send_replace(true);
     shared.mark_closed();
+}
+
+/// Dropped with the watcher task before its end (its runtime shut down mid-watch): the
+/// child's events end there, and `closed()` no longer waits for a `Close` that cannot
+/// come (it returns once `wait()` has the status, which another runtime can still reap).
+struct Lost(Option<Arc<Shared>>);
+
+impl Lost {
+    /// The watcher reached its end.
+    fn found(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Lost {
+    fn drop(&mut self) {
+        let Some(shared) = self.0.take() else {
+            return;
+        };
+        tracing::debug!(
+            pid = shared.process.pid(),
+            "the watcher's runtime shut down before Close"
+        );
+        shared.watcher_lost.store(true, Ordering::SeqCst);
+        shared.hub.end();
+        shared.closed.send_replace(true);
+        shared.mark_closed();
+    }
 }

@@ -7,6 +7,8 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 #[cfg(target_os = "linux")]
 use std::sync::atomic::{AtomicBool, Ordering};
+#[cfg(target_os = "linux")]
+use std::sync::Arc;
 use std::sync::{Mutex, OnceLock};
 
 #[cfg(target_os = "linux")]
@@ -41,10 +43,11 @@ pub(crate) enum RawStatus {
 #[derive(Debug)]
 pub(crate) struct Process {
     /// The pidfd's registration with tokio's reactor, made by the first async waiter and
-    /// shared by every later one (a fd can be registered with one epoll only once). Declared
-    /// before `pidfd` so it is deregistered before the fd closes.
+    /// shared by every later one (a fd can be registered with one epoll only once); made
+    /// again by a waiter in another runtime once the reactor it was made with has shut down.
+    /// Declared before `pidfd` so it is deregistered before the fd closes.
     #[cfg(target_os = "linux")]
-    registered: OnceLock<Option<AsyncFd<RawRef>>>,
+    registered: Mutex<Option<Arc<AsyncFd<RawRef>>>>,
     pid: libc::pid_t,
     pidfd: Option<OwnedFd>,
     /// True once reaped. Without a pidfd, `kill` holds this lock so it can never signal a PID
@@ -141,7 +144,7 @@ impl Process {
     pub(super) fn new(pid: libc::pid_t, pidfd: Option<OwnedFd>) -> Self {
         Process {
             #[cfg(target_os = "linux")]
-            registered: OnceLock::new(),
+            registered: Mutex::new(None),
             pid,
             pidfd,
             reaped: Mutex::new(false),
@@ -276,20 +279,35 @@ impl Process {
         Ok(unsafe { info.si_pid() } != 0)
     }
 
-    /// The pidfd registered with the current runtime's reactor (once per process).
+    /// The pidfd's registration with a reactor: the one made first, unless that is `stale`
+    /// (its reactor has shut down), in which case it is made again with the current runtime's.
     #[cfg(target_os = "linux")]
-    fn registration(&self, fd: &OwnedFd) -> io::Result<&AsyncFd<RawRef>> {
-        self.registered
-            .get_or_init(|| {
-                // SAFETY: the pidfd is owned by `self` and declared after `registered`, so it
-                // stays open and unchanged until the registration is dropped.
-                unsafe {
-                    AsyncFd::register_with_interest(RawRef(fd.as_raw_fd()), Interest::READABLE)
-                }
-                .ok()
-            })
-            .as_ref()
-            .ok_or_else(|| io::Error::other("could not register the pidfd with the runtime"))
+    fn registration(
+        &self,
+        fd: &OwnedFd,
+        stale: Option<&Arc<AsyncFd<RawRef>>>,
+    ) -> io::Result<Arc<AsyncFd<RawRef>>> {
+        let mut registered = self.registered.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(afd) = &*registered {
+            if !stale.is_some_and(|stale| Arc::ptr_eq(stale, afd)) {
+                return Ok(afd.clone());
+            }
+        }
+        // SAFETY: the pidfd is owned by `self` and declared after `registered`, so it stays
+        // open and unchanged until the registration is dropped: every clone of the `Arc` is
+        // held by a `wait_until` borrowing `self`, or by `registered` itself.
+        let afd =
+            unsafe { AsyncFd::register_with_interest(RawRef(fd.as_raw_fd()), Interest::READABLE) }
+                .map_err(|e| {
+                    let (_, cause) = e.into_parts();
+                    io::Error::new(
+                        cause.kind(),
+                        format!("could not register the pidfd with the runtime: {cause}"),
+                    )
+                })?;
+        let afd = Arc::new(afd);
+        *registered = Some(afd.clone());
+        Ok(afd)
     }
 
     /// Waits on tokio's reactor until `check` gives an answer: `check` runs each time the
@@ -301,11 +319,23 @@ impl Process {
     ) -> io::Result<R> {
         #[cfg(target_os = "linux")]
         if let Some(fd) = &self.pidfd {
-            let afd = self.registration(fd)?;
+            let mut afd = self.registration(fd, None)?;
+            let mut renewed = false;
             // No check before the first readiness: a pidfd that was already readable when
             // registered is reported at once, so a child that exited early is still seen.
             loop {
-                let mut ready = afd.readable().await?;
+                let mut ready = match afd.readable().await {
+                    Ok(ready) => ready,
+                    // The reactor it was registered with has shut down (the child was spawned,
+                    // or first waited for, in a runtime that is gone): register it with this
+                    // one, once.
+                    Err(_) if !renewed => {
+                        renewed = true;
+                        afd = self.registration(fd, Some(&afd))?;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
                 if let Some(r) = check()? {
                     return Ok(r);
                 }
