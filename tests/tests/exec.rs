@@ -365,3 +365,49 @@ async fn collected_output_is_not_held_in_a_buffer_twice_its_size() {
         "{len} bytes kept in a {cap}-byte buffer"
     );
 }
+
+/// An exec given up before it completes (a timeout or a `select!` around it drops its
+/// future) kills its child with `kill_on_drop`, with the kill signal. Without it the child
+/// runs on, as with Node's `exec` and tokio's `output()`, and is still reaped when it ends.
+#[tokio::test]
+async fn an_exec_dropped_before_it_completes_kills_its_child_with_kill_on_drop() {
+    use futures_util::FutureExt;
+    use std::future::IntoFuture;
+    let run = exec_file(FIXTURE, ["sleep", "30000"])
+        .kill_on_drop(true)
+        .kill_signal(Signal::SIGUSR1)
+        .spawn()
+        .unwrap();
+    let events = run.child().events();
+    let mut running = Box::pin(run.into_future());
+    assert!((&mut running).now_or_never().is_none(), "the child sleeps");
+    drop(running);
+    let seen = common::described(events).await;
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("close signal SIGUSR1")
+    );
+
+    // Not even awaited: the same.
+    let run = exec(format!("{FIXTURE} sleep 30000"))
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let events = run.child().events();
+    drop(run);
+    let seen = common::described(events).await;
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("close signal SIGTERM")
+    );
+
+    let run = exec_file(FIXTURE, ["sleep", "300"]).spawn().unwrap();
+    let events = run.child().events();
+    let mut running = Box::pin(run.into_future());
+    let _ = (&mut running).now_or_never();
+    drop(running);
+    assert_eq!(
+        common::described(events).await,
+        ["spawn", "exit code 0", "close code 0"]
+    );
+}

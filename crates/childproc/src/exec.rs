@@ -103,6 +103,16 @@ impl Exec {
 
     termination_options!();
 
+    /// Kill the child with the kill signal (its group with `kill_group`) if the exec is
+    /// dropped before it completes: a `tokio::time::timeout` or a `select!` that gives up on
+    /// the call, or an [`ExecChild`] dropped unawaited. Off by default, as with Node's
+    /// `exec` and tokio's `output()`, where an abandoned child runs on (it is still reaped
+    /// when it ends); [`Command::kill_on_drop`] for exec.
+    pub fn kill_on_drop(mut self, on: bool) -> Self {
+        self.cmd.kill_on_drop(on);
+        self
+    }
+
     /// `signal`: cancel the token to kill the child; the call returns at once with
     /// [`ExecFailure::Aborted`] and the output so far (the child is still reaped). A child that
     /// had already exited is not aborted, as in Node: the call then stops reading and ends
