@@ -320,3 +320,42 @@ fn a_timeout_can_escalate_to_sigkill_for_the_child_and_its_whole_group() {
     }
     assert!(dead(), "the grandchild survived");
 }
+
+/// As Node's `spawnSync`: `input` the child does not read to the end (it exits first) is a
+/// pipe error, EPIPE, reported after the run with the child's own status and output; a
+/// timeout would take precedence. exec_sync and exec_file_sync throw it even on a zero exit
+/// (`spawnSync /bin/sh EPIPE`). Input read to the end is no error.
+#[test]
+fn input_the_child_does_not_read_is_an_epipe_as_in_node() {
+    let big = vec![b'x'; 10 << 20]; // far more than a pipe holds
+    let r = spawn_sync(FIXTURE, ["exit", "3"]).input(big.clone()).run();
+    assert_eq!(r.status, Some(3));
+    assert_eq!(
+        r.error,
+        Some(SyncFailure::Pipe(std::io::ErrorKind::BrokenPipe))
+    );
+    assert_eq!(r.error.unwrap().to_string(), "EPIPE");
+    let r = spawn_sync("head", ["-c", "10"]).input(big.clone()).run();
+    assert_eq!(
+        (r.status, r.stdout),
+        (Some(0), Some(Data::Bytes(b"xxxxxxxxxx".to_vec())))
+    );
+    assert_eq!(
+        r.error,
+        Some(SyncFailure::Pipe(std::io::ErrorKind::BrokenPipe))
+    );
+
+    let err = exec_sync("true").input(big.clone()).run().unwrap_err();
+    assert_eq!(err.reason, ExecSyncFailure::Pipe);
+    assert_eq!(err.result.status, Some(0));
+    assert_eq!(err.to_string(), "spawnSync /bin/sh EPIPE");
+    let err = exec_file_sync(FIXTURE, ["exit", "0"])
+        .input(big.clone())
+        .run()
+        .unwrap_err();
+    assert_eq!(err.to_string(), format!("spawnSync {FIXTURE} EPIPE"));
+
+    let r = spawn_sync(FIXTURE, ["cat"]).input(big).max_buffer(0).run();
+    assert_eq!((r.status, r.error), (Some(0), None));
+    assert_eq!(r.stdout.map(|d| d.len()), Some(10 << 20));
+}

@@ -100,6 +100,9 @@ impl Run {
         let input = input.unwrap_or_default();
         let mut written = 0;
         let (mut timed_out, mut overflow) = (false, None);
+        // The first failed write or read (Node's pipe error): EPIPE from a child that stopped
+        // reading its stdin.
+        let mut pipe_error = None;
         // When the child was seen to have exited (only looked for with a wait delay).
         let mut exited_at: Option<Instant> = None;
         let mut poll = PollSet::default();
@@ -154,8 +157,16 @@ impl Run {
                 if poll.ready(i) {
                     match w.write(&input[written..]) {
                         Ok(n) => written += n,
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                        Err(_) => written = input.len(), // EPIPE: the child stopped reading
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                            ) => {}
+                        Err(e) => {
+                            // EPIPE: the child stopped reading. The rest is not written.
+                            pipe_error.get_or_insert(e.kind());
+                            written = input.len();
+                        }
                     }
                     if written >= input.len() {
                         stdin = None;
@@ -200,7 +211,8 @@ impl Run {
                         }
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(_) => {
+                        Err(e) => {
+                            pipe_error.get_or_insert(e.kind());
                             r.file = None;
                             r.eof = true;
                             break;
@@ -216,10 +228,11 @@ impl Run {
             bulk::trim(&mut r.bytes);
         }
         let status = reap(&mut killer, deadline.filter(|_| !timed_out), &mut timed_out);
+        // Node's precedence: the overflow or the timeout, else the pipe error.
         let failure = match (overflow, timed_out) {
             (Some(s), _) => Some(SyncFailure::MaxBuffer(s)),
             (None, true) => Some(SyncFailure::Timeout),
-            (None, false) => None,
+            (None, false) => pipe_error.map(SyncFailure::Pipe),
         };
         Run {
             pid: process.pid(),

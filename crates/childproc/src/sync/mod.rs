@@ -100,6 +100,11 @@ pub enum SyncFailure {
     Timeout,
     /// This stream passed `maxBuffer` (Node's `ENOBUFS`).
     MaxBuffer(StdStream),
+    /// Writing `input` (or reading an output) failed, Node's pipe error: `BrokenPipe`
+    /// (`EPIPE`) when the child exited or closed its stdin before reading all of `input`.
+    /// The run went on to its end: the status, signal and output are the child's. A
+    /// timeout or an overflow is reported instead, as Node gives them precedence.
+    Pipe(io::ErrorKind),
 }
 
 impl SpawnSyncResult {
@@ -132,6 +137,8 @@ impl fmt::Display for SyncFailure {
             SyncFailure::Spawn { message, .. } => f.write_str(message),
             SyncFailure::Timeout => f.write_str("ETIMEDOUT"),
             SyncFailure::MaxBuffer(s) => write!(f, "ENOBUFS: {s} maxBuffer length exceeded"),
+            SyncFailure::Pipe(io::ErrorKind::BrokenPipe) => f.write_str("EPIPE"),
+            SyncFailure::Pipe(kind) => write!(f, "{}", io::Error::from(*kind)),
         }
     }
 }
@@ -329,6 +336,8 @@ impl ExecSync {
             Some(SyncFailure::Spawn { .. }) => ExecSyncFailure::Spawn,
             Some(SyncFailure::Timeout) => ExecSyncFailure::Timeout,
             Some(SyncFailure::MaxBuffer(s)) => ExecSyncFailure::MaxBuffer(*s),
+            // Node throws it whatever the exit status.
+            Some(SyncFailure::Pipe(_)) => ExecSyncFailure::Pipe,
             None if result.status == Some(0) => {
                 // Moved, not copied: the success value is stdout alone.
                 let stdout = result.output.get_mut(1).and_then(Option::take);
@@ -360,6 +369,8 @@ pub enum ExecSyncFailure {
     Timeout,
     /// This stream passed `maxBuffer`.
     MaxBuffer(StdStream),
+    /// Writing `input` failed, whatever the exit status (see [`SyncFailure::Pipe`]).
+    Pipe,
 }
 
 /// A failed exec_sync / exec_file_sync: Node's thrown error, with the full spawnSync result.
@@ -377,10 +388,12 @@ pub struct ExecSyncError {
 
 impl fmt::Display for ExecSyncError {
     /// Node's: `Command failed: <cmd>` then stderr; the spawn error itself; or
-    /// `spawnSync <file> ETIMEDOUT` / `ENOBUFS` (the executed file: `/bin/sh` for exec_sync).
+    /// `spawnSync <file> ETIMEDOUT` / `ENOBUFS` / `EPIPE` (the executed file: `/bin/sh` for
+    /// exec_sync).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.reason, &self.result.error) {
             (ExecSyncFailure::Spawn, Some(e)) => write!(f, "{e}"),
+            (ExecSyncFailure::Pipe, Some(e)) => write!(f, "spawnSync {} {e}", self.path),
             (ExecSyncFailure::Timeout, _) => write!(f, "spawnSync {} ETIMEDOUT", self.path),
             (ExecSyncFailure::MaxBuffer(_), _) => write!(f, "spawnSync {} ENOBUFS", self.path),
             _ => {
