@@ -60,3 +60,33 @@ async fn spawn_wait_kill_and_timeout_work_without_pidfds() {
         assert_eq!(guard(c.wait()).await.unwrap().code(), Some(i as i32 % 7));
     }
 }
+
+/// Children moved between runtimes (as in `spawn.rs`), waited for on SIGCHLD: one whose
+/// watcher had not started, one whose watcher died with the first runtime.
+#[test]
+fn children_are_waited_for_from_another_runtime_without_pidfds() {
+    childproc::__force_no_pidfd(true);
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let first = runtime();
+    let (lazy, eager) = first.block_on(async {
+        let lazy = Command::new(FIXTURE).args(["exit", "3"]).spawn().unwrap();
+        let eager = Command::new(FIXTURE)
+            .args(["exit", "4"])
+            .timeout(Duration::from_secs(3600))
+            .spawn()
+            .unwrap();
+        tokio::task::yield_now().await; // the eager watcher runs up to its first wait
+        (lazy, eager)
+    });
+    drop(first);
+    runtime().block_on(async {
+        assert_eq!(guard(lazy.closed()).await.unwrap().code(), Some(3));
+        assert_eq!(guard(eager.wait()).await.unwrap().code(), Some(4));
+        assert_eq!(guard(eager.closed()).await.unwrap().code(), Some(4));
+    });
+}
