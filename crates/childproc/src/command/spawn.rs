@@ -28,7 +28,9 @@ static SPAWN_LOCK: RwLock<()> = RwLock::new(());
 
 impl Command {
     /// Spawns the child (Node's `spawn`). Must be called inside a tokio runtime (the child is
-    /// watched and reaped by a task). The command can be spawned again.
+    /// watched and reaped by a task); the child can still be waited for, closed and followed
+    /// from another runtime, also once this one has shut down. The command can be spawned
+    /// again.
     ///
     /// Errors name the offending input: a missing program ([`std::io::ErrorKind::NotFound`]),
     /// a bad cwd, a NUL byte, an unknown kill signal, a bad stdio entry, a uid/gid that cannot
