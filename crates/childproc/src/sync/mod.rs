@@ -324,8 +324,8 @@ impl ExecSync {
         ExecSync(self.0.encoding(encoding))
     }
 
-    /// Runs it: stdout on success (exit code 0, no timeout, no overflow), else an error that
-    /// holds the whole [`SpawnSyncResult`].
+    /// Runs it: stdout on success (exit code 0, no timeout, no overflow, all of `input`
+    /// written), else an error that holds the whole [`SpawnSyncResult`].
     // The error carries the whole result by design (as Node's thrown error does).
     #[allow(clippy::result_large_err)]
     pub fn run(self) -> Result<Data, ExecSyncError> {
