@@ -526,3 +526,40 @@ async fn a_worker_that_cannot_be_restarted_fails_tasks_with_the_start_error() {
     })
     .await;
 }
+
+/// A pool whose runtime shut down (its slots' tasks dropped with it) is used from another:
+/// the task that was running, the one still queued and every later one fail with
+/// `Closed` at once instead of waiting for a worker that will never come.
+#[test]
+fn a_pool_whose_runtime_shut_down_fails_its_tasks_instead_of_hanging() {
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let first = runtime();
+    let (pool, running, queued) = first.block_on(async {
+        let pool = rust_pool().size(1).build().unwrap();
+        assert_eq!(guard(pool.run(echo(1))).await.unwrap(), Value::from(1));
+        let sleep = Value::object([("sleep", Value::from(30_000))]);
+        let running = pool.try_run(sleep).unwrap();
+        let queued = pool.try_run(echo(2)).unwrap();
+        tokio::task::yield_now().await; // the slot gives the worker its task
+        (pool, running, queued)
+    });
+    drop(first);
+    runtime().block_on(async {
+        assert!(matches!(guard(running).await, Err(PoolError::Closed)));
+        assert!(matches!(guard(queued).await, Err(PoolError::Closed)));
+        assert!(matches!(
+            guard(pool.run(echo(3))).await,
+            Err(PoolError::Closed)
+        ));
+        assert!(matches!(
+            pool.try_run(echo(4)).err(),
+            Some(PoolError::Closed)
+        ));
+        guard(pool.close()).await;
+    });
+}

@@ -6,7 +6,7 @@
 //! them when it dies; `answer.rs` reads the worker's answers.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -255,6 +255,7 @@ impl PoolBuilder {
             counters: Counters::default(),
             failing: watch::Sender::new(0),
             closing: closing.clone(),
+            live_slots: AtomicUsize::new(self.size),
         });
         Counters::add(&shared.counters.started, first.len() as u64);
         let supervisors = first
@@ -302,7 +303,9 @@ impl PoolBuilder {
 ///
 /// Dropping the pool (or [`close`](Pool::close)) lets the queued tasks finish, then
 /// disconnects every worker; workers still running when their supervisor is dropped (the
-/// runtime shutting down) are killed. Share the pool behind an `Arc`.
+/// runtime shutting down) are killed, and the pool's tasks then fail with
+/// [`PoolError::Closed`] (used from another runtime, it does not wait for a worker that
+/// will never come). Share the pool behind an `Arc`.
 pub struct Pool {
     shared: Arc<Shared>,
     supervisors: std::sync::Mutex<Vec<JoinHandle<()>>>,
@@ -337,6 +340,8 @@ struct Shared {
     failing: watch::Sender<usize>,
     /// Cancelled when the pool is closed or dropped.
     closing: CancellationToken,
+    /// Slots whose supervisor has not ended; the last to end shuts the queue.
+    live_slots: AtomicUsize,
 }
 
 /// A submitted task and where its result goes.

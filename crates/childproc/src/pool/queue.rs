@@ -7,6 +7,7 @@
 //! ([`Queue::ready`]) only while its worker has room the readers could not fill.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use tokio::sync::{Notify, Semaphore};
@@ -23,6 +24,8 @@ pub(super) struct Queue {
     queued: Notify,
     /// Cancelled when the pool is closed or dropped: nothing more will be submitted.
     closing: CancellationToken,
+    /// No slot is left to take a task (see [`shut`](Self::shut)).
+    shut: AtomicBool,
 }
 
 #[derive(Default)]
@@ -50,6 +53,23 @@ impl Queue {
             room: Semaphore::new(bound),
             queued: Notify::new(),
             closing,
+            shut: AtomicBool::new(false),
+        }
+    }
+
+    /// No slot is left to take tasks (every one ended: the pool was closed, or its runtime
+    /// shut down): every queued task fails with [`PoolError::Closed`], and so does every
+    /// later submission, at once, instead of waiting for a worker that will never come.
+    pub(super) fn shut(&self) {
+        self.shut.store(true, Ordering::SeqCst);
+        self.room.close();
+        self.fail_queued();
+    }
+
+    fn fail_queued(&self) {
+        let Tasks { retries, submitted } = std::mem::take(&mut *self.lock());
+        for job in retries.into_iter().chain(submitted) {
+            job.finish(Err(PoolError::Closed));
         }
     }
 
@@ -67,7 +87,10 @@ impl Queue {
 
     /// Queues a submitted task, or [`PoolError::Full`].
     pub(super) fn try_push(&self, job: Job) -> Result<(), PoolError> {
-        let permit = self.room.try_acquire().map_err(|_| PoolError::Full)?;
+        let permit = self.room.try_acquire().map_err(|e| match e {
+            tokio::sync::TryAcquireError::Closed => PoolError::Closed,
+            tokio::sync::TryAcquireError::NoPermits => PoolError::Full,
+        })?;
         permit.forget();
         self.queue(job);
         Ok(())
@@ -76,12 +99,21 @@ impl Queue {
     fn queue(&self, job: Job) {
         self.lock().submitted.push_back(job);
         self.queued.notify_one();
+        self.after_queue();
     }
 
     /// Queues `job` again, ahead of every submitted task (behind earlier retries).
     pub(super) fn retry(&self, job: Job) {
         self.lock().retries.push_back(job);
         self.queued.notify_one();
+        self.after_queue();
+    }
+
+    /// A task queued while [`shut`](Self::shut) ran (its permit taken before) fails too.
+    fn after_queue(&self) {
+        if self.shut.load(Ordering::SeqCst) {
+            self.fail_queued();
+        }
     }
 
     /// The next task without waiting: a retried one if any, else the next submitted one.

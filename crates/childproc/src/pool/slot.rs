@@ -9,6 +9,7 @@
 //! *failing*: it starts a worker only for a task, and while every slot is failing and
 //! pausing, tasks fail at once with the last worker's status instead of waiting.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,6 +50,7 @@ impl Backoff {
 /// The slot's life: `first` (started by `build`), then its replacements, until the pool is
 /// closed and its queue drained; then it waits for its retiring workers to exit.
 pub(super) async fn supervise(shared: Arc<Shared>, first: Worker) {
+    let _live = Live(shared.clone());
     let mut retiring = JoinSet::new();
     let mut current = Some(first);
     let mut backoff = Backoff::new();
@@ -127,6 +129,19 @@ pub(super) async fn supervise(shared: Arc<Shared>, first: Worker) {
         }
     }
     while retiring.join_next().await.is_some() {}
+}
+
+/// A slot's supervisor, counted while it runs. The last one to end, at the pool's close or
+/// dropped with its runtime, shuts the queue: no task waits for a worker that will never
+/// come (a pool used from another runtime once its own has shut down).
+struct Live(Arc<Shared>);
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        if self.0.live_slots.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.queue.shut();
+        }
+    }
 }
 
 /// How a [`pause`] ended.
