@@ -191,7 +191,8 @@ fn a_child_is_waited_for_in_another_runtime_after_its_own_shut_down() {
 
 /// The same with the watcher already running in the first runtime (a timeout or an IPC
 /// channel starts it at once): it dies with that runtime, mid-watch, and the other runtime
-/// reaps, also the IPC child, which only the watcher reaps otherwise.
+/// reaps, also the IPC child, which only the watcher reaps otherwise. The IPC child's
+/// channel died with its reader: it is closed, so the child is not left waiting on it.
 #[test]
 fn a_child_whose_watcher_died_with_its_runtime_is_reaped_from_another() {
     let first = runtime();
@@ -203,19 +204,24 @@ fn a_child_whose_watcher_died_with_its_runtime_is_reaped_from_another() {
                 .spawn()
                 .unwrap()
         };
+        let (waited, closed) = (spawn("6"), spawn("7"));
+        tokio::task::yield_now().await; // their watchers run up to their first wait
+                                        // This one's watcher and channel reader never run before the runtime goes: they
+                                        // are lost all the same.
         let forked = childproc::fork_exe(FIXTURE, ["ipc-echo"]).spawn().unwrap();
-        let children = (spawn("6"), spawn("7"), forked);
-        tokio::task::yield_now().await; // the watchers run up to their first wait
-        children
+        (waited, closed, forked)
     });
     drop(first);
     runtime().block_on(async {
         assert_eq!(guard(waited.wait()).await.unwrap().code(), Some(6));
         assert_eq!(guard(closed.closed()).await.unwrap().code(), Some(7));
-        // Its channel is still held (by the child's sender), so it runs until killed.
-        assert!(forked.kill(Signal::SIGKILL));
-        let status = guard(forked.wait()).await.unwrap();
-        assert_eq!(status.signal(), Some(Signal::SIGKILL));
+        // Nobody reads its channel any more: it was closed as by `disconnect()`, so sends
+        // fail, and the child reads its end and exits by itself.
+        assert!(!forked.connected());
+        assert!(guard(forked.send(childproc::ipc::Value::from("hi")))
+            .await
+            .is_err());
+        guard(forked.wait()).await.unwrap();
     });
 }
 

@@ -92,6 +92,8 @@ pub(crate) fn start_ipc(
     let task_sender = sender.clone();
     let (stop, done) = (CancellationToken::new(), CancellationToken::new());
     let (task_stop, task_done, shared) = (stop.clone(), done.clone(), shared.clone());
+    // Made before the task, so a task dropped before it ever ran counts as lost too.
+    let lost = Lost(Some((task_sender.clone(), task_done.clone())));
     tokio::spawn(async move {
         let sender = task_sender;
         // One stop future for the whole loop, not one per message.
@@ -190,6 +192,7 @@ pub(crate) fn start_ipc(
             }
         }
         drop(cork);
+        lost.found();
         channel.disconnect();
         shared.hub.emit(Event::Disconnect);
         task_done.cancel();
@@ -238,4 +241,26 @@ async fn child_exited(shared: &Shared) {
     let _ = process
         .wait_until(|| Ok(process.has_exited().unwrap_or(true).then_some(())))
         .await;
+}
+
+/// Dropped with the reader task before its end (its runtime shut down): nobody reads the
+/// child's messages any more, so the channel is closed as by `disconnect()` (the child
+/// reads its end; `connected()` is false, later sends fail) and what waits for the
+/// reader's end stops waiting.
+struct Lost(Option<(Sender<AnyCodec>, CancellationToken)>);
+
+impl Lost {
+    /// The reader reached its end.
+    fn found(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Lost {
+    fn drop(&mut self) {
+        if let Some((sender, done)) = self.0.take() {
+            sender.close();
+            done.cancel();
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! The watcher task: waits on the pidfd, runs the timeout, the abort and the escalation,
 //! reaps, and emits `Exit` and `Close` (after the pipes, or the wait delay).
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -53,8 +54,14 @@ pub(crate) fn start_watch(shared: &Arc<Shared>, watch: Watch, span: tracing::Spa
     referenced_changed();
 }
 
-pub(super) async fn run_watch(shared: Arc<Shared>, watch: Watch) {
+/// The watcher task's future. Its [`Lost`] guard exists from the start: a task dropped
+/// before it ever ran (its runtime shut down first) counts as lost too.
+pub(super) fn run_watch(shared: Arc<Shared>, watch: Watch) -> impl Future<Output = ()> {
     let lost = Lost(Some(shared.clone()));
+    watching(shared, watch, lost)
+}
+
+async fn watching(shared: Arc<Shared>, watch: Watch, lost: Lost) {
     let Watch {
         streams,
         timeout,

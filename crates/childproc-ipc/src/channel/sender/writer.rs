@@ -12,7 +12,16 @@ use super::shared::TxShared;
 /// The writer task: writes what the senders queued but could not write, as the socket
 /// drains; ends a `send_nowait` burst; shuts the write side down once a closed channel is
 /// flushed. It holds the channel only weakly, so it ends when every handle is gone.
-pub(super) async fn write_loop<C>(shared: Weak<TxShared<C>>, wake: Arc<Notify>) {
+pub(super) fn write_loop<C>(
+    shared: Weak<TxShared<C>>,
+    wake: Arc<Notify>,
+) -> impl std::future::Future<Output = ()> {
+    // Made with the future, so a task dropped before it ever ran is abandoned too.
+    let abandoned = Abandoned(shared.clone());
+    writing(shared, wake, abandoned)
+}
+
+async fn writing<C>(shared: Weak<TxShared<C>>, wake: Arc<Notify>, _abandoned: Abandoned<C>) {
     // While the socket is full: the registration that tells when it has room again.
     let mut room: Option<RoomWait> = None;
     loop {
@@ -90,6 +99,29 @@ fn write_step<C>(shared: &Weak<TxShared<C>>) -> Step {
 fn fail_now<C>(shared: &Weak<TxShared<C>>, error: io::Error) {
     if let Some(tx) = shared.upgrade() {
         let failures = tx.lock().fail(error);
+        tx.report(failures);
+    }
+}
+
+/// Dropped with the writer task. At its usual end the channel is gone, closed or failed
+/// already; otherwise (its runtime shut down, or the wait for room failed) the channel
+/// fails now: what is not written is dropped and its sends fail, and the write side is
+/// shut down, so the peer reads the end instead of waiting on a channel nobody serves.
+struct Abandoned<C>(Weak<TxShared<C>>);
+
+impl<C> Drop for Abandoned<C> {
+    fn drop(&mut self) {
+        let Some(tx) = self.0.upgrade() else {
+            return;
+        };
+        let failures = {
+            let mut st = tx.lock();
+            if st.write.is_none() {
+                return; // closed or failed already
+            }
+            st.shut_write();
+            st.fail(io::Error::other("the channel's writer task ended"))
+        };
         tx.report(failures);
     }
 }
