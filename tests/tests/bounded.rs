@@ -426,12 +426,7 @@ fn wait_until_reaped(pid: u32) {
 
 #[test]
 fn children_outliving_their_runtime_are_reaped() {
-    let runtime = || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    };
+    let runtime = common::runtime;
     // Dropped inside the runtime, which then shuts down before the watcher ran.
     let rt = runtime();
     let first = rt.block_on(async {

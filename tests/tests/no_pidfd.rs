@@ -66,12 +66,7 @@ async fn spawn_wait_kill_and_timeout_work_without_pidfds() {
 #[test]
 fn children_are_waited_for_from_another_runtime_without_pidfds() {
     childproc::__force_no_pidfd(true);
-    let runtime = || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    };
+    let runtime = common::runtime;
     let first = runtime();
     let (lazy, eager) = first.block_on(async {
         let lazy = Command::new(FIXTURE).args(["exit", "3"]).spawn().unwrap();

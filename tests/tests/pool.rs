@@ -532,12 +532,7 @@ async fn a_worker_that_cannot_be_restarted_fails_tasks_with_the_start_error() {
 /// `Closed` at once instead of waiting for a worker that will never come.
 #[test]
 fn a_pool_whose_runtime_shut_down_fails_its_tasks_instead_of_hanging() {
-    let runtime = || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    };
+    let runtime = common::runtime;
     let first = runtime();
     let (pool, running, queued) = first.block_on(async {
         let pool = rust_pool().size(1).build().unwrap();

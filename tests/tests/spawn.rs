@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use childproc::{Command, Signal, Stdio, StdioShorthand};
 mod common;
 mod scenarios;
-use common::{guard, stdout_string, timeline, FIXTURE};
+use common::{guard, runtime, stdout_string, timeline, FIXTURE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
@@ -136,10 +136,7 @@ async fn the_pidfd_is_exposed_and_refers_to_the_child() {
 
 #[test]
 fn a_child_whose_runtime_shut_down_stops_counting_for_wait_referenced() {
-    let first = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let first = runtime();
     first.block_on(async {
         let child = Command::new(FIXTURE)
             .args(["sleep", "100"])
@@ -148,19 +145,8 @@ fn a_child_whose_runtime_shut_down_stops_counting_for_wait_referenced() {
         drop(child);
     });
     drop(first); // the watcher task dies with its runtime, before Close
-    let second = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let second = runtime();
     second.block_on(async { guard(childproc::wait_referenced()).await });
-}
-
-/// A current-thread runtime of its own, for the tests that move a child between runtimes.
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 /// As tokio's `process_spawned_and_wait_in_different_runtime`: children spawned in a

@@ -24,6 +24,15 @@ pub fn after_startup(ms: u64) -> String {
     (STARTUP.as_millis() as u64 + ms).to_string()
 }
 
+/// A current-thread runtime of its own, for the tests that move children between runtimes
+/// or outlive one.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// Runs `fut` or fails the test after [`GUARD`].
 pub async fn guard<F: std::future::IntoFuture>(fut: F) -> F::Output {
     tokio::time::timeout(GUARD, fut)
