@@ -120,6 +120,7 @@ mod stdio;
 mod sync;
 #[allow(unsafe_code)]
 mod sys;
+mod unfinished;
 mod usage;
 
 #[cfg(feature = "ipc")]

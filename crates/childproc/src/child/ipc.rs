@@ -13,6 +13,7 @@ use crate::backlog::Limits;
 use crate::child::Shared;
 use crate::error::Error;
 use crate::events::{Event, ReceivedHandle};
+use crate::unfinished::Unfinished;
 
 /// The parent's side of a child's IPC channel.
 pub(crate) struct Ipc {
@@ -93,7 +94,16 @@ pub(crate) fn start_ipc(
     let (stop, done) = (CancellationToken::new(), CancellationToken::new());
     let (task_stop, task_done, shared) = (stop.clone(), done.clone(), shared.clone());
     // Made before the task, so a task dropped before it ever ran counts as lost too.
-    let lost = Lost(Some((task_sender.clone(), task_done.clone())));
+    // Nobody reads the child's messages any more: the channel is closed as by `disconnect()`
+    // (the child reads its end; `connected()` is false, later sends fail), and what waits
+    // for the reader's end stops waiting.
+    let lost = {
+        let (sender, done) = (task_sender.clone(), task_done.clone());
+        Unfinished::new(move || {
+            sender.close();
+            done.cancel();
+        })
+    };
     tokio::spawn(async move {
         let sender = task_sender;
         // One stop future for the whole loop, not one per message.
@@ -192,7 +202,7 @@ pub(crate) fn start_ipc(
             }
         }
         drop(cork);
-        lost.found();
+        lost.finish();
         channel.disconnect();
         shared.hub.emit(Event::Disconnect);
         task_done.cancel();
@@ -241,26 +251,4 @@ async fn child_exited(shared: &Shared) {
     let _ = process
         .wait_until(|| Ok(process.has_exited().unwrap_or(true).then_some(())))
         .await;
-}
-
-/// Dropped with the reader task before its end (its runtime shut down): nobody reads the
-/// child's messages any more, so the channel is closed as by `disconnect()` (the child
-/// reads its end; `connected()` is false, later sends fail) and what waits for the
-/// reader's end stops waiting.
-struct Lost(Option<(Sender<AnyCodec>, CancellationToken)>);
-
-impl Lost {
-    /// The reader reached its end.
-    fn found(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for Lost {
-    fn drop(&mut self) {
-        if let Some((sender, done)) = self.0.take() {
-            sender.close();
-            done.cancel();
-        }
-    }
 }

@@ -261,6 +261,26 @@ impl Shared {
         }
     }
 
+    /// Ends the child's events without a `Close` and marks it closed: its exit could not be
+    /// observed, so no `Exit` or `Close` will come.
+    pub(super) fn end_without_close(&self) {
+        self.hub.end();
+        self.closed.send_replace(true);
+        self.mark_closed();
+    }
+
+    /// The watcher task was dropped before its end (its runtime shut down, maybe before it
+    /// ever ran): the events end there, `closed()` no longer waits for a `Close` that cannot
+    /// come, and `wait()` reaps from wherever it is called.
+    pub(super) fn watcher_lost(&self) {
+        tracing::debug!(
+            pid = self.process.pid(),
+            "the watcher's runtime shut down before Close"
+        );
+        self.watcher_lost.store(true, Ordering::SeqCst);
+        self.end_without_close();
+    }
+
     pub(super) fn mark_closed(&self) {
         let mut refs = self.refs.lock().unwrap_or_else(|e| e.into_inner());
         if !refs.1 {

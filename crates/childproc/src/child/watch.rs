@@ -14,6 +14,7 @@ use crate::error::Error;
 use crate::events::Event;
 use crate::pipes::{Cut, StreamWatch};
 use crate::signal::Signal;
+use crate::unfinished::Unfinished;
 
 #[cfg(feature = "ipc")]
 use super::ipc::IpcDone;
@@ -57,11 +58,14 @@ pub(crate) fn start_watch(shared: &Arc<Shared>, watch: Watch, span: tracing::Spa
 /// The watcher task's future. Its [`Lost`] guard exists from the start: a task dropped
 /// before it ever ran (its runtime shut down first) counts as lost too.
 pub(super) fn run_watch(shared: Arc<Shared>, watch: Watch) -> impl Future<Output = ()> {
-    let lost = Lost(Some(shared.clone()));
+    let lost = {
+        let shared = shared.clone();
+        Unfinished::new(move || shared.watcher_lost())
+    };
     watching(shared, watch, lost)
 }
 
-async fn watching(shared: Arc<Shared>, watch: Watch, lost: Lost) {
+async fn watching(shared: Arc<Shared>, watch: Watch, lost: Unfinished<impl FnOnce()>) {
     let Watch {
         streams,
         timeout,
@@ -168,10 +172,8 @@ async fn watching(shared: Arc<Shared>, watch: Watch, lost: Lost) {
             shared
                 .hub
                 .emit(Event::Error(Arc::new(Error::Wait { pid, source })));
-            lost.found();
-            shared.hub.end();
-            shared.closed.send_replace(true);
-            shared.mark_closed();
+            lost.finish();
+            shared.end_without_close();
             return;
         }
     };
@@ -193,37 +195,9 @@ async fn watching(shared: Arc<Shared>, watch: Watch, lost: Lost) {
     if let Some(ipc) = &ipc_done {
         ipc.disconnected().await; // Disconnect comes before Close
     }
-    lost.found();
+    lost.finish();
     tracing::debug!(pid = shared.process.pid(), %status, "close");
     shared.hub.emit(Event::Close(status));
     shared.closed.send_replace(true);
     shared.mark_closed();
-}
-
-/// Dropped with the watcher task before its end (its runtime shut down mid-watch): the
-/// child's events end there, and `closed()` no longer waits for a `Close` that cannot
-/// come (it returns once `wait()` has the status, which another runtime can still reap).
-struct Lost(Option<Arc<Shared>>);
-
-impl Lost {
-    /// The watcher reached its end.
-    fn found(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for Lost {
-    fn drop(&mut self) {
-        let Some(shared) = self.0.take() else {
-            return;
-        };
-        tracing::debug!(
-            pid = shared.process.pid(),
-            "the watcher's runtime shut down before Close"
-        );
-        shared.watcher_lost.store(true, Ordering::SeqCst);
-        shared.hub.end();
-        shared.closed.send_replace(true);
-        shared.mark_closed();
-    }
 }
