@@ -557,4 +557,14 @@ fn a_pool_whose_runtime_shut_down_fails_its_tasks_instead_of_hanging() {
         ));
         guard(pool.close()).await;
     });
+    // Built and given up before its slots ever ran: the same.
+    let first = runtime();
+    let pool = first.block_on(async { rust_pool().size(2).build().unwrap() });
+    drop(first);
+    runtime().block_on(async {
+        assert!(matches!(
+            guard(pool.run(echo(5))).await,
+            Err(PoolError::Closed)
+        ));
+    });
 }

@@ -9,6 +9,7 @@
 //! *failing*: it starts a worker only for a task, and while every slot is failing and
 //! pausing, tasks fail at once with the last worker's status instead of waiting.
 
+use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,8 +50,14 @@ impl Backoff {
 
 /// The slot's life: `first` (started by `build`), then its replacements, until the pool is
 /// closed and its queue drained; then it waits for its retiring workers to exit.
-pub(super) async fn supervise(shared: Arc<Shared>, first: Worker) {
-    let _live = Live(shared.clone());
+/// Its [`Live`] count is made with the future: a supervisor dropped before it ever ran
+/// (the runtime shut down first) is counted out too.
+pub(super) fn supervise(shared: Arc<Shared>, first: Worker) -> impl Future<Output = ()> {
+    let live = Live(shared.clone());
+    supervising(shared, first, live)
+}
+
+async fn supervising(shared: Arc<Shared>, first: Worker, _live: Live) {
     let mut retiring = JoinSet::new();
     let mut current = Some(first);
     let mut backoff = Backoff::new();
